@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh Debian / Raspberry Pi OS machine:
+#   make run    installs what is missing, builds the venv, plays SOUND on DEVICE (Ctrl-C fades out)
+#   make test   installs what is missing (and sox), builds the venv, runs ruff and the test suite
+PYTHON ?= python3
+VENV ?= .venv
+SOUND ?= brown
+DEVICE ?= default
+BIN := $(VENV)/bin
+
+.PHONY: run test bench system system-test clean
+
+$(BIN)/bedside: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+system:
+	./scripts/system-packages.sh
+
+system-test:
+	./scripts/system-packages.sh --test
+
+run: system $(BIN)/bedside
+	$(BIN)/bedside play $(SOUND) --device '$(DEVICE)'
+
+test: system-test $(BIN)/bedside
+	$(BIN)/ruff check bedside tests benchmarks scripts
+	$(BIN)/python -m pytest
+
+bench: system-test $(BIN)/bedside
+	$(BIN)/python benchmarks/synthesis.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,194 @@
+"""The ``bedside`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bedside import __version__
+from bedside.config import Config, ConfigError, load
+from bedside.engine import Engine
+from bedside.gain import VolumeScale
+from bedside.render import ProgressBar, play_until_stopped, render
+from bedside.sounds import Sound, UnknownSound, build_catalog, lookup
+
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG
+
+log = logging.getLogger("bedside")
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _number(kind, low: float, high: float, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{what} must be between {low:g} and {high:g}, got {text}")
+        return value
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        raise CliError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bedside", description="A bedside sleep-sound machine.")
+    parser.add_argument("--version", action="version", version=f"bedside {__version__}")
+    parser.add_argument("--config", type=Path, help="config file (default: $BEDSIDE_CONFIG, else built-in defaults)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("sounds", help="list the sounds")
+
+    r = sub.add_parser("render", help="render a sound (or a whole night) to a WAV file")
+    r.add_argument("sound")
+    out = r.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", type=Path, help="WAV file to write")
+    out.add_argument("--null", action="store_true", help="render and discard (for benchmarks)")
+    r.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"), default=60.0)
+    r.add_argument("--volume", type=_number(int, 0, 100, "--volume"), default=None)
+    r.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
+    r.add_argument("--sleep-timer", type=_number(float, 0.01, 24 * 60, "--sleep-timer"), metavar="MIN",
+                   help="minutes until silence")
+    r.add_argument("--fade", type=_number(float, 0.01, 24 * 60, "--fade"), metavar="MIN",
+                   help="length of the sleep fade in minutes (default: the whole timer, at most 15)")
+    r.add_argument("--fade-in", type=_number(float, 0, 60, "--fade-in"), metavar="S",
+                   help="seconds of fade-in at the start (default from config: 3)")
+    r.add_argument("--bits", type=int, choices=(16, 24, 32), default=16)
+    r.add_argument("--rate", type=int, choices=(44100, 48000, 88200, 96000))
+    r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=4096,
+                   help="frames per engine block (output is identical for any value, up to float rounding)")
+
+    p = sub.add_parser("play", help="play a sound on ALSA in the foreground; Ctrl-C fades out")
+    p.add_argument("sound", nargs="?")
+    p.add_argument("--device", help="ALSA PCM name (default from config: 'default')")
+    p.add_argument("--volume", type=_number(int, 0, 100, "--volume"), default=None)
+    p.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
+    p.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"),
+                   help="fade out and stop after this long")
+    return parser
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is not None:
+        return args.config
+    env = os.environ.get("BEDSIDE_CONFIG")
+    return Path(env) if env else None
+
+
+def _engine(config: Config, rate: int, volume: int | None) -> Engine:
+    scale = VolumeScale(config.volume.floor_db, config.volume.ceiling_db)
+    return Engine(rate, scale, volume=config.volume.default if volume is None else volume)
+
+
+def _seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:
+    """A seed for the sound and one for the dither; a fresh random one without ``--seed``."""
+    root = np.random.SeedSequence(seed)
+    sound_seed, dither_seed = root.spawn(2)
+    return sound_seed, int(dither_seed.generate_state(1)[0])
+
+
+def cmd_sounds(catalog: dict[str, Sound]) -> None:
+    width = max(map(len, catalog))
+    for sound in catalog.values():
+        print(f"{sound.name:<{width}}  {sound.description}")
+
+
+def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Sound], rate: int) -> None:
+    sound = lookup(catalog, args.sound)
+    if args.fade is not None and args.sleep_timer is None:
+        raise CliError("--fade needs --sleep-timer")
+    fmt = {16: "S16_LE", 24: "S24_3LE", 32: "S32_LE"}[args.bits]
+    sound_seed, dither_seed = _seeds(args.seed)
+    engine = _engine(config, rate, args.volume)
+    fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
+    engine.play(sound.name, sound.make(rate, sound_seed), sound.calibration_db, fade_in=fade_in)
+    if args.sleep_timer is not None:
+        fade = min(args.sleep_timer, 15.0) if args.fade is None else args.fade
+        if fade > args.sleep_timer:
+            raise CliError("--fade cannot be longer than --sleep-timer")
+        engine.set_sleep_timer(engine.seconds(args.sleep_timer * 60), engine.seconds(fade * 60))
+    if args.null:
+        from bedside.sinks import NullSink
+        sink = NullSink(rate, fmt, dither_seed)
+    else:
+        from bedside.sinks.wav import WavSink
+        try:
+            sink = WavSink(args.output, rate, fmt, dither_seed)
+        except OSError as error:
+            raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    frames = engine.seconds(args.seconds)
+    try:
+        render(engine, sink, frames, args.block, ProgressBar(f"{sound.name} {args.seconds:g} s")
+               if args.seconds >= 60 else None)
+    finally:
+        sink.close()
+    if engine.limited_samples:
+        log.info("limiter touched %d samples", engine.limited_samples)
+
+
+def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]) -> None:
+    from bedside.sinks import AudioDeviceError
+    from bedside.sinks.alsa import AlsaSink
+
+    sound = lookup(catalog, args.sound or config.sound.default)
+    audio = config.audio
+    formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
+    sound_seed, dither_seed = _seeds(args.seed)
+    try:
+        sink = AlsaSink(args.device or audio.device, audio.rate, audio.period_frames, audio.periods,
+                        formats, dither_seed)
+    except AudioDeviceError as error:
+        raise CliError(str(error)) from None
+    engine = _engine(config, sink.rate, args.volume)
+    engine.play(sound.name, sound.make(sink.rate, sound_seed), sound.calibration_db, config.sound.fade_in_s)
+    print(f"playing {sound.name} on {sink.device} ({sink.format}, {sink.rate} Hz, "
+          f"{sink.period_frames} frames × {sink.periods}); Ctrl-C fades out", file=sys.stderr)
+    try:
+        play_until_stopped(engine, sink, sink.period_frames, config.sound.stop_fade_s, args.seconds)
+    except AudioDeviceError as error:
+        raise CliError(str(error)) from None
+    finally:
+        sink.close()
+    if sink.underruns:
+        print(f"{sink.underruns} underruns recovered", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+    except CliError as error:
+        print(f"bedside: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load(_config_path(args))
+        rate = getattr(args, "rate", None) or config.audio.rate
+        catalog = build_catalog(config.sounds, rate)
+    except ConfigError as error:
+        print(f"bedside: config: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.command == "sounds":
+            cmd_sounds(catalog)
+        elif args.command == "render":
+            cmd_render(args, config, catalog, rate)
+        elif args.command == "play":
+            cmd_play(args, config, catalog)
+    except (CliError, UnknownSound) as error:
+        print(f"bedside: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0

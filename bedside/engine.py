@@ -1,0 +1,194 @@
+"""The engine: mixes voices and applies every gain, sample by sample, on its own sample clock.
+
+The engine never looks at a wall clock. Its time is the number of frames it has rendered, so a
+30-minute sleep fade is exact on the device and renders in a second in a test. Commands take effect
+at the start of the next block (one ALSA period on the device); fades are scheduled in samples.
+
+Gain structure, per sample::
+
+    out = limiter( Σ voice.source · voice.calibration · voice.envelope ) · volume · sleep )
+
+Each factor is a :class:`~bedside.gain.Ramp`, so nothing ever steps: not a volume change, not a
+start, a stop, a change of sound or the end of the night.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bedside.gain import (
+    SILENCE_DB,
+    Ramp,
+    VolumeScale,
+    db_to_gain,
+    linear_shape,
+    xfade_in_shape,
+    xfade_out_shape,
+)
+from bedside.synth import CHANNELS, Source
+
+#: Shortest volume ramp: fast enough to feel immediate under a knob, slow enough never to zip.
+MIN_VOLUME_RAMP_S = 0.030
+
+# The safety limiter: transparent below the threshold, a smooth knee above it that never reaches
+# full scale. Sounds are calibrated so it almost never acts; it is there so that nothing can clip.
+LIMIT_THRESHOLD = 0.80
+LIMIT_CEILING = 0.97
+
+
+@dataclass
+class Voice:
+    """One sound playing (or fading in or out) in the mix."""
+
+    name: str
+    source: Source
+    calibration_db: float
+    envelope: Ramp = field(default_factory=Ramp)
+
+
+def _apply(block: np.ndarray, db: np.ndarray | float) -> None:
+    """Multiply ``block`` in place by the gain for ``db`` (a float, or one value per frame)."""
+    if isinstance(db, np.ndarray):
+        block *= db_to_gain(db).astype(np.float32)[:, None]
+    elif db != 0.0:
+        block *= np.float32(db_to_gain(db))
+
+
+def soft_limit(block: np.ndarray) -> int:
+    """Bend peaks above the threshold smoothly towards the ceiling, in place.
+
+    Returns how many samples it touched, so its use can be counted and kept rare.
+    """
+    over = np.abs(block) > LIMIT_THRESHOLD
+    count = int(np.count_nonzero(over))
+    if count:
+        x = block[over]
+        knee = LIMIT_CEILING - LIMIT_THRESHOLD
+        bent = LIMIT_THRESHOLD + knee * np.tanh((np.abs(x) - LIMIT_THRESHOLD) / knee)
+        block[over] = np.copysign(bent, x)
+    return count
+
+
+class Engine:
+    """Renders the mix. Not thread-safe: one thread (the audio loop) owns it."""
+
+    def __init__(self, rate: int, volume_scale: VolumeScale | None = None, volume: int = 50) -> None:
+        self.rate = rate
+        self.now = 0  # frames rendered so far: the engine's clock
+        self.volume_scale = volume_scale or VolumeScale()
+        self.volume = volume
+        self._volume = Ramp.hold(self.volume_scale.to_db(volume))
+        self._sleep = Ramp()
+        self._sleep_end: int | None = None
+        self._voices: list[Voice] = []
+        self.limited_samples = 0
+        #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
+        self.events: deque[tuple[str, int]] = deque()
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        """True while a sound is audible or fading in; False once everything has faded out."""
+        return any(not v.envelope.silent_after for v in self._voices)
+
+    @property
+    def audible(self) -> bool:
+        """True while any sample may still be non-zero (a stop's fade-out counts)."""
+        return bool(self._voices)
+
+    @property
+    def current(self) -> str | None:
+        """The name of the sound playing (the newest one, mid-crossfade)."""
+        for voice in reversed(self._voices):
+            if not voice.envelope.silent_after:
+                return voice.name
+        return None
+
+    @property
+    def sleep_timer_end(self) -> int | None:
+        """The frame at which the sleep fade reaches silence, if a timer is set."""
+        return self._sleep_end
+
+    def seconds(self, s: float) -> int:
+        return max(0, round(s * self.rate))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def play(self, name: str, source: Source, calibration_db: float = 0.0, fade_in: float = 3.0,
+             crossfade: float = 2.0) -> None:
+        """Start a sound: fade in from silence, or crossfade (equal power) from what is playing."""
+        voice = Voice(name, source, calibration_db, Ramp.hold(-math.inf))
+        if self.playing:
+            for old in self._voices:
+                old.envelope.move(self.now, SILENCE_DB, self.seconds(crossfade), xfade_out_shape)
+            voice.envelope.move(self.now, 0.0, self.seconds(crossfade), xfade_in_shape)
+        else:
+            voice.envelope.move(self.now, 0.0, self.seconds(fade_in), linear_shape)
+        self._voices.append(voice)
+
+    def stop(self, fade: float = 2.0) -> None:
+        """Fade everything out to silence (linear in dB) and stop."""
+        for voice in self._voices:
+            voice.envelope.move(self.now, SILENCE_DB, self.seconds(fade), linear_shape)
+        self.cancel_sleep_timer()
+
+    def set_volume(self, step: int, ramp: float = MIN_VOLUME_RAMP_S) -> None:
+        """Glide to a volume step over at least ``ramp`` seconds (never less than 30 ms)."""
+        target = self.volume_scale.to_db(step)
+        self.volume = step
+        length = self.seconds(max(ramp, MIN_VOLUME_RAMP_S))
+        self._volume.move(self.now, SILENCE_DB if target == -math.inf else target, length)
+
+    def set_sleep_timer(self, expiry: int, fade: int) -> None:
+        """Fade to silence, linear in dB, over the ``fade`` frames before frame ``expiry``.
+
+        The fade runs from the current volume down to −100 dBFS and then exact zeros, starting at
+        ``expiry - fade`` (or now, if that has passed); at ``expiry`` the sound stops.
+        """
+        expiry = max(expiry, self.now + 1)
+        start = max(self.now, expiry - fade)
+        volume_db = self._volume.level_at(start)
+        depth = SILENCE_DB - (volume_db if volume_db != -math.inf else SILENCE_DB)
+        self._sleep = Ramp()
+        # A fade too short to stay below the zipper limit is lengthened (the expiry moves later).
+        self._sleep.move(start, min(depth, -1.0), expiry - start, then_silence=True)
+        self._sleep_end = start + self._sleep.length
+
+    def cancel_sleep_timer(self, ramp: float = 1.0) -> None:
+        """Forget the timer; if its fade had begun, glide back up to the set volume."""
+        if self._sleep_end is None:
+            return
+        self._sleep.move(self.now, 0.0, self.seconds(ramp))
+        self._sleep.silent_after = False
+        self._sleep_end = None
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
+        t0 = self.now
+        out = np.zeros((frames, CHANNELS), np.float32)
+        for voice in self._voices:
+            block = voice.source.render(frames)
+            envelope = voice.envelope.db_block(t0, frames)
+            _apply(block, envelope + voice.calibration_db)
+            out += block
+        if self._voices:
+            _apply(out, self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames))
+            self.limited_samples += soft_limit(out)
+        self.now = t0 + frames
+        self._voices = [v for v in self._voices if not v.envelope.silent_from(self.now)]
+        if self._sleep_end is not None and self.now >= self._sleep_end:
+            self._expire_timer()
+        return out
+
+    def _expire_timer(self) -> None:
+        self.events.append(("timer_expired", self._sleep_end))
+        self._voices.clear()
+        self._sleep = Ramp()
+        self._sleep_end = None

@@ -1,0 +1,73 @@
+"""From float samples to the bytes a DAC or a WAV file takes.
+
+One encoder serves every sink (ALSA, WAV, null), so a seed gives the same bytes everywhere.
+Reducing to 16 bits adds TPDF dither, which turns quantisation distortion into a steady hiss far
+below the sound; 24- and 32-bit output needs none. Exact digital silence stays exact: no dither
+where the signal is zero, so the end of a sleep fade is true zeros, not a faint hiss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The sample formats bedside writes, as ALSA names them, with their bytes per sample.
+FORMATS = {"S16_LE": 2, "S24_3LE": 3, "S32_LE": 4}
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+
+    @property
+    def sample_bytes(self) -> int:
+        return FORMATS[self.name]
+
+    @property
+    def bits(self) -> int:
+        return 8 * self.sample_bytes
+
+
+class Encoder:
+    """Float32 frames in [-1, 1] to interleaved little-endian PCM bytes."""
+
+    def __init__(self, fmt: str, seed: np.random.SeedSequence | int | None = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unsupported sample format {fmt!r}; use one of {', '.join(FORMATS)}")
+        self.format = Format(fmt)
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+        self._full_scale = float(2 ** (self.format.bits - 1) - 1)
+
+    def encode(self, block: np.ndarray) -> bytes:
+        scaled = block.astype(np.float64) * self._full_scale
+        if self.format.name == "S16_LE":
+            # TPDF dither of ±1 LSB: the sum of two uniform bytes, centred.
+            pairs = np.frombuffer(self._rng.bytes(scaled.size * 2), np.uint8).reshape(*scaled.shape, 2)
+            dither = (pairs.sum(axis=-1, dtype=np.int16) - 255) * (1 / 256)
+            dither[block == 0] = 0.0
+            scaled += dither
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, -self._full_scale - 1, self._full_scale, out=scaled)
+        if self.format.name == "S16_LE":
+            return scaled.astype("<i2").tobytes()
+        ints = scaled.astype("<i4")
+        if self.format.name == "S24_3LE":
+            return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        return ints.tobytes()
+
+
+def decode(data: bytes, fmt: str, channels: int = 2) -> np.ndarray:
+    """Interleaved PCM bytes back to float64 frames: for tests, measurements and benchmarks."""
+    if fmt == "S16_LE":
+        ints = np.frombuffer(data, "<i2").astype(np.float64) / 32767
+    elif fmt == "S32_LE":
+        ints = np.frombuffer(data, "<i4").astype(np.float64) / 2147483647
+    elif fmt == "S24_3LE":
+        raw = np.frombuffer(data, np.uint8).reshape(-1, 3)
+        padded = np.zeros((len(raw), 4), np.uint8)
+        padded[:, 1:] = raw
+        ints = padded.view("<i4")[:, 0].astype(np.float64) / (2147483647 - 255)
+    else:
+        raise ValueError(f"unsupported sample format {fmt!r}")
+    return ints.reshape(-1, channels)

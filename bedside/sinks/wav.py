@@ -1,0 +1,36 @@
+"""WAV file output, so every sound and a whole night can be heard and measured anywhere."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from bedside.pcm import Encoder
+
+
+class WavSink:
+    def __init__(self, path: str | Path, rate: int, fmt: str = "S16_LE", dither_seed: int | None = None,
+                 channels: int = 2) -> None:
+        self.rate, self.format = rate, fmt
+        self._encoder = Encoder(fmt, dither_seed)
+        self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._file.setnchannels(channels)
+        self._file.setsampwidth(self._encoder.format.sample_bytes)
+        self._file.setframerate(rate)
+
+    def write(self, block: np.ndarray) -> None:
+        self._file.writeframesraw(self._encoder.encode(block))
+
+    def close(self) -> None:
+        self._file.close()  # patches the header with the final length
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """A PCM WAV file as float64 frames and its rate (16, 24 or 32 bit)."""
+    from bedside.pcm import decode
+
+    with wave.open(str(path), "rb") as f:
+        fmt = {2: "S16_LE", 3: "S24_3LE", 4: "S32_LE"}[f.getsampwidth()]
+        return decode(f.readframes(f.getnframes()), fmt, f.getnchannels()), f.getframerate()

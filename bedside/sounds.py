@@ -1,0 +1,155 @@
+"""The catalogue of sounds: the built-ins, and the recordings and mixes a config declares.
+
+Every sound carries a calibration gain that brings it to the same K-weighted loudness
+(:data:`TARGET_LUFS` at volume 100), so switching sounds at the same volume keeps the perceived
+level. The built-ins' gains are measured by ``scripts/calibrate.py`` over long renders and checked
+by the test suite; a recording's is measured when it is loaded; a mix's follows from its layers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bedside.loudness import loudness_lufs
+from bedside.synth import Source
+from bedside.synth.nature import Fan, Rain, Stream, Surf, Wind
+from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
+from bedside.synth.recording import Recording
+
+#: Every sound plays at this loudness at volume 100 (0 dB). Low enough that the sounds with the
+#: largest peaks (surf, wind) keep their peaks under the limiter's threshold.
+TARGET_LUFS = -30.0
+
+Factory = Callable[[int, np.random.SeedSequence], Source]
+
+
+@dataclass(frozen=True)
+class Sound:
+    name: str
+    description: str
+    make: Factory
+    calibration_db: float = 0.0
+
+
+# Measured loudness (LUFS) of each built-in at unit gain: `python scripts/calibrate.py` prints it.
+_MEASURED_LUFS = {
+    "white": 6.11, "pink": -12.25, "brown": -9.21, "rain": 1.90, "surf": -10.10,
+    "fan": -15.20, "wind": -8.60, "stream": -2.10,
+}
+
+_BUILTINS: tuple[tuple[str, str, Factory], ...] = (
+    ("white", "White noise: equal energy per hertz, a bright even hiss.", WhiteNoise),
+    ("pink", "Pink noise: equal energy per octave, like steady rain on leaves.", PinkNoise),
+    ("brown", "Brown noise: a deep, soft rumble, like a distant waterfall.", BrownNoise),
+    ("rain", "Steady rain: a soft hiss with drops landing all around.", Rain),
+    ("surf", "Ocean surf: waves of every size breaking on a beach.", Surf),
+    ("fan", "A box fan: moving air and a faint, drifting blade hum.", Fan),
+    ("wind", "Wind in the trees: gusts that swell and fade.", Wind),
+    ("stream", "A babbling brook: running water and small bubbles.", Stream),
+)
+
+
+def builtin_sounds() -> dict[str, Sound]:
+    return {name: Sound(name, text, make, TARGET_LUFS - _MEASURED_LUFS[name]) for name, text, make in _BUILTINS}
+
+
+class Mix:
+    """Layers of sounds summed with fixed gains (e.g. rain over brown noise at −12 dB)."""
+
+    def __init__(self, layers: Sequence[tuple[Source, float]]) -> None:
+        self._layers = [(source, np.float32(gain)) for source, gain in layers]
+
+    def render(self, frames: int) -> np.ndarray:
+        first, gain = self._layers[0]
+        out = first.render(frames) * gain
+        for source, gain in self._layers[1:]:
+            out += source.render(frames) * gain
+        return out
+
+
+def mix_sound(name: str, description: str, layers: Sequence[tuple[Sound, float]]) -> Sound:
+    """A mix of calibrated sounds at levels in dB, brought back to the target loudness.
+
+    The layers are independent, so their powers add: a mix of two equal layers is 3 dB louder
+    than either, and is turned down by that much.
+    """
+    total_db = 10 * math.log10(sum(10 ** (level / 10) for _, level in layers))
+
+    def make(rate: int, seed: np.random.SeedSequence) -> Source:
+        seeds = seed.spawn(len(layers))
+        return Mix([(sound.make(rate, s), 10 ** ((sound.calibration_db + level) / 20))
+                    for (sound, level), s in zip(layers, seeds, strict=True)])
+
+    return Sound(name, description, make, -total_db)
+
+
+def load_recording(path: Path, rate: int) -> np.ndarray:
+    """Decode a WAV/FLAC/OGG file to float32 stereo at ``rate`` (mono is doubled, more is downmixed)."""
+    import soundfile
+    from scipy import signal
+
+    data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    if data.shape[1] == 1:
+        data = np.repeat(data, 2, axis=1)
+    elif data.shape[1] > 2:
+        data = np.stack([data[:, 0::2].mean(axis=1), data[:, 1::2].mean(axis=1)], axis=1)
+    if file_rate != rate:
+        g = math.gcd(rate, file_rate)
+        data = signal.resample_poly(data, rate // g, file_rate // g, axis=0).astype(np.float32)
+    return np.ascontiguousarray(data)
+
+
+def recording_sound(name: str, description: str, path: Path, rate: int) -> Sound:
+    """A recording, decoded once, calibrated from its own loudness."""
+    data = load_recording(path, rate)
+    loudness = loudness_lufs(data, rate)
+    if loudness == -math.inf:
+        raise ValueError(f"{path} is silent")
+    return Sound(name, description, lambda r, seed: Recording(data, r, seed), TARGET_LUFS - loudness)
+
+
+class UnknownSound(KeyError):
+    def __init__(self, name: str, known: Mapping[str, Sound]) -> None:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known sounds: {', '.join(known)}"
+        super().__init__(f"unknown sound {name!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def lookup(catalog: Mapping[str, Sound], name: str) -> Sound:
+    try:
+        return catalog[name]
+    except KeyError:
+        raise UnknownSound(name, catalog) from None
+
+
+def build_catalog(declarations: Sequence, rate: int) -> dict[str, Sound]:
+    """The built-ins plus the config's ``[[sounds]]``; a mix may use any sound declared before it."""
+    from bedside.config import ConfigError
+
+    catalog = builtin_sounds()
+    for i, decl in enumerate(declarations):
+        where = f"sounds[{i}]"
+        if decl.name in catalog:
+            raise ConfigError(f"{where}.name", f"{decl.name!r} is already a sound")
+        if decl.file is not None:
+            try:
+                catalog[decl.name] = recording_sound(decl.name, decl.description, decl.file, rate)
+            except Exception as error:  # soundfile raises its own types for unreadable files
+                raise ConfigError(f"{where}.file", f"cannot use {decl.file}: {error}") from error
+            continue
+        layers = []
+        for j, (layer_name, level) in enumerate(decl.layers):
+            if layer_name not in catalog:
+                raise ConfigError(f"{where}.layers[{j}].sound", str(UnknownSound(layer_name, catalog)))
+            layers.append((catalog[layer_name], level))
+        catalog[decl.name] = mix_sound(decl.name, decl.description, layers)
+    return catalog

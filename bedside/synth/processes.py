@@ -1,0 +1,189 @@
+"""Random processes that drive the natural sounds: slow wanderers and events.
+
+Nothing here is periodic: parameters wander as Ornstein–Uhlenbeck processes and events (drops,
+bubbles, waves) arrive as Poisson or gamma processes, so no two minutes are alike and there is no
+loop to recognise. Everything is computed from absolute sample positions and drawn in a fixed order,
+so a source renders the same samples however its blocks are cut.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+from scipy import signal
+
+from bedside.synth import CHANNELS
+
+
+class SlowRandom:
+    """An Ornstein–Uhlenbeck process: wanders around ``mean`` with spread ``sigma``.
+
+    ``tau`` seconds is how long it takes to forget where it was. It is drawn on a control grid of
+    ``hop`` samples and interpolated linearly in between, which is smooth enough for any gain or
+    rate and costs almost nothing.
+    """
+
+    def __init__(self, rng: np.random.Generator, rate: int, mean: float, sigma: float, tau: float,
+                 hop: int = 256) -> None:
+        self._rng = rng
+        self._hop = hop
+        self._mean = mean
+        self._decay = math.exp(-hop / (tau * rate))
+        self._kick = sigma * math.sqrt(1 - self._decay**2)
+        self._values = np.array([mean + sigma * rng.standard_normal()])
+        self._integrals = np.zeros(1)  # integral of the process from sample 0 to each grid point
+        self._first = 0  # grid index of self._values[0]
+
+    def _extend_to(self, index: int) -> None:
+        missing = index - (self._first + len(self._values) - 1)
+        if missing <= 0:
+            return
+        kicks = self._rng.standard_normal(missing) * self._kick
+        last = self._values[-1] - self._mean
+        new, _ = signal.lfilter([1.0], [1.0, -self._decay], kicks, zi=[last * self._decay])
+        new += self._mean
+        # Trapezoids between grid points, accumulated one by one (the same sums in any partition).
+        steps = np.r_[self._values[-1], new]
+        areas = (steps[:-1] + steps[1:]) * (0.5 * self._hop)
+        integrals, _ = signal.lfilter([1.0], [1.0, -1.0], areas, zi=[self._integrals[-1]])
+        self._values = np.concatenate([self._values, new])
+        self._integrals = np.concatenate([self._integrals, integrals])
+
+    def _forget_before(self, index: int) -> None:
+        drop = index - self._first
+        if drop > 1024:
+            self._values, self._integrals = self._values[drop:], self._integrals[drop:]
+            self._first = index
+
+    def value_at(self, t: float) -> float:
+        """The process at sample ``t`` (never before a sample already rendered)."""
+        k = int(t // self._hop)
+        self._extend_to(k + 1)
+        frac = t / self._hop - k
+        a, b = self._values[k - self._first], self._values[k + 1 - self._first]
+        return float(a + (b - a) * frac)
+
+    def _segments(self, t0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each sample: its grid index (relative to the stored values) and offset in the hop."""
+        t = np.arange(t0, t0 + n)
+        k = t // self._hop
+        self._extend_to(int(k[-1]) + 1)
+        return k - self._first, (t - k * self._hop).astype(np.float64)
+
+    def block(self, t0: int, n: int) -> np.ndarray:
+        """The process at samples ``t0 .. t0 + n - 1`` as float32."""
+        i, offset = self._segments(t0, n)
+        a, b = self._values[i], self._values[i + 1]
+        out = (a + (b - a) * (offset / self._hop)).astype(np.float32)
+        self._forget_before(t0 // self._hop)
+        return out
+
+    def integral_block(self, t0: int, n: int) -> np.ndarray:
+        """The integral of the process from sample 0 to each of ``t0 .. t0 + n - 1`` (float64).
+
+        Integrating the speed of a motor gives its phase, continuous across blocks.
+        """
+        i, offset = self._segments(t0, n)
+        a, b = self._values[i], self._values[i + 1]
+        out = self._integrals[i] + a * offset + (b - a) * offset * offset / (2 * self._hop)
+        self._forget_before(t0 // self._hop)
+        return out
+
+
+class Grain(Protocol):
+    """A short sound event placed at an absolute sample position."""
+
+    start: int
+    length: int
+
+    def render(self, offset: int, n: int) -> np.ndarray:
+        """Frames ``offset .. offset + n - 1`` of the grain, shape ``(n, 2)``."""
+        ...
+
+
+class GrainBus:
+    """Overlap-adds grains that may straddle block boundaries."""
+
+    def __init__(self) -> None:
+        self._grains: list[Grain] = []
+
+    def add(self, grain: Grain) -> None:
+        self._grains.append(grain)
+
+    def render_into(self, out: np.ndarray, t0: int) -> None:
+        n = len(out)
+        alive = []
+        for grain in self._grains:
+            begin = max(grain.start, t0)
+            end = min(grain.start + grain.length, t0 + n)
+            if begin < end:
+                out[begin - t0:end - t0] += grain.render(begin - grain.start, end - begin)
+            if grain.start + grain.length > t0 + n:
+                alive.append(grain)
+        self._grains = alive
+
+
+class EventTrain:
+    """Events at random times: a Poisson process whose rate may itself wander.
+
+    ``make_grain(start)`` builds the event; ``rate(t)`` is the events per second at sample ``t``.
+    """
+
+    def __init__(self, rng: np.random.Generator, rate_hz: int, events_per_second, make_grain,
+                 bus: GrainBus) -> None:
+        self._rng = rng
+        self._fs = rate_hz
+        self._rate = events_per_second
+        self._make = make_grain
+        self._bus = bus
+        self._next = self._gap(0.0)
+
+    def _gap(self, t: float) -> float:
+        return self._rng.exponential() * self._fs / max(self._rate(t), 1e-6)
+
+    def advance(self, t0: int, n: int) -> None:
+        """Create every event that starts before ``t0 + n``."""
+        while self._next < t0 + n:
+            start = int(self._next)
+            self._bus.add(self._make(start))
+            self._next += self._gap(self._next)
+
+
+def constant_power_pan(position: float) -> np.ndarray:
+    """Left/right gains for a position in [-1, 1] that keep the power constant."""
+    angle = (position + 1) * math.pi / 4
+    return np.array([math.cos(angle), math.sin(angle)], dtype=np.float32) * math.sqrt(2)
+
+
+class Resonance:
+    """A decaying, gliding sinusoid: a rain drop's ping or a water bubble's Minnaert tone."""
+
+    __slots__ = ("_decay", "_freq", "_glide", "_pan", "_rate", "_tail", "length", "start")
+
+    def __init__(self, start: int, rate: int, freq: float, glide: float, decay_s: float,
+                 amplitude: float, pan: float) -> None:
+        self.start = start
+        self._rate = rate
+        self.length = int(decay_s * rate * 6)
+        self._tail = math.exp(-6.0)  # subtracted, so the decay lands on exactly zero at the end
+        self._freq, self._glide, self._decay = freq, glide, decay_s
+        self._pan = constant_power_pan(pan) * amplitude
+
+    def render(self, offset: int, n: int) -> np.ndarray:
+        t = np.arange(offset, offset + n, dtype=np.float64) / self._rate
+        # Frequency rises (or falls) linearly by `glide` per second: phase is its integral.
+        phase = 2 * np.pi * self._freq * (t + 0.5 * self._glide * t * t)
+        attack = np.minimum(t * self._rate / 24.0, 1.0)  # 0.5 ms attack: a tick, never a click
+        decay = (np.exp(-t / self._decay) - self._tail) * (1 / (1 - self._tail))
+        wave = (np.sin(phase) * decay * attack).astype(np.float32)
+        return wave[:, None] * self._pan
+
+
+def stereo_noise(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Zero-mean uniform white noise, unit variance, independent per channel."""
+    out = rng.random((frames, CHANNELS), dtype=np.float32)
+    out -= np.float32(0.5)
+    out *= np.float32(2 * math.sqrt(3))
+    return out

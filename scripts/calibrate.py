@@ -1,0 +1,35 @@
+"""Measure the built-in sounds' loudness at unit gain, for the table in bedside/sounds.py.
+
+Usage: python scripts/calibrate.py [--seconds 600] [--seeds 4]
+Long renders and several seeds, because the natural sounds wander by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from bedside.loudness import loudness_lufs
+from bedside.sounds import builtin_sounds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=48000)
+    args = parser.parse_args()
+    for name, sound in builtin_sounds().items():
+        levels = []
+        for seed in range(args.seeds):
+            source = sound.make(args.rate, np.random.SeedSequence(1000 + seed))
+            frames = int(args.seconds * args.rate)
+            audio = np.concatenate([source.render(16384) for _ in range(frames // 16384)])
+            levels.append(loudness_lufs(audio, args.rate))
+        mean_power = 10 * np.log10(np.mean([10 ** (x / 10) for x in levels]))
+        print(f'"{name}": {mean_power:.2f},  # seeds: {", ".join(f"{x:.2f}" for x in levels)}')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian / Raspberry Pi OS packages bedside needs, only if any is missing.
+#   runtime: python3-venv, the ALSA library and headers (pyalsaaudio builds against them), libsndfile
+#   tests and benchmarks: sox (the baseline the benchmarks compare against)
+set -euo pipefail
+packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1)
+if [ "${1:-}" = "--test" ]; then packages+=(sox); fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
