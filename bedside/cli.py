@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", type=Path, help="WAV file to write")
     out.add_argument("--null", action="store_true", help="render and discard (for benchmarks)")
     r.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"), default=60.0)
-    r.add_argument("--volume", type=_number(int, 0, 100, "--volume"), default=None)
+    r.add_argument("--volume", type=_number(int, 0, 100, "--volume"), default=100,
+                   help="volume step 0-100 (default 100: the calibrated level, -30 LUFS)")
     r.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
     r.add_argument("--sleep-timer", type=_number(float, 0.01, 24 * 60, "--sleep-timer"), metavar="MIN",
                    help="minutes until silence")

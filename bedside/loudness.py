@@ -34,16 +34,32 @@ def _high_pass(rate: int, q: float = 0.5, fc: float = 38.0):
     return np.array(b) / den[0], np.array(den) / den[0]
 
 
-def k_weight(frames: np.ndarray, rate: int) -> np.ndarray:
-    """The K-weighted signal (frames × channels)."""
-    out = frames
-    for b, a in (_high_shelf(rate), _high_pass(rate)):
-        out = signal.lfilter(b, a, out, axis=0)
-    return out
+class LoudnessMeter:
+    """Streaming ungated integrated loudness: feed blocks, read LUFS at any time."""
+
+    def __init__(self, rate: int, channels: int = 2) -> None:
+        self._filters = [(b, a, np.zeros((2, channels))) for b, a in (_high_shelf(rate), _high_pass(rate))]
+        self._energy = np.zeros(channels)
+        self._frames = 0
+
+    def add(self, frames: np.ndarray) -> None:
+        out = np.asarray(frames, dtype=np.float64)
+        for i, (b, a, state) in enumerate(self._filters):
+            out, state = signal.lfilter(b, a, out, axis=0, zi=state)
+            self._filters[i] = (b, a, state)
+        self._energy += np.sum(out * out, axis=0)
+        self._frames += len(out)
+
+    @property
+    def lufs(self) -> float:
+        """−0.691 + 10·log10(Σ over channels of the mean square of the K-weighted signal)."""
+        power = float(np.sum(self._energy)) / max(self._frames, 1)
+        return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf
 
 
 def loudness_lufs(frames: np.ndarray, rate: int) -> float:
-    """Ungated integrated loudness in LUFS: −0.691 + 10·log10(Σ over channels of mean square)."""
-    weighted = k_weight(np.asarray(frames, dtype=np.float64), rate)
-    power = float(np.sum(np.mean(weighted**2, axis=0)))
-    return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf
+    """Ungated integrated loudness of a whole signal (frames × channels), in LUFS."""
+    frames = np.asarray(frames)
+    meter = LoudnessMeter(rate, frames.shape[1])
+    meter.add(frames)
+    return meter.lufs

@@ -8,6 +8,7 @@ counted and the block is written again, so no audio is lost, only delayed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 
@@ -79,7 +80,5 @@ class AlsaSink:
             data = data[max(written, 0) * self._frame_bytes:]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(alsaaudio.ALSAAudioError):
             self._pcm.close()  # drains what is queued
-        except alsaaudio.ALSAAudioError:
-            pass

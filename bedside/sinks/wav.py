@@ -15,7 +15,8 @@ class WavSink:
                  channels: int = 2) -> None:
         self.rate, self.format = rate, fmt
         self._encoder = Encoder(fmt, dither_seed)
-        self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._raw = open(path, "wb")  # noqa: SIM115 - closed in close(); an OSError here is the user's
+        self._file = wave.open(self._raw, "wb")
         self._file.setnchannels(channels)
         self._file.setsampwidth(self._encoder.format.sample_bytes)
         self._file.setframerate(rate)
@@ -25,6 +26,7 @@ class WavSink:
 
     def close(self) -> None:
         self._file.close()  # patches the header with the final length
+        self._raw.close()
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:

@@ -1,0 +1,23 @@
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from measure import render_hour_stats  # noqa: E402
+
+from bedside.sounds import builtin_sounds  # noqa: E402
+
+
+def _stats(name: str) -> tuple[str, dict]:
+    return name, render_hour_stats(builtin_sounds()[name])
+
+
+@pytest.fixture(scope="session")
+def hour_of_each_sound() -> dict[str, dict]:
+    """One hour of every built-in sound at maximum volume, rendered once for several tests
+    (on both cores: it is the suite's longest step)."""
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(_stats, list(builtin_sounds())))
