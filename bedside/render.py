@@ -68,6 +68,7 @@ def play_until_stopped(engine: Engine, sink: Sink, period: int, stop_fade: float
                 stopping = True
                 engine.stop(stop_fade)
             sink.write(engine.render(period))
+        sink.write(engine.render(period))  # a period of exact zeros: the DAC rests at 0, not at -100 dB
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

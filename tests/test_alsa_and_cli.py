@@ -1,0 +1,148 @@
+"""Real ALSA PCMs through libasound (the file and null plugins), and the command line end to end."""
+
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bedside.cli import main
+from bedside.pcm import decode
+from bedside.sinks import AudioDeviceError
+from bedside.sinks.alsa import AlsaSink
+from bedside.sinks.wav import read_wav
+
+BEDSIDE = [sys.executable, "-m", "bedside"]
+
+
+def cli(*args, **kw):
+    return subprocess.run([*BEDSIDE, *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_alsa_file_plugin_output_equals_the_wav_render(tmp_path, bits):
+    wav, raw = tmp_path / "x.wav", tmp_path / "x.raw"
+    common = ["rain", "--seconds", "4", "--seed", "11", "--bits", str(bits), "--volume", "60"]
+    assert cli("render", *common, "-o", str(wav)).returncode == 0
+    # The same engine, encoder and seed, written through libasound's file plugin instead.
+    from bedside import cli as cli_module
+    from bedside.render import render
+    from bedside.sounds import builtin_sounds
+
+    fmt = {16: "S16_LE", 32: "S32_LE"}[bits]
+    sink = AlsaSink(f"file:'{raw}',raw", 48000, 256, 4, formats=(fmt,),
+                    dither_seed=cli_module._seeds(11)[1])
+    assert sink.info["format_name"] == fmt and sink.info["rate"] == 48000
+    engine = cli_module._engine(cli_module.Config(), 48000, 60)
+    sound = builtin_sounds()["rain"]
+    engine.play("rain", sound.make(48000, cli_module._seeds(11)[0]), sound.calibration_db, fade_in=3.0)
+    render(engine, sink, engine.seconds(4), 4096)
+    sink.close()
+    with wave.open(str(wav)) as f:
+        expected = f.readframes(f.getnframes())
+    assert raw.read_bytes() == expected
+    assert np.abs(decode(expected, fmt)).max() > 0.001  # there is sound in it
+
+
+def test_alsa_null_device_plays_and_reports_what_was_granted():
+    sink = AlsaSink("null", 48000, 256, 4)
+    assert sink.format == "S32_LE"  # 32-bit preferred
+    assert sink.period_frames == sink.info["period_size"]
+    sink.write(np.zeros((1000, 2), np.float32))
+    sink.close()
+
+
+def test_missing_alsa_device_names_it_and_lists_the_pcms():
+    with pytest.raises(AudioDeviceError) as error:
+        AlsaSink("no-such-dac")
+    message = str(error.value)
+    assert "'no-such-dac'" in message and "Available PCMs:" in message and "null" in message
+
+
+def test_play_on_the_file_plugin_fades_out_and_exits(tmp_path):
+    raw = tmp_path / "play.raw"
+    result = cli("play", "brown", "--device", f"file:'{raw}',raw", "--seconds", "4", "--seed", "1",
+                 "--volume", "100")
+    assert result.returncode == 0, result.stderr
+    x = decode(raw.read_bytes(), "S32_LE")
+    assert abs(len(x) - 6 * 48000) <= 512  # 4 s, the 2 s stop fade, a period of zeros
+    assert np.abs(x[3 * 48000:4 * 48000]).max() > 0.01  # playing
+    assert np.all(x[-256:] == 0) and np.abs(x[-512:]).max() < 10 ** (-90 / 20)  # faded out to zeros
+
+
+def test_sounds_lists_every_sound_with_a_description(capsys):
+    assert main(["sounds"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert {"white", "pink", "brown", "rain", "surf", "fan", "wind", "stream"} <= set(names)
+    assert all(len(line.split(None, 1)[1]) > 10 for line in lines)
+
+
+def test_render_with_a_sleep_timer_matches_the_documented_night(tmp_path):
+    out = tmp_path / "night.wav"
+    result = cli("render", "brown", "-o", str(out), "--seconds", "400", "--sleep-timer", "5", "--fade", "3",
+                 "--bits", "32", "--seed", "4")
+    assert result.returncode == 0, result.stderr
+    x, rate = read_wav(out)
+    assert len(x) == 400 * rate
+    level = [20 * np.log10(x[s * rate:(s + 10) * rate].std()) for s in (20, 100, 200, 280)]
+    assert abs(level[0] - level[1]) < 0.5  # full level until 120 s
+    assert level[1] - level[2] > 20 and level[2] - level[3] > 20  # fading from 120 s
+    assert np.any(x[300 * rate - 1] != 0)
+    assert np.all(x[300 * rate:] == 0)  # exact silence from the expiry sample
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["render", "bown", "-o", "x.wav"], "did you mean 'brown'?"),
+    (["render", "brown", "-o", "/no/such/dir/x.wav"], "cannot write /no/such/dir/x.wav"),
+    (["render", "brown", "-o", "x.wav", "--volume", "loud"], "--volume must be a number"),
+    (["render", "brown", "-o", "x.wav", "--seconds", "-5"], "--seconds must be between"),
+    (["render", "brown", "-o", "x.wav", "--fade", "3"], "--fade needs --sleep-timer"),
+    (["play", "brown", "--device", "no-such-dac"], "cannot open ALSA device 'no-such-dac'"),
+])
+def test_errors_are_one_clear_line_and_exit_2(tmp_path, args, message):
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if line.startswith("bedside:")]
+    assert len(ours) == 1 and message in ours[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_names_the_key_and_exits_78(tmp_path):
+    config = tmp_path / "bedside.toml"
+    config.write_text("[volume]\nfloor_db = -200\n")
+    result = cli("--config", str(config), "sounds")
+    assert result.returncode == 78
+    assert "volume.floor_db" in result.stderr and "between" in result.stderr
+    config.write_text("[audio]\nrate = 48000\nperiod_frame = 256\n")
+    result = cli("--config", str(config), "sounds")
+    assert result.returncode == 78 and "audio.period_frame: unknown key" in result.stderr
+
+
+def test_config_declares_recordings_and_mixes(tmp_path):
+    rate = 22050
+    t = np.arange(rate * 3) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    import soundfile
+
+    soundfile.write(tmp_path / "hum.flac", tone, rate)  # mono, another rate, FLAC
+    config = tmp_path / "bedside.toml"
+    config.write_text('[[sounds]]\nname = "hum"\nfile = "hum.flac"\n\n'
+                      '[[sounds]]\nname = "rainy"\ndescription = "Rain over brown noise"\n'
+                      'layers = [{sound = "rain"}, {sound = "brown", level_db = -12}]\n')
+    listing = cli("--config", str(config), "sounds")
+    assert listing.returncode == 0 and "hum" in listing.stdout and "Rain over brown noise" in listing.stdout
+    out = tmp_path / "rainy.wav"
+    assert cli("--config", str(config), "render", "rainy", "-o", str(out), "--seconds", "5").returncode == 0
+    assert read_wav(out)[0].std() > 0.001
+    missing = tmp_path / "missing.toml"
+    missing.write_text('[[sounds]]\nname = "x"\nfile = "nope.wav"\n')
+    result = cli("--config", str(missing), "sounds")
+    assert result.returncode == 78 and "sounds[0].file" in result.stderr
+
+
+def test_module_entry_point_runs():
+    assert Path(sys.executable).exists()
+    assert cli("--version").stdout.startswith("bedside ")

@@ -1,0 +1,140 @@
+"""The gain stage, probed with a constant signal: no zipper, no click, exact silence, exact timing."""
+
+import math
+
+import numpy as np
+import pytest
+from measure import RATE
+
+from bedside.engine import Engine
+from bedside.gain import SILENCE_DB, VolumeScale
+
+ZIPPER_DB = 0.01
+
+
+class Constant:
+    """A probe source: the value 0.25 on both channels, so the output is the gain itself."""
+
+    def render(self, frames):
+        return np.full((frames, 2), 0.25, np.float32)
+
+
+def run(engine: Engine, seconds: float, block: int = 1000) -> np.ndarray:
+    frames = engine.seconds(seconds)
+    out = [engine.render(min(block, frames - i)) for i in range(0, frames, block)]
+    return np.concatenate(out)[:, 0].astype(np.float64)
+
+
+def largest_step_db(gain: np.ndarray) -> float:
+    """The largest change between consecutive non-zero samples, in dB."""
+    nz = gain[gain != 0]
+    return float(np.abs(np.diff(20 * np.log10(np.abs(nz)))).max()) if len(nz) > 1 else 0.0
+
+
+def started(volume=100) -> Engine:
+    engine = Engine(RATE, volume=volume)
+    engine.play("probe", Constant(), fade_in=3.0)
+    return engine
+
+
+def test_fade_in_is_smooth_and_lasts_three_seconds():
+    engine = started()
+    out = run(engine, 4)
+    assert largest_step_db(out) <= ZIPPER_DB
+    assert out[0] == 0.0 or 20 * math.log10(out[0] / 0.25) < -90
+    assert abs(out[engine.seconds(3)] - 0.25) < 1e-6  # full level at 3 s
+    assert out[engine.seconds(1.5)] < 0.25 * 10 ** (-40 / 20)  # still far down half-way (dB-linear)
+
+
+@pytest.mark.parametrize(("start", "end"), [(100, 1), (1, 100), (50, 51), (30, 0), (0, 70)])
+def test_volume_changes_ramp_without_zipper_and_take_at_least_30ms(start, end):
+    engine = started(volume=start)
+    run(engine, 3.5)
+    engine.set_volume(end)
+    out = run(engine, 1.0)
+    assert largest_step_db(out) <= ZIPPER_DB
+    target = 0.0 if end == 0 else 0.25 * 10 ** (VolumeScale().to_db(end) / 20)
+    changing = np.nonzero(np.abs(out - target) > 1e-9)[0]
+    duration = (changing[-1] + 1) / RATE
+    assert duration >= 0.030
+    assert np.all(out[changing[-1] + 1:] == pytest.approx(target, abs=1e-9))
+    if end == 0:
+        assert np.all(out[-RATE // 2:] == 0.0)  # volume 0 is true silence
+
+
+def test_crossfade_is_equal_power_and_each_leg_is_smooth():
+    engine = Engine(RATE, volume=100)
+    engine.play("a", Constant(), fade_in=0.5)
+    run(engine, 1)
+    start = engine.now
+    engine.play("b", Constant(), crossfade=2.0)
+    legs = [v.envelope for v in engine._voices]
+    t = np.arange(start, start + engine.seconds(2.5))
+    gains = [10 ** (np.asarray([leg.level_at(int(i)) for i in t[::50]]) / 20) for leg in legs]
+    assert np.allclose(gains[0] ** 2 + gains[1] ** 2, 1.0, atol=1e-6)  # constant power throughout
+    for g in gains:
+        steps = np.abs(np.diff(20 * np.log10(g[g > 0]))) / 50
+        assert steps.max() <= ZIPPER_DB
+    out = run(engine, 2.5)
+    assert largest_step_db(out) <= ZIPPER_DB
+    assert engine.current == "b" and len(engine._voices) == 1
+
+
+def test_stop_fades_out_smoothly_to_exact_zeros():
+    engine = started()
+    run(engine, 3.5)
+    engine.stop(fade=2.0)
+    out = run(engine, 3.0)
+    assert largest_step_db(out) <= ZIPPER_DB
+    assert np.all(out[engine.seconds(2.0):] == 0.0)
+    assert out[engine.seconds(2.0) - 1] != 0.0
+    assert not engine.audible
+
+
+def test_volume_scale():
+    scale = VolumeScale(-60.0, 0.0)
+    assert scale.to_db(0) == -math.inf
+    assert scale.to_db(1) == -60.0
+    assert scale.to_db(100) == 0.0
+    steps = np.diff([scale.to_db(v) for v in range(1, 101)])
+    assert np.allclose(steps, 60 / 99)  # equal steps in dB: fine control at the quiet end
+    with pytest.raises(ValueError):
+        scale.to_db(101)
+
+
+def test_sleep_fade_is_linear_in_db_and_ends_in_zeros_on_the_sample():
+    engine = started(volume=80)
+    run(engine, 4)
+    expiry = engine.now + engine.seconds(60)
+    fade = engine.seconds(40)
+    engine.set_sleep_timer(expiry, fade)
+    begin = engine.now
+    out = run(engine, 70)
+    level = 20 * np.log10(0.25 * 10 ** (VolumeScale().to_db(80) / 20))
+    fade_start = expiry - fade - begin
+    assert np.allclose(out[:fade_start], out[0])  # full level until the fade begins
+    t = np.arange(fade_start, expiry - begin)
+    target = level + (-100.0 - (level - 20 * np.log10(0.25))) * (t - fade_start) / fade
+    realised = 20 * np.log10(np.maximum(out[t], 1e-30))
+    audible = target >= level - 60
+    assert np.abs(realised[audible] - target[audible]).max() <= 0.25
+    assert largest_step_db(out) <= ZIPPER_DB
+    assert out[expiry - begin - 1] != 0.0
+    assert np.all(out[expiry - begin:] == 0.0)
+    assert engine.events.popleft() == ("timer_expired", expiry)
+    assert not engine.audible
+
+
+def test_output_does_not_depend_on_block_size():
+    from bedside.sounds import builtin_sounds
+
+    for name in ("pink", "rain", "fan"):
+        sound = builtin_sounds()[name]
+        outs = []
+        for block in (256, 4801):
+            engine = Engine(RATE, volume=70)
+            engine.play(name, sound.make(RATE, np.random.SeedSequence(5)), sound.calibration_db)
+            engine.set_sleep_timer(engine.seconds(8), engine.seconds(4))
+            outs.append(np.concatenate([engine.render(block) for _ in range(engine.seconds(9) // block)]))
+        n = min(len(o) for o in outs)
+        np.testing.assert_allclose(outs[0][:n], outs[1][:n], atol=1e-6)
