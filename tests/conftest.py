@@ -6,9 +6,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from measure import render_hour_stats  # noqa: E402
+from measure import render_hour_stats
 
-from bedside.sounds import builtin_sounds  # noqa: E402
+from bedside.sounds import builtin_sounds
 
 
 def _stats(name: str) -> tuple[str, dict]:

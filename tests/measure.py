@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy import signal
 
 from bedside.engine import Engine
 from bedside.loudness import LoudnessMeter
-from bedside.pcm import Encoder, decode
+from bedside.pcm import Encoder
 from bedside.sounds import Sound
 
 RATE = 48000
@@ -29,7 +31,7 @@ def colour_metrics(x: np.ndarray, rate: int, ideal_slope: float, low: float = 40
     ideal[1:] = 10 ** (ideal_slope * np.log2(f[1:]) / 10)
     edges = [low * 2**k for k in range(12) if low * 2**k < high] + [high]
     devs = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         band = (f >= lo) & (f < hi)
         devs.append(10 * np.log10(psd[band].mean() / ideal[band].mean()))
     devs = np.array(devs) - np.mean(devs)

@@ -7,7 +7,7 @@ import pytest
 from measure import RATE
 
 from bedside.engine import Engine
-from bedside.gain import SILENCE_DB, VolumeScale
+from bedside.gain import VolumeScale
 
 ZIPPER_DB = 0.01
 

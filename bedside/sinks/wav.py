@@ -15,8 +15,8 @@ class WavSink:
                  channels: int = 2) -> None:
         self.rate, self.format = rate, fmt
         self._encoder = Encoder(fmt, dither_seed)
-        self._raw = open(path, "wb")  # noqa: SIM115 - closed in close(); an OSError here is the user's
-        self._file = wave.open(self._raw, "wb")
+        self._raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file = wave.open(self._raw, "wb")  # noqa: SIM115 - closed in close()
         self._file.setnchannels(channels)
         self._file.setsampwidth(self._encoder.format.sample_bytes)
         self._file.setframerate(rate)
