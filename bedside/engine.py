@@ -63,6 +63,8 @@ def soft_limit(block: np.ndarray) -> int:
 
     Returns how many samples it touched, so its use can be counted and kept rare.
     """
+    if block.max() <= LIMIT_THRESHOLD and block.min() >= -LIMIT_THRESHOLD:
+        return 0  # the usual case: two reductions, no temporary arrays
     over = np.abs(block) > LIMIT_THRESHOLD
     count = int(np.count_nonzero(over))
     if count:
@@ -172,14 +174,21 @@ class Engine:
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
         t0 = self.now
-        out = np.zeros((frames, CHANNELS), np.float32)
-        for voice in self._voices:
-            block = voice.source.render(frames)
-            envelope = voice.envelope.db_block(t0, frames)
-            _apply(block, envelope + voice.calibration_db)
-            out += block
-        if self._voices:
-            _apply(out, self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames))
+        if not self._voices:
+            out = np.zeros((frames, CHANNELS), np.float32)
+        else:
+            master = self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames)
+            if len(self._voices) == 1:  # the usual case: one multiply for every gain together
+                voice = self._voices[0]
+                out = voice.source.render(frames)
+                _apply(out, voice.envelope.db_block(t0, frames) + voice.calibration_db + master)
+            else:
+                out = np.zeros((frames, CHANNELS), np.float32)
+                for voice in self._voices:
+                    block = voice.source.render(frames)
+                    _apply(block, voice.envelope.db_block(t0, frames) + voice.calibration_db)
+                    out += block
+                _apply(out, master)
             self.limited_samples += soft_limit(out)
         self.now = t0 + frames
         self._voices = [v for v in self._voices if not v.envelope.silent_from(self.now)]

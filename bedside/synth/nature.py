@@ -52,7 +52,7 @@ class Rain:
         self._rate, self._clock = rate, _Clock()
         self._hiss_rng = hiss_rng
         self._hiss_filter = _bandpass(rate, 400.0, 9000.0)
-        self._intensity = SlowRandom(mod_rng, rate, mean=0.0, sigma=1.5, tau=30.0)  # dB
+        self._intensity = SlowRandom(mod_rng, rate, mean=0.0, sigma=1.5, tau=10.0)  # dB
         self._drop_rng = drop_rng
         self._bus = GrainBus()
         self._drops = EventTrain(event_rng, rate, self._drop_rate, self._drop, self._bus)
@@ -109,7 +109,7 @@ class Surf:
         self._body, self._bright = BrownNoise(rate, body_seed), PinkNoise(rate, bright_seed)
         self._bright_filter = Filter(*signal.butter(1, 700.0, "highpass", fs=rate))
         self._bed = BrownNoise(rate, bed_seed)
-        self._bed_level = SlowRandom(mod_rng, rate, mean=-6.0, sigma=1.5, tau=40.0)
+        self._bed_level = SlowRandom(mod_rng, rate, mean=-6.0, sigma=1.5, tau=12.0)
         self._wave_rng = wave_rng
         self._body_env, self._bright_env = GrainBus(), GrainBus()
         self._waves = EventTrain(event_rng, rate, lambda t: 1 / 9.0, self._wave, self._body_env)

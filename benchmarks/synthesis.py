@@ -1,0 +1,114 @@
+"""Synthesis cost per sound, against sox in the same run.
+
+For each sound: CPU seconds per audio hour of `bedside render SOUND --null` (the whole sample path:
+synthesis, gains, limiter, 16-bit dither and encoding) in its own process, its peak RSS, and the
+ratio against sox generating the same hour (`sox -n -r 48000 -c 2 -b 16 -t raw /dev/null synth 3600
+brownnoise`, and pinknoise). Then the real-time view: the time to render and encode one 256-frame
+block (p50, p99, p99.9, max) as a fraction of the block's 5.33 ms.
+
+Usage: python benchmarks/synthesis.py [--seconds 600] [--sounds brown,pink]
+Ratios, not absolute times, are what to compare between machines: both sides share the noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from bedside.engine import Engine
+from bedside.pcm import Encoder
+from bedside.sounds import builtin_sounds
+
+RATE = 48000
+
+
+def run_child(argv: list[str]) -> tuple[float, int, str]:
+    """CPU seconds (user + sys), peak RSS (KiB) and the one-line output of a command, from wait4
+    (sox is measured whole: its start-up is a few milliseconds)."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    output = process.stdout.read() if process.stdout else ""
+    if status != 0:
+        raise RuntimeError(f"{argv} failed with status {status}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss, output
+
+
+REPEATS = 3  # the least of three runs: the machine is shared, and noise only ever adds time
+
+
+def child_render(sound: str, seconds: float) -> None:
+    """In a child process: `bedside render SOUND --null`, timing the render and not the imports."""
+    from bedside.cli import main as bedside
+
+    start = time.process_time()
+    status = bedside(["render", sound, "--null", "--seconds", str(seconds), "--seed", "1", "--block", "16384"])
+    print(time.process_time() - start)
+    sys.exit(status)
+
+
+def bedside_cost(sound: str, seconds: float) -> tuple[float, int]:
+    """CPU seconds of the render itself (imports excluded) and the child's peak RSS (KiB)."""
+    best, rss = float("inf"), 0
+    for _ in range(REPEATS):
+        _, peak, output = run_child([sys.executable, __file__, "--child", sound, str(seconds)])
+        best, rss = min(best, float(output.split()[-1])), max(rss, peak)
+    return best, rss
+
+
+def sox_cost(colour: str, seconds: float) -> float:
+    return min(run_child(["sox", "-n", "-r", str(RATE), "-c", "2", "-b", "16", "-t", "raw", "/dev/null",
+                          "synth", str(seconds), colour])[0] for _ in range(REPEATS))
+
+
+def block_times(sound_name: str, seconds: float, block: int = 256) -> np.ndarray:
+    sound = builtin_sounds()[sound_name]
+    engine = Engine(RATE, volume=50)
+    engine.play(sound_name, sound.make(RATE, np.random.SeedSequence(1)), sound.calibration_db)
+    encoder = Encoder("S32_LE", 1)
+    times = []
+    for _ in range(int(seconds * RATE / block)):
+        start = time.perf_counter()
+        encoder.encode(engine.render(block))
+        times.append(time.perf_counter() - start)
+    return np.array(times) / (block / RATE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=600.0, help="audio rendered per sound (scaled to an hour)")
+    parser.add_argument("--sounds", default=",".join(builtin_sounds()))
+    parser.add_argument("--realtime-seconds", type=float, default=60.0)
+    parser.add_argument("--child", nargs=2, metavar=("SOUND", "SECONDS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_render(args.child[0], float(args.child[1]))
+    names = args.sounds.split(",")
+    scale = 3600.0 / args.seconds
+
+    have_sox = shutil.which("sox") is not None
+    sox = {c: sox_cost(c, args.seconds) * scale for c in ("brownnoise", "pinknoise")} if have_sox else {}
+    for colour, cpu in sox.items():
+        print(f"sox synth {colour}: {cpu:.2f} CPU s per audio hour")
+    print()
+    print("| sound | CPU s / audio hour | vs sox brown | vs sox pink | peak RSS MiB | "
+          "block p50 | block p99 | block p99.9 | block max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        cpu, rss = bedside_cost(name, args.seconds)
+        per_hour = cpu * scale
+        ratios = [f"{per_hour / sox[c]:.2f}" if c in sox else "n/a" for c in ("brownnoise", "pinknoise")]
+        blocks = block_times(name, args.realtime_seconds)
+        q = np.quantile(blocks, [0.5, 0.99, 0.999])
+        print(f"| {name} | {per_hour:.2f} | {ratios[0]} | {ratios[1]} | {rss / 1024:.0f} | "
+              f"{q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} | {blocks.max():.3f} |", flush=True)
+    print("\nblock columns: time to render and encode one 256-frame block / the block's duration (5.33 ms)")
+
+
+if __name__ == "__main__":
+    main()
