@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes until silence")
     r.add_argument("--fade", type=_number(float, 0.01, 24 * 60, "--fade"), metavar="MIN",
                    help="length of the sleep fade in minutes (default: the whole timer, at most 15)")
+    r.add_argument("--darken", action="store_true",
+                   help="during the sleep fade, also glide a low-pass down, as a sound moving away")
     r.add_argument("--fade-in", type=_number(float, 0, 60, "--fade-in"), metavar="S",
                    help="seconds of fade-in at the start (default from config: 3)")
     r.add_argument("--bits", type=int, choices=(16, 24, 32), default=16)
@@ -110,8 +112,8 @@ def cmd_sounds(catalog: dict[str, Sound]) -> None:
 
 def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Sound], rate: int) -> None:
     sound = lookup(catalog, args.sound)
-    if args.fade is not None and args.sleep_timer is None:
-        raise CliError("--fade needs --sleep-timer")
+    if (args.fade is not None or args.darken) and args.sleep_timer is None:
+        raise CliError("--fade and --darken need --sleep-timer")
     fmt = {16: "S16_LE", 24: "S24_3LE", 32: "S32_LE"}[args.bits]
     sound_seed, dither_seed = _seeds(args.seed)
     engine = _engine(config, rate, args.volume)
@@ -121,7 +123,7 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
         fade = min(args.sleep_timer, 15.0) if args.fade is None else args.fade
         if fade > args.sleep_timer:
             raise CliError("--fade cannot be longer than --sleep-timer")
-        engine.set_sleep_timer(engine.seconds(args.sleep_timer * 60), engine.seconds(fade * 60))
+        engine.set_sleep_timer(engine.seconds(args.sleep_timer * 60), engine.seconds(fade * 60), args.darken)
     if args.null:
         from bedside.sinks import NullSink
         sink = NullSink(rate, fmt, dither_seed)
@@ -192,4 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, UnknownSound) as error:
         print(f"bedside: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `bedside sounds | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

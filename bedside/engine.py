@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import signal
 
 from bedside.gain import (
     SILENCE_DB,
@@ -75,6 +77,52 @@ def soft_limit(block: np.ndarray) -> int:
     return count
 
 
+class Darkening:
+    """A one-pole low-pass whose cutoff glides down as the sleep fade progresses, as a sound
+    darkens when it moves away. Its coefficient changes on a fixed grid of the sample clock, so
+    the output does not depend on how blocks are cut; the state is rescaled at each change so the
+    output stays continuous (a constant passes through untouched)."""
+
+    GRID = 256
+    START_HZ, END_HZ = 18000.0, 400.0
+
+    def __init__(self, rate: int, start: int, length: int) -> None:
+        self._rate = rate
+        self._pole: float | None = None  # None: not yet started
+        self._state = np.zeros(CHANNELS)  # DF2T state: pole × previous output
+        self.progress: Callable[[int], float] = lambda t: (t - start) / length
+        self.ends: int | None = None  # set when cancelled: the glide back up ends here
+
+    def _pole_for(self, progress: float) -> float:
+        cutoff = self.START_HZ * (self.END_HZ / self.START_HZ) ** min(max(progress, 0.0), 1.0)
+        return math.exp(-2 * math.pi * cutoff / self._rate)
+
+    def cancel(self, now: int, ramp: int) -> None:
+        """Glide the cutoff back up over ``ramp`` frames (removing it at once would be a step)."""
+        held = self.progress(now)
+        self.progress = lambda t: held * max(0.0, 1 - (t - now) / ramp)
+        self.ends = now + ramp
+
+    def apply(self, block: np.ndarray, t0: int) -> None:
+        """Filter ``block`` (frames from ``t0``) in place."""
+        n = len(block)
+        i = 0
+        while i < n:
+            t = t0 + i
+            chunk_end = min(n, (t // self.GRID + 1) * self.GRID - t0)
+            pole = self._pole_for(self.progress(t // self.GRID * self.GRID))
+            if self._pole is None:
+                self._state = pole * block[i].astype(np.float64)  # start on the signal: no dip
+            elif pole != self._pole:
+                self._state *= pole / self._pole  # same previous output, new coefficient
+            self._pole = pole
+            out, state = signal.lfilter([1 - pole], [1, -pole], block[i:chunk_end], axis=0,
+                                        zi=self._state[None, :])
+            self._state = state[0]
+            block[i:chunk_end] = out
+            i = chunk_end
+
+
 class Engine:
     """Renders the mix. Not thread-safe: one thread (the audio loop) owns it."""
 
@@ -86,6 +134,7 @@ class Engine:
         self._volume = Ramp.hold(self.volume_scale.to_db(volume))
         self._sleep = Ramp()
         self._sleep_end: int | None = None
+        self._darkening: Darkening | None = None
         self._voices: list[Voice] = []
         self.limited_samples = 0
         #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
@@ -146,12 +195,14 @@ class Engine:
         length = self.seconds(max(ramp, MIN_VOLUME_RAMP_S))
         self._volume.move(self.now, SILENCE_DB if target == -math.inf else target, length)
 
-    def set_sleep_timer(self, expiry: int, fade: int) -> None:
+    def set_sleep_timer(self, expiry: int, fade: int, darken: bool = False) -> None:
         """Fade to silence, linear in dB, over the ``fade`` frames before frame ``expiry``.
 
         The fade runs from the current volume down to −100 dBFS and then exact zeros, starting at
-        ``expiry - fade`` (or now, if that has passed); at ``expiry`` the sound stops.
+        ``expiry - fade`` (or now, if that has passed); at ``expiry`` the sound stops. With
+        ``darken``, a low-pass also glides down from 18 kHz to 400 Hz over the fade.
         """
+        self._darkening = None
         expiry = max(expiry, self.now + 1)
         start = max(self.now, expiry - fade)
         volume_db = self._volume.level_at(start)
@@ -160,6 +211,8 @@ class Engine:
         # A fade too short to stay below the zipper limit is lengthened (the expiry moves later).
         self._sleep.move(start, min(depth, -1.0), expiry - start, then_silence=True)
         self._sleep_end = start + self._sleep.length
+        if darken:
+            self._darkening = Darkening(self.rate, start, self._sleep.length)
 
     def cancel_sleep_timer(self, ramp: float = 1.0) -> None:
         """Forget the timer; if its fade had begun, glide back up to the set volume."""
@@ -168,6 +221,8 @@ class Engine:
         self._sleep.move(self.now, 0.0, self.seconds(ramp))
         self._sleep.silent_after = False
         self._sleep_end = None
+        if self._darkening is not None:
+            self._darkening.cancel(self.now, self.seconds(ramp))
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -189,6 +244,11 @@ class Engine:
                     _apply(block, voice.envelope.db_block(t0, frames) + voice.calibration_db)
                     out += block
                 _apply(out, master)
+            if self._darkening is not None:
+                skip = min(max(self._sleep.start - t0, 0), frames) if self._darkening.ends is None else 0
+                self._darkening.apply(out[skip:], t0 + skip)
+                if self._darkening.ends is not None and t0 + frames >= self._darkening.ends:
+                    self._darkening = None
             self.limited_samples += soft_limit(out)
         self.now = t0 + frames
         self._voices = [v for v in self._voices if not v.envelope.silent_from(self.now)]

@@ -2,8 +2,9 @@
 
 One encoder serves every sink (ALSA, WAV, null), so a seed gives the same bytes everywhere.
 Reducing to 16 bits adds TPDF dither, which turns quantisation distortion into a steady hiss far
-below the sound; 24- and 32-bit output needs none (float32 samples carry 24 bits). Exact digital silence stays exact: no dither
-where the signal is zero, so the end of a sleep fade is true zeros, not a faint hiss.
+below the sound; 24- and 32-bit output needs none (float32 samples carry 24 bits). Exact digital
+silence stays exact: no dither where the signal is zero, so the end of a sleep fade is true zeros,
+not a faint hiss.
 """
 
 from __future__ import annotations

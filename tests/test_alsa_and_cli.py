@@ -99,7 +99,7 @@ def test_render_with_a_sleep_timer_matches_the_documented_night(tmp_path):
     (["render", "brown", "-o", "/no/such/dir/x.wav"], "cannot write /no/such/dir/x.wav"),
     (["render", "brown", "-o", "x.wav", "--volume", "loud"], "--volume must be a number"),
     (["render", "brown", "-o", "x.wav", "--seconds", "-5"], "--seconds must be between"),
-    (["render", "brown", "-o", "x.wav", "--fade", "3"], "--fade needs --sleep-timer"),
+    (["render", "brown", "-o", "x.wav", "--fade", "3"], "--fade and --darken need --sleep-timer"),
     (["play", "brown", "--device", "no-such-dac"], "cannot open ALSA device 'no-such-dac'"),
 ])
 def test_errors_are_one_clear_line_and_exit_2(tmp_path, args, message):
@@ -146,3 +146,36 @@ def test_config_declares_recordings_and_mixes(tmp_path):
 def test_module_entry_point_runs():
     assert Path(sys.executable).exists()
     assert cli("--version").stdout.startswith("bedside ")
+
+
+def test_ctrl_c_fades_out_then_exits_0(tmp_path):
+    """SIGINT does not cut the sound: the stop fade runs to exact zeros, then the process exits 0.
+    (The file plugin has no clock, so the fade is checked in the samples, not in wall time.)"""
+    import signal
+    import time
+
+    raw = tmp_path / "ctrl-c.raw"
+    process = subprocess.Popen([*BEDSIDE, "play", "pink", "--device", f"file:'{raw}',raw", "--volume", "100",
+                                "--seed", "3"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while (not raw.exists() or raw.stat().st_size < 8 * 48000 * 5) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until 5 s of audio have been written
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    x = decode(raw.read_bytes(), "S32_LE")
+    nonzero = np.nonzero(np.any(x != 0, axis=1))[0]
+    tail = x[nonzero[-1] - 2 * 48000:nonzero[-1] + 1, 0]
+    level = [20 * np.log10(np.abs(tail[i:i + 4800]).max()) for i in range(0, len(tail) - 4800, 4800)]
+    assert level[0] > -30 and level[-1] < -110  # a 2 s fade from full level to nothing
+    assert np.all(np.diff(level) < 1.0)  # falling all the way, no jumps back up
+    assert np.all(x[nonzero[-1] + 1:] == 0) and len(x) - nonzero[-1] >= 256  # then a period of zeros
+
+
+def test_the_example_config_and_an_empty_one_are_valid(tmp_path):
+    from bedside.config import Config, load
+
+    example = Path(__file__).parent.parent / "config" / "bedside.toml"
+    assert load(example).audio == Config().audio  # documents the defaults, and they parse
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert load(empty).sound == Config().sound

@@ -134,7 +134,42 @@ def test_output_does_not_depend_on_block_size():
         for block in (256, 4801):
             engine = Engine(RATE, volume=70)
             engine.play(name, sound.make(RATE, np.random.SeedSequence(5)), sound.calibration_db)
-            engine.set_sleep_timer(engine.seconds(8), engine.seconds(4))
+            engine.set_sleep_timer(engine.seconds(8), engine.seconds(4), darken=True)
             outs.append(np.concatenate([engine.render(block) for _ in range(engine.seconds(9) // block)]))
         n = min(len(o) for o in outs)
         np.testing.assert_allclose(outs[0][:n], outs[1][:n], atol=1e-6)
+
+
+def spectral_centroid(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
+    return float((spectrum * freqs).sum() / spectrum.sum())
+
+
+@pytest.mark.parametrize("darken", [False, True])
+def test_sleep_fade_can_darken_the_sound(darken):
+    from bedside.sounds import builtin_sounds
+
+    sound = builtin_sounds()["pink"]
+    engine = Engine(RATE, volume=100)
+    engine.play("pink", sound.make(RATE, np.random.SeedSequence(1)), sound.calibration_db, fade_in=0.0)
+    engine.set_sleep_timer(engine.seconds(30), engine.seconds(20), darken=darken)
+    out = np.concatenate([engine.render(1000) for _ in range(engine.seconds(30) // 1000)])[:, 0]
+    before = spectral_centroid(out[engine.seconds(5):engine.seconds(9)])
+    during = spectral_centroid(out[engine.seconds(18):engine.seconds(20)])
+    if darken:
+        assert during < 0.5 * before  # the low-pass has glided well down half-way through
+    else:
+        assert during == pytest.approx(before, rel=0.15)
+
+
+def test_darkening_passes_a_constant_without_a_step_and_its_cancel_glides_back():
+    engine = started()
+    run(engine, 3.5)
+    engine.set_sleep_timer(engine.now + engine.seconds(20), engine.seconds(20), darken=True)
+    out = run(engine, 8)
+    assert largest_step_db(out) <= ZIPPER_DB
+    engine.cancel_sleep_timer()
+    out = run(engine, 2)
+    assert largest_step_db(out) <= ZIPPER_DB
+    assert out[-1] == pytest.approx(0.25, rel=1e-5) and engine._darkening is None
