@@ -39,8 +39,8 @@ class Sound:
 
 # Measured loudness (LUFS) of each built-in at unit gain: `python scripts/calibrate.py` prints it.
 _MEASURED_LUFS = {
-    "white": 6.11, "pink": -12.25, "brown": -9.22, "rain": 2.11, "surf": -9.56,
-    "fan": -15.16, "wind": -9.70, "stream": -1.10,
+    "white": 6.11, "pink": -12.25, "brown": -9.22, "rain": 2.11, "surf": -9.48,
+    "fan": -15.16, "wind": -9.70, "stream": -1.17,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (

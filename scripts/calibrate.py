@@ -1,6 +1,6 @@
 """Measure the built-in sounds' loudness at unit gain, for the table in bedside/sounds.py.
 
-Usage: python scripts/calibrate.py [--seconds 600] [--seeds 4]
+Usage: python scripts/calibrate.py [--seconds 600] [--seeds 4] [--sounds rain,surf]
 Long renders and several seeds, because the natural sounds wander by design.
 """
 
@@ -19,8 +19,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--rate", type=int, default=48000)
+    parser.add_argument("--sounds", help="comma-separated names (default: all)")
     args = parser.parse_args()
-    for name, sound in builtin_sounds().items():
+    sounds = builtin_sounds()
+    for name in args.sounds.split(",") if args.sounds else sounds:
+        sound = sounds[name]
         levels = []
         for seed in range(args.seeds):
             source = sound.make(args.rate, np.random.SeedSequence(1000 + seed))
