@@ -19,7 +19,7 @@ import numpy as np
 from scipy import optimize, signal
 
 from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.processes import stereo_noise
+from bedside.synth.processes import stereo_noise, uniform_int16
 
 _DESIGN_RATE = 48000
 _FIT_LOW_HZ, _FIT_HIGH_HZ = 40.0, 16000.0
@@ -106,10 +106,13 @@ class _FilteredNoise:
 
     def __init__(self, rate: int, seed: np.random.SeedSequence, b: np.ndarray, a: np.ndarray) -> None:
         (self._rng,) = spawn_generators(seed, 1)
-        self._filter = Filter(b, a, input_mean=0.5)  # uniform [0, 1): the filter removes the DC
+        # Raw 16-bit integers are the cheapest uniform noise there is; scaling the filter by 1/65536
+        # makes them the same as uniform noise on [-0.5, 0.5). Their mean (-0.5) is removed by the
+        # filter's zero at DC, and the filter starts in the steady state for it.
+        self._filter = Filter(b / 65536, a, input_mean=-0.5)
 
     def render(self, frames: int) -> np.ndarray:
-        return self._filter(self._rng.random((frames, CHANNELS), dtype=np.float32))
+        return self._filter(uniform_int16(self._rng, frames))
 
 
 class WhiteNoise:
