@@ -19,6 +19,7 @@ from bedside.synth.processes import (
     EventTrain,
     GrainBus,
     Resonance,
+    ResonanceKind,
     SlowRandom,
     constant_power_pan,
     stereo_noise,
@@ -44,6 +45,14 @@ class _Clock:
         return start
 
 
+#: A drop landing on leaves or a puddle: a short, high ping.
+RAIN_DROP = ResonanceKind(freq_hz=(1500.0, 6500.0), glide=(0.5, 3.0), decay_s=(0.002, 0.009),
+                          amplitude=0.25, spread_db=6.0, pan_width=0.9)
+#: A bubble in running water: a lower tone whose pitch rises as it shrinks (Minnaert resonance).
+BROOK_BUBBLE = ResonanceKind(freq_hz=(350.0, 1800.0), glide=(0.5, 4.0), decay_s=(0.004, 0.012),
+                             amplitude=0.14, spread_db=5.0, pan_width=0.8)
+
+
 class Rain:
     """Steady rain: a soft hiss that swells and eases, with drops landing all around."""
 
@@ -61,11 +70,7 @@ class Rain:
         return 40.0 * 10 ** (self._intensity.value_at(t) / 10)  # heavier rain: many more drops
 
     def _drop(self, start: int) -> Resonance:
-        rng = self._drop_rng
-        freq = math.exp(rng.uniform(math.log(1500.0), math.log(6500.0)))
-        return Resonance(start, self._rate, freq=freq, glide=rng.uniform(0.5, 3.0) * freq,
-                         decay_s=rng.uniform(0.002, 0.009), amplitude=0.25 * 10 ** (rng.normal(0, 6) / 20),
-                         pan=rng.uniform(-0.9, 0.9))
+        return RAIN_DROP.draw(self._drop_rng, start, self._rate)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
@@ -232,11 +237,7 @@ class Stream:
         return 90.0 * 10 ** (self._flow.value_at(t) / 10)
 
     def _bubble(self, start: int) -> Resonance:
-        rng = self._bubble_rng
-        freq = math.exp(rng.uniform(math.log(350.0), math.log(1800.0)))
-        return Resonance(start, self._rate, freq=freq, glide=rng.uniform(0.5, 4.0) * freq,
-                         decay_s=rng.uniform(0.004, 0.012), amplitude=0.14 * 10 ** (rng.normal(0, 5) / 20),
-                         pan=rng.uniform(-0.8, 0.8))
+        return BROOK_BUBBLE.draw(self._bubble_rng, start, self._rate)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)

@@ -9,6 +9,7 @@ so a source renders the same samples however its blocks are cut.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -185,6 +186,26 @@ class Resonance:
         wave *= decay
         wave *= attack
         return wave[:, None] * self._pan
+
+
+@dataclass(frozen=True)
+class ResonanceKind:
+    """The ranges one kind of resonance is drawn from (rain drops, brook bubbles)."""
+
+    freq_hz: tuple[float, float]  # log-uniform
+    glide: tuple[float, float]  # frequency rise per second, as a multiple of the frequency
+    decay_s: tuple[float, float]
+    amplitude: float
+    spread_db: float  # standard deviation of the level
+    pan_width: float  # positions drawn from [-width, width]
+
+    def draw(self, rng: np.random.Generator, start: int, rate: int) -> Resonance:
+        low, high = self.freq_hz
+        freq = math.exp(rng.uniform(math.log(low), math.log(high)))
+        return Resonance(start, rate, freq=freq, glide=rng.uniform(*self.glide) * freq,
+                         decay_s=rng.uniform(*self.decay_s),
+                         amplitude=self.amplitude * 10 ** (rng.normal(0, self.spread_db) / 20),
+                         pan=rng.uniform(-self.pan_width, self.pan_width))
 
 
 def uniform_int16(rng: np.random.Generator, frames: int) -> np.ndarray:
