@@ -105,9 +105,8 @@ def test_render_with_a_sleep_timer_matches_the_documented_night(tmp_path):
 def test_errors_are_one_clear_line_and_exit_2(tmp_path, args, message):
     result = cli(*args, cwd=tmp_path)
     assert result.returncode == 2
-    ours = [line for line in result.stderr.splitlines() if line.startswith("bedside:")]
-    assert len(ours) == 1 and message in ours[0], result.stderr
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bedside: ") and message in lines[0], result.stderr
 
 
 def test_bad_config_names_the_key_and_exits_78(tmp_path):

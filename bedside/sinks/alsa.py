@@ -9,6 +9,8 @@ counted and the block is written again, so no audio is lost, only delayed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import logging
 
@@ -19,6 +21,24 @@ from bedside.pcm import Encoder
 from bedside.sinks import AudioDeviceError
 
 log = logging.getLogger(__name__)
+
+# libasound prints its own diagnostics to stderr (a dozen lines for a missing card). Our errors
+# already carry ALSA's reason in one line, so its printer is replaced by one that says nothing.
+_ERROR_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                  ctypes.c_char_p)
+
+
+def _silence_libasound() -> object | None:
+    try:
+        library = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return None
+    handler = _ERROR_HANDLER(lambda *_: None)
+    library.snd_lib_error_set_handler(handler)
+    return handler  # kept alive for as long as the module is loaded
+
+
+_QUIET = _silence_libasound()
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
