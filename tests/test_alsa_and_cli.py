@@ -203,3 +203,18 @@ def test_24_bit_render_matches_32_bit(tmp_path):
     with wave.open(str(paths[24])) as f:
         assert f.getsampwidth() == 3
     assert np.abs(x24 - x32).max() <= 1.5 / 2**23 and np.abs(x32).max() > 0.01
+
+
+def test_ogg_and_wav_recordings_are_converted(tmp_path):
+    import soundfile
+
+    from bedside.sounds import load_recording
+
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal((44100 * 2, 4))).astype(np.float32)
+    soundfile.write(tmp_path / "four.ogg", noise, 44100)  # Ogg Vorbis, 4 channels, 44.1 kHz
+    soundfile.write(tmp_path / "mono.wav", noise[:, 0], 96000)
+    ogg = load_recording(tmp_path / "four.ogg", 48000)
+    wav = load_recording(tmp_path / "mono.wav", 48000)
+    assert ogg.shape[1] == 2 and abs(len(ogg) - 2 * 48000) < 50
+    assert wav.shape == (44100, 2) and np.array_equal(wav[:, 0], wav[:, 1])  # 88200 frames at 96 kHz

@@ -9,6 +9,7 @@ so a source renders the same samples however its blocks are cut.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,6 +105,10 @@ class Grain(Protocol):
         ...
 
 
+class EnvelopeSink(Protocol):
+    def add(self, item) -> None: ...
+
+
 class GrainBus:
     """Overlap-adds grains that may straddle block boundaries."""
 
@@ -132,8 +137,8 @@ class EventTrain:
     ``make_grain(start)`` builds the event; ``rate(t)`` is the events per second at sample ``t``.
     """
 
-    def __init__(self, rng: np.random.Generator, rate_hz: int, events_per_second, make_grain,
-                 bus: GrainBus) -> None:
+    def __init__(self, rng: np.random.Generator, rate_hz: int, events_per_second: Callable[[float], float],
+                 make_grain: Callable[[int], Grain], bus: GrainBus | EnvelopeSink) -> None:
         self._rng = rng
         self._fs = rate_hz
         self._rate = events_per_second
