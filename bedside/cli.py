@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=4096,
                    help="frames per engine block (output is identical for any value, up to float rounding)")
 
+    run = sub.add_parser("run", help="run the appliance: buttons, knob, LED, sleep timer (the daemon)")
+    run.add_argument("--simulate-pins", action="store_true", help="use simulated pins even on a Pi")
+    run.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
+
+    check = sub.add_parser("check-config", help="validate a config file without touching hardware")
+    check.add_argument("path", nargs="?", type=Path)
+
+    sub.add_parser("doctor", help="what bedside sees: sound devices, pins, config, MQTT broker")
+
     p = sub.add_parser("play", help="play a sound on ALSA in the foreground; Ctrl-C fades out")
     p.add_argument("sound", nargs="?")
     p.add_argument("--device", help="ALSA PCM name (default from config: 'default')")
@@ -86,10 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
-    if args.config is not None:
-        return args.config
-    env = os.environ.get("BEDSIDE_CONFIG")
-    return Path(env) if env else None
+    from bedside.daemon import default_config_path
+
+    if getattr(args, "path", None) is not None:  # check-config PATH
+        return args.path
+    return default_config_path(args.config, dict(os.environ))
 
 
 def _engine(config: Config, rate: int, volume: int | None) -> Engine:
@@ -182,11 +192,24 @@ def main(argv: list[str] | None = None) -> int:
         rate = getattr(args, "rate", None) or config.audio.rate
         catalog = build_catalog(config.sounds, rate)
     except ConfigError as error:
+        if args.command == "doctor":  # the doctor reports a bad config rather than refusing to run
+            from bedside.doctor import doctor
+            return doctor(None, str(error))
         print(f"bedside: config: {error}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         if args.command == "sounds":
             cmd_sounds(catalog)
+        elif args.command == "check-config":
+            print(f"config OK: {config.path or 'built-in defaults'} ({len(catalog)} sounds)")
+        elif args.command == "doctor":
+            from bedside.doctor import doctor
+            return doctor(config)
+        elif args.command == "run":
+            from bedside.daemon import Daemon, install_signal_handlers
+            daemon = Daemon(config, simulate_pins=args.simulate_pins, seed=args.seed)
+            install_signal_handlers(daemon)
+            return daemon.run()
         elif args.command == "render":
             cmd_render(args, config, catalog, rate)
         elif args.command == "play":

@@ -1,16 +1,16 @@
 """The configuration file: one TOML file, every key optional, every mistake named.
 
-A bad config is reported with the key path, what was wrong, and what is allowed, before any
-audio is touched. The appliance issue extends the sections; this module already validates
-``[audio]``, ``[volume]``, ``[sound]`` and the ``[[sounds]]`` a user declares.
+A bad config is reported with the key path (and its line), what was wrong, and what is allowed,
+before any audio is touched. ``config/bedside.toml`` documents every key.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class VolumeConfig:
     floor_db: float = -60.0
     ceiling_db: float = 0.0
     default: int = 30
+    knob_step: int = 1  # volume steps per encoder detent
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,53 @@ class SoundConfig:
     fade_in_s: float = 3.0
     stop_fade_s: float = 2.0
     crossfade_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class TimerConfig:
+    presets_min: tuple[float, ...] = (15.0, 30.0, 60.0, 90.0)
+    mode: str = "cycle"  # cycle: each press steps to the next preset, then off; add: adds the first preset
+    fade_min: float = 10.0  # the sleep fade's length (the whole timer, if that is shorter)
+    darken: bool = False
+    at_end: str = "stop"  # stop: the timer is off afterwards; stop-keep-timer: the next play re-arms it
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    """BCM pin numbers; ``False`` (or leaving a control unwired) disables it."""
+
+    play_pin: int | bool = 17
+    sound_pin: int | bool = 27
+    timer_pin: int | bool = 22  # without one, a long press of play steps the timer
+    encoder_a_pin: int | bool = 5
+    encoder_b_pin: int | bool = 6
+    encoder_button_pin: int | bool = 13  # the knob's push switch: a second play button
+    pot_channel: int | bool = False  # MCP3008 channel for a potentiometer instead of the encoder
+    led_pin: int | bool = 12
+    led_brightness: float = 0.3  # 0–1: a bedroom at night is dark
+    long_press_s: float = 0.8
+    bounce_ms: float = 20.0
+
+    def pins(self) -> dict[str, int]:
+        """The GPIO pins in use, by key."""
+        keys = ("play_pin", "sound_pin", "timer_pin", "encoder_a_pin", "encoder_b_pin", "encoder_button_pin",
+                "led_pin")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not False}
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """Reserved for the Home Assistant integration; only these keys are read so far."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    directory: str = ""  # default: $STATE_DIRECTORY (systemd), else ~/.local/state/bedside
+    resume_on_boot: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +110,10 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     sound: SoundConfig = field(default_factory=SoundConfig)
+    timer: TimerConfig = field(default_factory=TimerConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     sounds: tuple[SoundDeclaration, ...] = ()
     path: Path | None = None
 
@@ -77,7 +129,10 @@ def _one_of(*choices: Any) -> Check:
     return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
 
 
-_SCHEMA: dict[str, tuple[type, dict[str, tuple[type, Check | None]]]] = {
+PIN = "pin"  # a BCM GPIO number, or false
+PRESETS = "presets"  # a non-empty list of minutes
+
+_SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
     "audio": (AudioConfig, {
         "device": (str, None),
         "rate": (int, _one_of(44100, 48000, 88200, 96000)),
@@ -89,6 +144,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[type, Check | None]]]] = {
         "floor_db": (float, _between(-90.0, -10.0)),
         "ceiling_db": (float, _between(-40.0, 0.0)),
         "default": (int, _between(0, 100)),
+        "knob_step": (int, _between(1, 20)),
     }),
     "sound": (SoundConfig, {
         "default": (str, None),
@@ -96,10 +152,48 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[type, Check | None]]]] = {
         "stop_fade_s": (float, _between(0.1, 60.0)),
         "crossfade_s": (float, _between(0.5, 30.0)),
     }),
+    "timer": (TimerConfig, {
+        "presets_min": (PRESETS, None),
+        "mode": (str, _one_of("cycle", "add")),
+        "fade_min": (float, _between(0.05, 240.0)),
+        "darken": (bool, None),
+        "at_end": (str, _one_of("stop", "stop-keep-timer")),
+    }),
+    "controls": (ControlsConfig, {
+        "play_pin": (PIN, None), "sound_pin": (PIN, None), "timer_pin": (PIN, None),
+        "encoder_a_pin": (PIN, None), "encoder_b_pin": (PIN, None), "encoder_button_pin": (PIN, None),
+        "pot_channel": (PIN, lambda v: None if v is False or 0 <= v <= 7 else "must be an MCP3008 channel 0-7"),
+        "led_pin": (PIN, None),
+        "led_brightness": (float, _between(0.01, 1.0)),
+        "long_press_s": (float, _between(0.3, 5.0)),
+        "bounce_ms": (float, _between(0.0, 200.0)),
+    }),
+    "mqtt": (MqttConfig, {
+        "enabled": (bool, None),
+        "host": (str, None),
+        "port": (int, _between(1, 65535)),
+    }),
+    "state": (StateConfig, {
+        "directory": (str, None),
+        "resume_on_boot": (bool, None),
+    }),
 }
 
 
-def _typed(key: str, value: Any, kind: type) -> Any:
+def _typed(key: str, value: Any, kind: Any) -> Any:
+    if kind is PIN:
+        if value is False or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 27):
+            return value
+        raise ConfigError(key, f"must be a BCM GPIO number 0-27, or false for none; got {value!r}")
+    if kind is PRESETS:
+        if (isinstance(value, list) and value and len(value) <= 12
+                and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 24 * 60 for v in value)):
+            return tuple(float(v) for v in value)
+        raise ConfigError(key, f"must be a list of 1-12 durations in minutes (0-1440), got {value!r}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be true or false, got {value!r}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) or (kind is float and not math.isfinite(value)):
@@ -176,7 +270,31 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")
+    controls = sections.get("controls", ControlsConfig())
+    seen: dict[int, str] = {}
+    for key, pin in controls.pins().items():
+        if pin in seen:
+            raise ConfigError(f"controls.{key}", f"GPIO {pin} is already used by controls.{seen[pin]}")
+        seen[pin] = key
+    if controls.pot_channel is not False and {7, 8, 9, 10, 11} & set(seen):
+        busy = next(k for k, p in controls.pins().items() if p in {7, 8, 9, 10, 11})
+        raise ConfigError(f"controls.{busy}", "GPIO 7-11 are the SPI bus the MCP3008 needs (pot_channel is set)")
     return Config(**sections)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line a key path is written on, where that can be found (TOML parsers do not say)."""
+    table, _, name = key.rpartition(".")
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = "[[" if stripped.startswith("[[") else stripped.strip("[] ")
+            if current == key:
+                return number
+        elif current == table and re.match(rf"{re.escape(name)}\s*=", stripped):
+            return number
+    return None
 
 
 def load(path: Path | None) -> Config:
@@ -184,11 +302,19 @@ def load(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as error:
         raise ConfigError("", f"cannot read config {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError("", f"{path}: not UTF-8 text: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("", f"{path}: invalid TOML: {error}") from error
-    config = parse(data, path.parent)
-    return Config(config.audio, config.volume, config.sound, config.sounds, path)
+    try:
+        config = parse(data, path.parent)
+    except ConfigError as error:
+        line = _line_of(text, error.key)
+        if line is not None:
+            raise ConfigError(error.key, f"{str(error).split(': ', 1)[1]} ({path}, line {line})") from None
+        raise
+    return replace(config, path=path)

@@ -135,6 +135,7 @@ class Engine:
         self._sleep = Ramp()
         self._sleep_end: int | None = None
         self._darkening: Darkening | None = None
+        self._dip: tuple[int, int, float] | None = None  # start, length, depth in dB
         self._voices: list[Voice] = []
         self.limited_samples = 0
         #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
@@ -195,6 +196,20 @@ class Engine:
         length = self.seconds(max(ramp, MIN_VOLUME_RAMP_S))
         self._volume.move(self.now, SILENCE_DB if target == -math.inf else target, length)
 
+    def dip(self, depth_db: float = 6.0, length: float = 0.3) -> None:
+        """A short, soft dip in the level: the confirmation of a press, heard without a screen."""
+        self._dip = (self.now, max(self.seconds(length), 1), depth_db)
+
+    def _dip_db(self, t0: int, frames: int) -> np.ndarray | float:
+        if self._dip is None:
+            return 0.0
+        start, length, depth = self._dip
+        if t0 >= start + length:
+            self._dip = None
+            return 0.0
+        u = (np.arange(t0, t0 + frames) - start) / length
+        return -depth * np.clip(1 - np.abs(2 * u - 1), 0.0, 1.0)  # down and back, linear in dB
+
     def set_sleep_timer(self, expiry: int, fade: int, darken: bool = False) -> None:
         """Fade to silence, linear in dB, over the ``fade`` frames before frame ``expiry``.
 
@@ -232,7 +247,7 @@ class Engine:
         if not self._voices:
             out = np.zeros((frames, CHANNELS), np.float32)
         else:
-            master = self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames)
+            master = self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + self._dip_db(t0, frames)
             if len(self._voices) == 1:  # the usual case: one multiply for every gain together
                 voice = self._voices[0]
                 out = voice.source.render(frames)

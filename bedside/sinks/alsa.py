@@ -82,6 +82,7 @@ class AlsaSink:
         self.info = info
         self.rate, self.format = info["rate"], fmt
         self.period_frames, self.periods = info["period_size"], info["periods"]
+        self.buffer_seconds = info["buffer_size"] / self.rate
         self._encoder = Encoder(fmt, dither_seed)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,

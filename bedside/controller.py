@@ -1,0 +1,254 @@
+"""The one state machine: playing or not, which sound, the volume, the sleep timer, fades.
+
+Every input — buttons, the knob, the keyboard, signals, later MQTT — only sends the controller
+commands through :meth:`Controller.submit`, which is safe from any thread. The audio loop applies
+them between blocks (:meth:`Controller.process_pending`), so the engine is only ever touched by the
+one thread that renders. State changes go out as events to listeners (the LED, the state file,
+MQTT); listeners must not block: they hand work to their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bedside.config import Config
+from bedside.engine import Engine
+from bedside.sounds import Sound
+
+log = logging.getLogger(__name__)
+
+MAX_TIMER_MIN = 24 * 60
+
+
+# -- commands --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TogglePlay:
+    """The play button: start the last sound, or stop with the gentle fade."""
+
+
+@dataclass(frozen=True)
+class Play:
+    sound: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    fade_s: float | None = None
+
+
+@dataclass(frozen=True)
+class NextSound:
+    step: int = 1  # -1: previous
+
+
+@dataclass(frozen=True)
+class SetVolume:
+    volume: int
+    ramp_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StepVolume:
+    detents: int  # multiplied by the knob step
+
+
+@dataclass(frozen=True)
+class StepTimer:
+    """The timer button: the next preset (cycle mode) or more time (add mode)."""
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    minutes: float  # 0 = off
+
+
+@dataclass(frozen=True)
+class FadeOut:
+    """Fade to silence over ``seconds``, then stop: the sleep fade, now."""
+
+    seconds: float
+
+
+Command = TogglePlay | Play | Stop | NextSound | SetVolume | StepVolume | StepTimer | SetTimer | FadeOut
+
+
+@dataclass(frozen=True)
+class State:
+    playing: bool = False
+    sound: str = "brown"
+    volume: int = 30
+    timer_min: float = 0.0  # the preset in use, 0 = off
+    timer_end: int | None = None  # engine frame at which the sleep fade reaches silence
+    fading: bool = False  # a stop fade or the sleep fade is audible right now
+
+    def timer_remaining_s(self, now: int, rate: int) -> float:
+        return 0.0 if self.timer_end is None else max(0.0, (self.timer_end - now) / rate)
+
+
+Listener = Callable[[State, str], None]
+
+
+class Controller:
+    def __init__(self, engine: Engine, catalog: Mapping[str, Sound], config: Config,
+                 sound: str | None = None, volume: int | None = None, timer_min: float = 0.0,
+                 seed: np.random.SeedSequence | None = None) -> None:
+        self.engine = engine
+        self.catalog = dict(catalog)
+        self.config = config
+        self._seed = seed or np.random.SeedSequence()
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._listeners: list[Listener] = []
+        start_sound = sound if sound in self.catalog else config.sound.default
+        if start_sound not in self.catalog:
+            start_sound = next(iter(self.catalog))
+        start_volume = config.volume.default if volume is None else volume
+        engine.set_volume(start_volume, ramp=0.0)
+        self.state = State(sound=start_sound, volume=start_volume, timer_min=timer_min)
+
+    # -- inputs (any thread) ---------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        self._queue.put(command)
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # -- the audio thread ------------------------------------------------------------------
+
+    def process_pending(self) -> int:
+        """Apply every queued command; returns how many."""
+        count = 0
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return count
+            count += 1
+            try:
+                self.apply(command)
+            except (KeyError, ValueError) as error:  # a bad command is refused, the sound goes on
+                log.warning("refused %s: %s", command, error)
+
+    def after_block(self) -> None:
+        """Take note of what happened on the sample clock: the timer ran out, a fade finished."""
+        while self.engine.events:
+            event, _frame = self.engine.events.popleft()
+            if event == "timer_expired":
+                keep = self.config.timer.at_end == "stop-keep-timer"
+                self._update("timer_expired", playing=False, fading=False, timer_end=None,
+                             timer_min=self.state.timer_min if keep else 0.0)
+                log.info("sleep timer ended: stopped")
+        if self.state.fading and not self.engine.audible:
+            self._update("faded", fading=False)
+
+    def apply(self, command: Command) -> None:
+        match command:
+            case TogglePlay():
+                self._stop(None) if self.state.playing else self._play(self.state.sound)
+            case Play(sound):
+                self._play(sound or self.state.sound)
+            case Stop(fade):
+                if self.state.playing:
+                    self._stop(fade)
+            case NextSound(step):
+                names = list(self.catalog)
+                index = names.index(self.state.sound) if self.state.sound in names else 0
+                self._play(names[(index + step) % len(names)])
+            case SetVolume(volume, ramp):
+                self._set_volume(volume, ramp)
+            case StepVolume(detents):
+                self._set_volume(min(100, max(0, self.state.volume + detents * self.config.volume.knob_step)), None)
+            case StepTimer():
+                self._set_timer(self._next_preset())
+                self._confirm()
+            case SetTimer(minutes):
+                if not 0 <= minutes <= MAX_TIMER_MIN:
+                    raise ValueError(f"timer must be 0-{MAX_TIMER_MIN} minutes")
+                self._set_timer(minutes)
+            case FadeOut(seconds):
+                if not 0 < seconds <= MAX_TIMER_MIN * 60:
+                    raise ValueError("fade_out must be a positive number of seconds")
+                if self.state.playing:
+                    frames = self.engine.seconds(seconds)
+                    self.engine.set_sleep_timer(self.engine.now + frames, frames, self.config.timer.darken)
+                    self._update("fade_out", timer_end=self.engine.sleep_timer_end, fading=True)
+
+    # -- the state machine ------------------------------------------------------------------
+
+    def _play(self, name: str) -> None:
+        sound = self.catalog[name]
+        was_playing = self.state.playing
+        if was_playing and name == self.state.sound:
+            return
+        seed = self._seed.spawn(1)[0]
+        self.engine.play(name, sound.make(self.engine.rate, seed), sound.calibration_db,
+                         fade_in=self.config.sound.fade_in_s, crossfade=self.config.sound.crossfade_s)
+        self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
+        if not was_playing and self.state.timer_min:
+            self._arm_timer(self.state.timer_min)
+        log.info("%s %s", "switched to" if was_playing else "playing", name)
+
+    def _stop(self, fade: float | None) -> None:
+        self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
+        self._update("stopped", playing=False, fading=True, timer_end=None)
+        log.info("stopped")
+
+    def _set_volume(self, volume: int, ramp: float | None) -> None:
+        if not 0 <= volume <= 100:
+            raise ValueError("volume must be 0-100")
+        if volume == self.state.volume and ramp is None:
+            return
+        if ramp is None:
+            self.engine.set_volume(volume)
+        else:
+            self.engine.set_volume(volume, ramp)
+        self._update("volume", volume=volume)
+
+    def _next_preset(self) -> float:
+        """Cycle: the next preset above the current one, then off. Add: the first preset's minutes
+        more (on top of what remains), off once past the longest preset."""
+        presets = self.config.timer.presets_min
+        if self.config.timer.mode == "add":
+            now, rate = self.engine.now, self.engine.rate
+            remaining = self.state.timer_remaining_s(now, rate) / 60 if self.state.playing else self.state.timer_min
+            total = remaining + presets[0]
+            return 0.0 if total > max(presets) + 1e-9 else total
+        later = [p for p in presets if p > self.state.timer_min + 1e-9]
+        return later[0] if later else 0.0
+
+    def _set_timer(self, minutes: float) -> None:
+        if minutes and self.state.playing:
+            self._arm_timer(minutes)
+        elif not minutes:
+            self.engine.cancel_sleep_timer()
+            self._update("timer", timer_min=0.0, timer_end=None)
+            log.info("sleep timer off")
+            return
+        self._update("timer", timer_min=minutes)
+        log.info("sleep timer %g min", minutes)
+
+    def _arm_timer(self, minutes: float) -> None:
+        frames = self.engine.seconds(minutes * 60)
+        fade = min(frames, self.engine.seconds(self.config.timer.fade_min * 60))
+        self.engine.set_sleep_timer(self.engine.now + frames, fade, self.config.timer.darken)
+        self._update("timer", timer_min=minutes, timer_end=self.engine.sleep_timer_end)
+
+    def _confirm(self) -> None:
+        """A soft dip in the sound and a blink of the LED: the press was heard."""
+        if self.state.playing:
+            self.engine.dip()
+        self._emit("confirm")
+
+    def _update(self, reason: str, **changes: object) -> None:
+        self.state = replace(self.state, **changes)
+        self._emit(reason)
+
+    def _emit(self, reason: str) -> None:
+        for listener in self._listeners:
+            listener(self.state, reason)

@@ -1,0 +1,189 @@
+"""The physical controls through gpiozero: the only module that imports it.
+
+Buttons, the rotary encoder, the potentiometer and the LED. gpiozero calls back on its own threads,
+so every callback here only submits a command to the controller; none touches the audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+
+from gpiozero import MCP3008, PWMLED, Button, Device, RotaryEncoder
+
+from bedside.config import ControlsConfig
+from bedside.controller import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
+
+log = logging.getLogger(__name__)
+
+
+def pin_factory(simulate: bool = False) -> tuple[object, bool]:
+    """The real GPIO if there is one, else gpiozero's MockFactory: ``(factory, simulated)``."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    if not simulate:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpiozero warns about each fallback it tries
+            try:
+                Device.ensure_pin_factory()
+                if not isinstance(Device.pin_factory, MockFactory):
+                    return Device.pin_factory, False
+            except Exception:
+                pass
+    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
+    return Device.pin_factory, True
+
+
+class _PressButton:
+    """A button with a short press and a long press (gpiozero's hold), debounced."""
+
+    def __init__(self, pin: int, config: ControlsConfig, short: Callable[[], None],
+                 long: Callable[[], None] | None) -> None:
+        self.button = Button(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None,
+                             hold_time=config.long_press_s)
+        self._held = False
+        self._short, self._long = short, long
+        self.button.when_pressed = self._pressed
+        self.button.when_held = self._on_hold
+        self.button.when_released = self._released
+
+    def _pressed(self) -> None:
+        self._held = False
+
+    def _on_hold(self) -> None:
+        self._held = True
+        if self._long:
+            self._long()
+
+    def _released(self) -> None:
+        if not self._held:
+            self._short()
+        self._held = False
+
+    def close(self) -> None:
+        self.button.close()
+
+
+class PotVolume:
+    """A potentiometer on an MCP3008 as the volume knob: smoothed, and with hysteresis, so a knob
+    at rest never makes the volume jitter between two steps."""
+
+    POLL_S = 0.02
+    SMOOTHING = 0.35  # share of the new reading per poll
+    HYSTERESIS = 0.3  # steps beyond the half-step boundary before the volume moves
+
+    def __init__(self, channel: int, submit: Callable[[Command], None]) -> None:
+        self.adc = MCP3008(channel=channel)
+        self._submit = submit
+        self._smoothed: float | None = None
+        self.sent: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pot", daemon=True)
+        self._thread.start()
+
+    def feed(self, reading: float) -> None:
+        """One reading in [0, 1]; sends a volume when the knob has really moved."""
+        if self._smoothed is None:
+            self._smoothed = reading
+        self._smoothed += self.SMOOTHING * (reading - self._smoothed)
+        position = self._smoothed * 100
+        if self.sent is None or abs(position - self.sent) > 0.5 + self.HYSTERESIS:
+            self.sent = round(position)
+            self._submit(SetVolume(self.sent))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            try:
+                self.feed(float(self.adc.value))
+            except Exception as error:
+                log.debug("pot read failed: %s", error)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        self.adc.close()
+
+
+class Led:
+    """The LED tells the state without a screen: a dim glow while playing, a slow breath while a
+    sleep timer runs, two quick blinks to confirm a press, dark when stopped. It runs on its own
+    thread; the controller's listener only records what to show."""
+
+    BREATH_S = 5.0
+    FRAME_S = 0.03
+
+    def __init__(self, pin: int, brightness: float) -> None:
+        self.led = PWMLED(pin)
+        self.brightness = brightness
+        self._mode = "off"
+        self._blink_until = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="led", daemon=True)
+        self._thread.start()
+
+    def on_state(self, state: State, reason: str) -> None:
+        self._mode = "off" if not state.playing else "breathe" if state.timer_end is not None else "glow"
+        if reason == "confirm":
+            self._blink_until = time.monotonic() + 0.4
+        self._wake.set()
+
+    def value_at(self, now: float) -> float:
+        if now < self._blink_until:
+            phase = (self._blink_until - now) / 0.2
+            return self.brightness if int(phase) % 2 == 0 else 0.0
+        if self._mode == "glow":
+            return self.brightness * 0.5
+        if self._mode == "breathe":
+            return self.brightness * (0.55 - 0.45 * math.cos(2 * math.pi * now / self.BREATH_S))
+        return 0.0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.led.value = self.value_at(now)
+            animated = self._mode == "breathe" or now < self._blink_until
+            self._wake.wait(self.FRAME_S if animated else None)
+            self._wake.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=1)
+        self.led.close()
+
+
+class Controls:
+    """Every configured control, wired to the controller's command queue."""
+
+    def __init__(self, config: ControlsConfig, submit: Callable[[Command], None]) -> None:
+        self._parts: list = []
+        timer_on_long_press = config.timer_pin is False
+        long_play = (lambda: submit(StepTimer())) if timer_on_long_press else None
+        for key in ("play_pin", "encoder_button_pin"):
+            pin = getattr(config, key)
+            if pin is not False:
+                self._parts.append(_PressButton(pin, config, lambda: submit(TogglePlay()), long_play))
+        if config.sound_pin is not False:
+            self._parts.append(_PressButton(config.sound_pin, config, lambda: submit(NextSound(1)),
+                                            lambda: submit(NextSound(-1))))
+        if config.timer_pin is not False:
+            self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()), None))
+        if config.encoder_a_pin is not False and config.encoder_b_pin is not False:
+            encoder = RotaryEncoder(config.encoder_a_pin, config.encoder_b_pin, max_steps=0)
+            encoder.when_rotated_clockwise = lambda: submit(StepVolume(1))
+            encoder.when_rotated_counter_clockwise = lambda: submit(StepVolume(-1))
+            self._parts.append(encoder)
+        if config.pot_channel is not False:
+            self._parts.append(PotVolume(config.pot_channel, submit))
+        self.led = Led(config.led_pin, config.led_brightness) if config.led_pin is not False else None
+
+    def close(self) -> None:
+        for part in self._parts:
+            part.close()
+        if self.led:
+            self.led.close()

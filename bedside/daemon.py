@@ -1,0 +1,220 @@
+"""``bedside run``: the appliance. The only module that knows the concrete parts and wires them.
+
+One thread renders: it applies the controller's queued commands, renders a period, hands it to
+the output, and pets the watchdog. Every other thread (gpiozero's, the keyboard's, the LED's, the
+state writer's) only submits commands or reacts to events.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bedside.config import Config, ConfigError, load
+from bedside.controller import Controller, Play, State, Stop
+from bedside.engine import Engine
+from bedside.gain import VolumeScale
+from bedside.notify import Notifier
+from bedside.output import ResilientOutput
+from bedside.sounds import build_catalog
+from bedside.state import SavedState, StateStore, state_directory
+
+log = logging.getLogger("bedside")
+
+#: SIGTERM and SIGINT fade out this fast, then the process exits 0.
+SHUTDOWN_FADE_S = 0.4
+
+
+class StateWriter:
+    """Saves the state file on its own thread, a second after the last change (a knob turn makes
+    dozens of changes; an SD card should see one write)."""
+
+    DELAY_S = 1.0
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._pending: SavedState | None = None
+        self._changed = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="state", daemon=True)
+        self._thread.start()
+
+    def on_state(self, state: State, reason: str) -> None:
+        snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing)
+        with self._changed:
+            self._pending = snapshot
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._pending is None and not self._closing:
+                    self._changed.wait()
+                if self._pending is None:
+                    return
+                self._changed.wait_for(lambda: self._closing, timeout=self.DELAY_S)
+                snapshot, self._pending = self._pending, None
+            self._store.save(snapshot)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join(timeout=5)
+
+
+class Daemon:
+    def __init__(self, config: Config, *, simulate_pins: bool = False, keyboard: bool | None = None,
+                 notifier: Notifier | None = None, seed: int | None = None) -> None:
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self._simulate_pins = simulate_pins
+        self._keyboard_wanted = keyboard
+        self._seed = np.random.SeedSequence(seed)
+        self._exit = threading.Event()
+        self._reload = threading.Event()
+        self.ready = threading.Event()
+        self.controller: Controller | None = None
+        self.controls = None
+        self.output: ResilientOutput | None = None
+
+    # -- wiring -----------------------------------------------------------------------------
+
+    def _open_sink(self):
+        from bedside.sinks.alsa import AlsaSink
+
+        audio = self.config.audio
+        formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
+        dither = int(self._seed.spawn(1)[0].generate_state(1)[0])
+        return AlsaSink(audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither)
+
+    def request_exit(self) -> None:
+        self._exit.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def _apply_reload(self) -> None:
+        self._reload.clear()
+        path = self.config.path
+        try:
+            config = load(path)
+            catalog = build_catalog(config.sounds, self.config.audio.rate)
+        except ConfigError as error:
+            log.warning("config reload failed, keeping the old one: %s", error)
+            return
+        assert self.controller is not None
+        if config.audio != self.config.audio or config.controls.pins() != self.config.controls.pins():
+            log.info("audio and pin changes take effect at the next restart")
+        self.controller.catalog = catalog
+        self.controller.config = config
+        self.controller.engine.volume_scale = VolumeScale(config.volume.floor_db, config.volume.ceiling_db)
+        if self.controls is not None and self.controls.led is not None:
+            self.controls.led.brightness = config.controls.led_brightness
+        self.config = config
+        log.info("config reloaded from %s", path)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        started = time.monotonic()
+        config = self.config
+        rate = config.audio.rate
+        catalog = build_catalog(config.sounds, rate)
+        store = StateStore(state_directory(config.state.directory))
+        saved = store.load()
+        engine = Engine(rate, VolumeScale(config.volume.floor_db, config.volume.ceiling_db))
+        controller = Controller(engine, catalog, config, sound=saved.sound, volume=saved.volume,
+                                timer_min=saved.timer_min, seed=self._seed.spawn(1)[0])
+        self.controller = controller
+        writer = StateWriter(store)
+        controller.subscribe(writer.on_state)
+        controller.subscribe(self._announce)
+
+        from bedside.controls import Controls, pin_factory
+
+        _, simulated = pin_factory(self._simulate_pins)
+        self.controls = Controls(config.controls, controller.submit)
+        if self.controls.led is not None:
+            controller.subscribe(self.controls.led.on_state)
+        keyboard = None
+        if simulated:
+            log.info("no GPIO found: using simulated pins")
+            if self._keyboard_wanted if self._keyboard_wanted is not None else sys.stdin.isatty():
+                from bedside.keyboard import HELP, Keyboard
+
+                keyboard = Keyboard(controller.submit, self.request_exit)
+                log.info(HELP)
+
+        output = ResilientOutput(self._open_sink, rate, repr(config.audio.device))
+        self.output = output
+        if not output.try_open():
+            log.info("no sound device: running on the null sink until %r appears", config.audio.device)
+        if saved.playing and config.state.resume_on_boot:
+            controller.submit(Play())
+
+        period = getattr(output.sink, "period_frames", config.audio.period_frames)
+        stopping = False
+        try:
+            while True:
+                if self._exit.is_set() and not stopping:
+                    stopping = True
+                    self.notifier.stopping()
+                    controller.submit(Stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s)))
+                if self._reload.is_set():
+                    self._apply_reload()
+                controller.process_pending()
+                block = engine.render(period)
+                controller.after_block()
+                output.write(block)
+                self.notifier.progress()
+                if not self.ready.is_set():
+                    self.ready.set()
+                    self.notifier.ready(self._status(controller.state))
+                    log.info("ready in %.2f s", time.monotonic() - started)
+                if stopping and not engine.audible:
+                    output.write(engine.render(period))  # a period of zeros: the DAC rests at 0
+                    break
+        finally:
+            if keyboard:
+                keyboard.close()
+            self.controls.close()
+            writer.close()
+            output.close()
+            if output.underruns:
+                log.info("%d underruns recovered", output.underruns)
+        return 0
+
+    def _status(self, state: State) -> str:
+        if not state.playing:
+            return "stopped"
+        timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
+        return f"playing {state.sound} at volume {state.volume}{timer}"
+
+    def _announce(self, state: State, reason: str) -> None:
+        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out"):
+            self.notifier.status(self._status(state))
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    """SIGTERM/SIGINT fade out and exit 0; SIGHUP reloads the config. Handlers only set flags."""
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_exit())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_exit())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+
+
+def default_config_path(explicit: Path | None, environ: dict[str, str]) -> Path | None:
+    """``--config``, else ``$BEDSIDE_CONFIG``, else /etc/bedside/bedside.toml if it exists."""
+    if explicit is not None:
+        return explicit
+    if environ.get("BEDSIDE_CONFIG"):
+        return Path(environ["BEDSIDE_CONFIG"])
+    system = Path("/etc/bedside/bedside.toml")
+    return system if system.exists() else None
+

@@ -1,0 +1,54 @@
+"""``bedside doctor``: what bedside sees, for setting up a Pi without guessing."""
+
+from __future__ import annotations
+
+import socket
+
+from bedside.config import Config
+from bedside.state import state_directory
+
+
+def _line(ok: bool | None, what: str, detail: str) -> None:
+    mark = {True: "ok  ", False: "FAIL", None: "info"}[ok]
+    print(f"[{mark}] {what}: {detail}")
+
+
+def doctor(config: Config | None, config_error: str | None = None) -> int:
+    """Print one line per check; exit 0 if everything needed to play works, else 1."""
+    healthy = True
+    if config is None:
+        _line(False, "config", config_error or "invalid")
+        return 1
+    _line(True, "config", f"{config.path or 'no file: built-in defaults'} is valid")
+
+    from bedside.sinks import AudioDeviceError
+    from bedside.sinks.alsa import AlsaSink, available_pcms
+
+    _line(None, "ALSA PCMs", ", ".join(available_pcms()) or "none")
+    audio = config.audio
+    try:
+        sink = AlsaSink(audio.device, audio.rate, audio.period_frames, audio.periods)
+        _line(True, "audio device", f"{audio.device!r} opens: {sink.format}, {sink.rate} Hz, "
+                                    f"{sink.period_frames} frames × {sink.periods} periods")
+        sink.close()
+    except AudioDeviceError as error:
+        healthy = False
+        _line(False, "audio device", str(error))
+
+    from bedside.controls import pin_factory
+
+    factory, simulated = pin_factory()
+    name = type(factory).__name__
+    _line(None if simulated else True, "GPIO", f"{name} (simulated pins: no GPIO found)" if simulated else name)
+    _line(None, "state directory", str(state_directory(config.state.directory)))
+
+    if config.mqtt.enabled:
+        try:
+            with socket.create_connection((config.mqtt.host, config.mqtt.port), timeout=3):
+                _line(True, "MQTT broker", f"{config.mqtt.host}:{config.mqtt.port} accepts connections")
+        except OSError as error:
+            healthy = False
+            _line(False, "MQTT broker", f"{config.mqtt.host}:{config.mqtt.port}: {error}")
+    else:
+        _line(None, "MQTT", "disabled ([mqtt] enabled = false)")
+    return 0 if healthy else 1

@@ -1,0 +1,109 @@
+"""The audio output as the daemon needs it: it survives the device.
+
+A missing or busy device at start, or a USB DAC unplugged at night, is logged once and retried
+with backoff (1 s doubling to 30 s). Meanwhile the blocks go to a null sink paced by the wall
+clock, so the sleep timer keeps time and the buttons keep working; when the device returns, the
+sound resumes. A sink with no clock of its own (ALSA's null or file plugins) is paced the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bedside.sinks import AudioDeviceError, Sink
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S, BACKOFF_MAX_S = 1.0, 30.0
+#: A clocked device can never take more than its buffer ahead of real time. A sink that takes this
+#: much more within its first seconds has no clock, and is paced by the wall clock instead.
+UNCLOCKED_MARGIN_S = 0.5
+CLOCK_CHECK_S = 5.0
+
+
+class ResilientOutput:
+    def __init__(self, open_sink: Callable[[], Sink], rate: int, describe: str,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._open = open_sink
+        self.rate = rate
+        self.describe = describe
+        self._clock, self._sleep = clock, sleep
+        self.sink: Sink | None = None
+        self._backoff = BACKOFF_START_S
+        self._next_try = 0.0
+        self._announced = False
+        self._paced = True  # until a device proves it has a clock
+        self._origin = clock()  # wall-clock time of frame 0 of the current pacing
+        self._written = 0
+        self.underruns_before = 0  # from sinks that have been closed
+        self.reopened = 0
+
+    @property
+    def underruns(self) -> int:
+        return self.underruns_before + getattr(self.sink, "underruns", 0)
+
+    def try_open(self) -> bool:
+        """Open the device now if it is due; True if a device is in use."""
+        if self.sink is not None:
+            return True
+        now = self._clock()
+        if now < self._next_try:
+            return False
+        try:
+            self.sink = self._open()
+        except AudioDeviceError as error:
+            if not self._announced:
+                log.warning("%s; playing silently and retrying", error)
+                self._announced = True
+            self._next_try = now + self._backoff
+            self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+            return False
+        if self._announced:
+            log.info("audio device %s is back", self.describe)
+            self.reopened += 1
+        self._announced = False
+        self._backoff = BACKOFF_START_S
+        self._origin, self._written, self._paced = self._clock(), 0, False
+        return True
+
+    def write(self, block: np.ndarray) -> None:
+        if self.sink is None:
+            self.try_open()
+        if self.sink is not None:
+            try:
+                self.sink.write(block)
+            except AudioDeviceError as error:
+                log.warning("%s; playing silently and retrying", error)
+                self._announced = True
+                self._drop_sink()
+                self._next_try = self._clock() + self._backoff
+        self._written += len(block)
+        self._keep_time()
+
+    def _keep_time(self) -> None:
+        ahead = self._written / self.rate - (self._clock() - self._origin)
+        if not self._paced and self._clock() - self._origin < CLOCK_CHECK_S:
+            buffer_s = getattr(self.sink, "buffer_seconds", 0.1)
+            if ahead > buffer_s + UNCLOCKED_MARGIN_S:
+                self._paced = True
+                log.info("%s has no clock of its own: pacing it in real time", self.describe)
+        if (self._paced or self.sink is None) and ahead > 0.02:
+            self._sleep(ahead - 0.01)
+
+    def _drop_sink(self) -> None:
+        if self.sink is not None:
+            self.underruns_before += getattr(self.sink, "underruns", 0)
+            with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
+                self.sink.close()
+            self.sink = None
+        self._origin, self._written, self._paced = self._clock(), 0, True
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None

@@ -1,0 +1,85 @@
+"""What the appliance remembers across restarts: last sound, volume, timer preset, and whether it
+was playing (for ``resume_on_boot``).
+
+Written atomically (a temporary file, fsync, rename), so a power cut mid-write leaves the old file.
+A missing file means defaults; a corrupt one means defaults and a warning, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILENAME = "state.json"
+
+
+@dataclass(frozen=True)
+class SavedState:
+    sound: str | None = None
+    volume: int | None = None
+    timer_min: float = 0.0  # the timer preset, 0 = off
+    playing: bool = False
+
+
+def state_directory(configured: str = "") -> Path:
+    """The configured directory, else systemd's ``$STATE_DIRECTORY``, else the XDG state home."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "bedside"
+
+
+class StateStore:
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / FILENAME
+
+    def load(self) -> SavedState:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return SavedState()
+        except (OSError, ValueError) as error:
+            log.warning("state file %s is unreadable (%s): starting from defaults", self.path, error)
+            return SavedState()
+        try:
+            return _validated(data)
+        except (TypeError, ValueError) as error:
+            log.warning("state file %s is invalid (%s): starting from defaults", self.path, error)
+            return SavedState()
+
+    def save(self, state: SavedState) -> None:
+        """Write atomically; a failure is logged, not raised: losing a preference beats stopping."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=".state-", delete=False,
+                                             encoding="utf-8") as f:
+                json.dump(asdict(state), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(f.name, self.path)
+        except OSError as error:
+            log.warning("cannot save state to %s: %s", self.path, error)
+
+
+def _validated(data: object) -> SavedState:
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    sound, volume = data.get("sound"), data.get("volume")
+    timer, playing = data.get("timer_min", 0.0), data.get("playing", False)
+    if sound is not None and not isinstance(sound, str):
+        raise TypeError("sound is not a string")
+    if volume is not None and (not isinstance(volume, int) or isinstance(volume, bool) or not 0 <= volume <= 100):
+        raise ValueError("volume is not 0-100")
+    if not isinstance(timer, int | float) or isinstance(timer, bool) or not 0 <= timer <= 1440:
+        raise ValueError("timer_min is not 0-1440")
+    if not isinstance(playing, bool):
+        raise TypeError("playing is not true/false")
+    return SavedState(sound, volume, float(timer), playing)
