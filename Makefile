@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 .PHONY: run test bench system system-test clean
 
 $(BIN)/bedside: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@

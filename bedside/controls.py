@@ -39,30 +39,47 @@ def pin_factory(simulate: bool = False) -> tuple[object, bool]:
 
 
 class _PressButton:
-    """A button with a short press and a long press (gpiozero's hold), debounced."""
+    """A button with a short press (acts on release) and a long press (gpiozero's hold).
+
+    Debounced here, not only by the pin driver: gpiozero leaves debouncing to each driver, and
+    they differ. After an accepted edge, further edges are ignored for ``bounce_ms``, so a
+    chattering contact makes one press.
+    """
 
     def __init__(self, pin: int, config: ControlsConfig, short: Callable[[], None],
                  long: Callable[[], None] | None) -> None:
         self.button = Button(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None,
                              hold_time=config.long_press_s)
-        self._held = False
+        self._bounce_s = config.bounce_ms / 1000
+        self._last_edge = -1e9
+        self._down = self._held = False
         self._short, self._long = short, long
         self.button.when_pressed = self._pressed
         self.button.when_held = self._on_hold
         self.button.when_released = self._released
 
+    def _accept(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_edge < self._bounce_s:
+            return False
+        self._last_edge = now
+        return True
+
     def _pressed(self) -> None:
-        self._held = False
+        if self._accept():
+            self._down, self._held = True, False
 
     def _on_hold(self) -> None:
-        self._held = True
-        if self._long:
-            self._long()
+        if self._down and not self._held:
+            self._held = True
+            if self._long:
+                self._long()
 
     def _released(self) -> None:
-        if not self._held:
-            self._short()
-        self._held = False
+        if self._accept() and self._down:
+            if not self._held:
+                self._short()
+            self._down = self._held = False
 
     def close(self) -> None:
         self.button.close()

@@ -42,10 +42,15 @@ class StateWriter:
         self._pending: SavedState | None = None
         self._changed = threading.Condition()
         self._closing = False
+        #: Set at shutdown: the shutdown fade is not the user stopping the sound, and a reboot
+        #: while playing should resume (with resume_on_boot) as it was.
+        self.frozen = False
         self._thread = threading.Thread(target=self._run, name="state", daemon=True)
         self._thread.start()
 
     def on_state(self, state: State, reason: str) -> None:
+        if self.frozen:
+            return
         snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing)
         with self._changed:
             self._pending = snapshot
@@ -165,6 +170,7 @@ class Daemon:
             while True:
                 if self._exit.is_set() and not stopping:
                     stopping = True
+                    writer.frozen = True
                     self.notifier.stopping()
                     controller.submit(Stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s)))
                 if self._reload.is_set():

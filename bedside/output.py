@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 BACKOFF_START_S, BACKOFF_MAX_S = 1.0, 30.0
 #: A clocked device can never take more than its buffer ahead of real time. A sink that takes this
 #: much more within its first seconds has no clock, and is paced by the wall clock instead.
-UNCLOCKED_MARGIN_S = 0.5
+UNCLOCKED_MARGIN_S = 0.1
 CLOCK_CHECK_S = 5.0
 
 
@@ -86,14 +86,16 @@ class ResilientOutput:
         self._keep_time()
 
     def _keep_time(self) -> None:
-        ahead = self._written / self.rate - (self._clock() - self._origin)
-        if not self._paced and self._clock() - self._origin < CLOCK_CHECK_S:
-            buffer_s = getattr(self.sink, "buffer_seconds", 0.1)
-            if ahead > buffer_s + UNCLOCKED_MARGIN_S:
-                self._paced = True
-                log.info("%s has no clock of its own: pacing it in real time", self.describe)
-        if (self._paced or self.sink is None) and ahead > 0.02:
-            self._sleep(ahead - 0.01)
+        """Stay no further ahead of the wall clock than a device's buffer would let us, so that a
+        command is heard as soon on an unclocked sink as on a real DAC."""
+        elapsed = self._clock() - self._origin
+        ahead = self._written / self.rate - elapsed
+        buffer_s = getattr(self.sink, "buffer_seconds", 0.0)
+        if not self._paced and elapsed < CLOCK_CHECK_S and ahead > buffer_s + UNCLOCKED_MARGIN_S:
+            self._paced = True
+            log.info("%s has no clock of its own: pacing it in real time", self.describe)
+        if (self._paced or self.sink is None) and ahead > buffer_s + 0.002:
+            self._sleep(ahead - buffer_s)
 
     def _drop_sink(self) -> None:
         if self.sink is not None:

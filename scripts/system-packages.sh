@@ -5,6 +5,9 @@
 set -euo pipefail
 packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1)
 if [ "${1:-}" = "--test" ]; then packages+=(sox); fi
+# On a Raspberry Pi, gpiozero drives the pins through lgpio, which comes from the Pi's Debian
+# archive (the venv sees it through --system-site-packages).
+if grep -qs "Raspberry Pi" /proc/device-tree/model; then packages+=(python3-lgpio); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
