@@ -271,10 +271,15 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")
     controls = sections.get("controls", ControlsConfig())
+    written = set(data.get("controls", {}))
     seen: dict[int, str] = {}
     for key, pin in controls.pins().items():
         if pin in seen:
-            raise ConfigError(f"controls.{key}", f"GPIO {pin} is already used by controls.{seen[pin]}")
+            other = seen[pin]
+            if key not in written and other in written:  # name the key the user wrote
+                key, other = other, key
+            default = "" if other in written else " (its default: move it, or set it to false)"
+            raise ConfigError(f"controls.{key}", f"GPIO {pin} is already used by controls.{other}{default}")
         seen[pin] = key
     if controls.pot_channel is not False and {7, 8, 9, 10, 11} & set(seen):
         busy = next(k for k, p in controls.pins().items() if p in {7, 8, 9, 10, 11})

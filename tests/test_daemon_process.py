@@ -1,0 +1,176 @@
+"""`bedside run` as a process: signals, systemd's notify socket, config reload, bad configs."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bedside.output import ResilientOutput
+from bedside.pcm import decode
+from bedside.sinks import AudioDeviceError, NullSink
+
+BEDSIDE = [sys.executable, "-m", "bedside"]
+
+
+def write_config(tmp_path: Path, device: str, extra: str = "") -> Path:
+    config = tmp_path / "bedside.toml"
+    config.write_text(f'[audio]\ndevice = "{device}"\n[volume]\ndefault = 90\n[sound]\nfade_in_s = 0.5\n'
+                      f'[state]\ndirectory = "{tmp_path / "state"}"\nresume_on_boot = true\n{extra}')
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "state.json").write_text('{"sound": "pink", "volume": 90, "playing": true}')
+    return config
+
+
+def start(config: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([*BEDSIDE, "--config", str(config), "run", "--simulate-pins"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 20) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not logged; got {lines}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_fades_out_within_half_a_second_and_exits_0(tmp_path, sig):
+    raw = tmp_path / "out.raw"
+    process = start(write_config(tmp_path, f"file:'{raw}',raw"))
+    wait_for_line(process, "ready in")
+    time.sleep(1.5)
+    frames_at_signal = raw.stat().st_size // 8
+    sent = time.monotonic()
+    process.send_signal(sig)
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - sent < 2.0
+    x = decode(raw.read_bytes(), "S32_LE")
+    nonzero = np.nonzero(np.any(x != 0, axis=1))[0]
+    assert nonzero[-1] - frames_at_signal < 0.5 * 48000 + 48000 * 0.2  # silent within 0.5 s of audio (+ buffer)
+    assert np.abs(x[frames_at_signal - 4800:frames_at_signal]).max() > 0.001  # it was playing
+    assert np.all(x[nonzero[-1] + 1:] == 0) and len(x) - nonzero[-1] > 200  # then exact zeros
+
+
+def test_the_notify_socket_gets_ready_status_watchdog_and_stopping(tmp_path):
+    path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(10)
+    process = start(write_config(tmp_path, "null"), {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"})
+    messages = []
+    try:
+        while not any("READY=1" in m for m in messages) or sum("WATCHDOG=1" in m for m in messages) < 3:
+            messages.append(server.recv(4096).decode())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        server.settimeout(1)
+        while True:
+            try:
+                messages.append(server.recv(4096).decode())
+            except TimeoutError:
+                break
+    finally:
+        process.kill()
+        server.close()
+    ready = next(m for m in messages if "READY=1" in m)
+    assert "STATUS=playing pink at volume 90" in ready
+    assert any(m == "STOPPING=1" for m in messages)
+
+
+def test_sighup_reloads_a_good_config_and_keeps_the_old_one_otherwise(tmp_path):
+    config = write_config(tmp_path, "null")
+    process = start(config)
+    try:
+        wait_for_line(process, "ready in")
+        config.write_text(config.read_text().replace("fade_in_s = 0.5", "fade_in_s = -1"))
+        process.send_signal(signal.SIGHUP)
+        lines = wait_for_line(process, "config reload failed")
+        assert any("sound.fade_in_s" in line for line in lines)
+        config.write_text(config.read_text().replace("fade_in_s = -1", "fade_in_s = 2"))
+        process.send_signal(signal.SIGHUP)
+        wait_for_line(process, "config reloaded")
+        assert process.poll() is None  # still running, still playing
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[controls]\nplay_pin = 5\n", "controls.play_pin: GPIO 5 is already used by controls.encoder_a_pin (its default"),
+    ("[timer]\npresets_min = []\n", "timer.presets_min"),
+    ("[volume]\nknob_step = 0\n", "volume.knob_step: must be between 1 and 20"),
+])
+def test_run_and_check_config_refuse_a_bad_config_with_78(tmp_path, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    for args in (["check-config", str(config)], ["--config", str(config), "run", "--simulate-pins"]):
+        result = subprocess.run([*BEDSIDE, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 78, result.stderr
+        assert message in result.stderr and "line" in result.stderr
+
+
+def test_check_config_accepts_the_example(tmp_path):
+    example = Path(__file__).parent.parent / "config" / "bedside.toml"
+    result = subprocess.run([*BEDSIDE, "check-config", str(example)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "config OK" in result.stdout
+
+
+def test_no_sound_card_keeps_running_and_buttons_keep_working(tmp_path):
+    process = start(write_config(tmp_path, "no-such-dac"))
+    try:
+        lines = wait_for_line(process, "ready in")
+        text = "\n".join(lines)
+        assert "cannot open ALSA device 'no-such-dac'" in text and "retrying" in text
+        assert "no GPIO found: using simulated pins" in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+class FlakyDevice:
+    """Opens a real (null) sink only after failing twice, then fails while writing once: a USB DAC
+    missing at boot, plugged in, then pulled out."""
+
+    def __init__(self) -> None:
+        self.opens = 0
+        self.sinks: list[NullSink] = []
+
+    def open(self) -> NullSink:
+        self.opens += 1
+        if self.opens <= 2:
+            raise AudioDeviceError("cannot open ALSA device 'usb': No such device")
+        sink = NullSink(48000, "S32_LE")
+        if self.opens == 3:
+            def unplugged(block):
+                raise AudioDeviceError("ALSA device 'usb' failed: No such device")
+            sink.write = unplugged
+        self.sinks.append(sink)
+        return sink
+
+
+def test_a_missing_device_is_retried_with_backoff_and_the_sound_resumes(caplog):
+    now = [0.0]
+    device = FlakyDevice()
+    output = ResilientOutput(device.open, 48000, "'usb'", clock=lambda: now[0],
+                             sleep=lambda s: now.__setitem__(0, now[0] + s))
+    block = np.zeros((480, 2), np.float32)
+    for _ in range(3000):  # 30 s of audio, paced by the (fake) wall clock while there is no device
+        output.write(block)
+    assert device.opens >= 4 and device.sinks[-1].frames_written > 0  # back after backoff
+    assert output.reopened >= 1
+    assert abs(now[0] - 30.0) < 0.5  # silent stretches were paced in real time: timers keep time
+    warnings = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(warnings) == 2  # once when missing at start, once when unplugged: not every retry
