@@ -1,13 +1,13 @@
 # Two commands do everything on a fresh Debian / Raspberry Pi OS machine:
-#   make run    installs what is missing, builds the venv, plays SOUND on DEVICE (Ctrl-C fades out)
+#   make run    installs what is missing, builds the venv, runs the appliance (Ctrl-C fades out)
 #   make test   installs what is missing (and sox), builds the venv, runs ruff and the test suite
+# and on a Pi, `make install` sets it up as a service that starts at boot.
 PYTHON ?= python3
 VENV ?= .venv
-SOUND ?= brown
-DEVICE ?= default
+CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test bench system system-test clean
+.PHONY: run test bench install system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -22,7 +22,10 @@ system-test:
 	./scripts/system-packages.sh --test
 
 run: system $(BIN)/bedside
-	$(BIN)/bedside play $(SOUND) --device '$(DEVICE)'
+	$(BIN)/bedside --config $(CONFIG) run
+
+install:
+	./scripts/install.sh
 
 test: system-test $(BIN)/bedside
 	$(BIN)/ruff check bedside tests benchmarks scripts
@@ -30,6 +33,7 @@ test: system-test $(BIN)/bedside
 
 bench: system-test $(BIN)/bedside
 	$(BIN)/python benchmarks/synthesis.py
+	$(BIN)/python benchmarks/appliance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -85,39 +85,52 @@ class _PressButton:
         self.button.close()
 
 
-class PotVolume:
-    """A potentiometer on an MCP3008 as the volume knob: smoothed, and with hysteresis, so a knob
-    at rest never makes the volume jitter between two steps."""
+class KnobSmoother:
+    """Turns raw potentiometer readings into volume steps: smoothed, and with hysteresis, so a knob
+    at rest never makes the volume jitter between two steps (an MCP3008 reading wanders by a few
+    counts; a step is ten of them)."""
 
-    POLL_S = 0.02
-    SMOOTHING = 0.35  # share of the new reading per poll
-    HYSTERESIS = 0.3  # steps beyond the half-step boundary before the volume moves
+    SMOOTHING = 0.2  # share of each new reading: a 0.1 s time constant at 50 readings a second
+    HYSTERESIS = 0.7  # steps beyond the half-step boundary before the volume moves
 
-    def __init__(self, channel: int, submit: Callable[[Command], None]) -> None:
-        self.adc = MCP3008(channel=channel)
-        self._submit = submit
+    def __init__(self) -> None:
         self._smoothed: float | None = None
         self.sent: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pot", daemon=True)
-        self._thread.start()
 
-    def feed(self, reading: float) -> None:
-        """One reading in [0, 1]; sends a volume when the knob has really moved."""
+    def feed(self, reading: float) -> int | None:
+        """One reading in [0, 1]; returns a new volume when the knob has really moved."""
         if self._smoothed is None:
             self._smoothed = reading
         self._smoothed += self.SMOOTHING * (reading - self._smoothed)
         position = self._smoothed * 100
         if self.sent is None or abs(position - self.sent) > 0.5 + self.HYSTERESIS:
             self.sent = round(position)
-            self._submit(SetVolume(self.sent))
+            return self.sent
+        return None
+
+
+class PotVolume:
+    """A potentiometer on an MCP3008 as the volume knob, polled on its own thread."""
+
+    POLL_S = 0.02
+
+    def __init__(self, channel: int, submit: Callable[[Command], None]) -> None:
+        self.adc = MCP3008(channel=channel)
+        self._submit = submit
+        self.smoother = KnobSmoother()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pot", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.POLL_S):
             try:
-                self.feed(float(self.adc.value))
+                volume = self.smoother.feed(float(self.adc.value))
             except Exception as error:
                 log.debug("pot read failed: %s", error)
+                continue
+            if volume is not None:
+                self._submit(SetVolume(volume))
 
     def close(self) -> None:
         self._stop.set()

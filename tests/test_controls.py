@@ -1,0 +1,118 @@
+"""The controller's rules, the knob smoother, the LED, and the systemd unit."""
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bedside.config import Config, TimerConfig
+from bedside.controller import Controller, FadeOut, SetTimer, State, StepTimer, TogglePlay
+from bedside.controls import KnobSmoother, Led, pin_factory
+from bedside.engine import Engine
+from bedside.sounds import builtin_sounds
+
+
+def controller(**timer) -> Controller:
+    config = Config(timer=TimerConfig(**timer)) if timer else Config()
+    return Controller(Engine(48000), builtin_sounds(), config, seed=np.random.SeedSequence(0))
+
+
+def test_timer_presets_cycle_then_turn_off():
+    c = controller()
+    seen = []
+    for _ in range(5):
+        c.apply(StepTimer())
+        seen.append(c.state.timer_min)
+    assert seen == [15, 30, 60, 90, 0]
+
+
+def test_timer_add_mode_adds_the_first_preset_until_past_the_longest():
+    c = controller(presets_min=(15.0, 60.0), mode="add")
+    seen = []
+    for _ in range(5):
+        c.apply(StepTimer())
+        seen.append(c.state.timer_min)
+    assert seen == [15, 30, 45, 60, 0]
+
+
+def test_a_timer_set_while_stopped_arms_when_play_starts_and_the_press_dips_the_sound():
+    c = controller()
+    c.apply(StepTimer())
+    assert c.state.timer_end is None
+    c.apply(TogglePlay())
+    assert c.state.timer_end == 15 * 60 * 48000
+    c.apply(StepTimer())  # while playing: re-armed from now, and confirmed by a dip
+    assert c.state.timer_min == 30 and c.engine._dip is not None
+
+
+def test_bad_commands_are_refused_and_nothing_changes(caplog):
+    c = controller()
+    c.apply(TogglePlay())
+    before = c.state
+    for bad in (SetTimer(-1), SetTimer(5000), FadeOut(0)):
+        c.submit(bad)
+    assert c.process_pending() == 3
+    assert c.state == before and caplog.text.count("refused") == 3
+
+
+def test_fade_out_now_ends_in_silence():
+    c = controller()
+    c.apply(TogglePlay())
+    c.apply(FadeOut(2))
+    for _ in range(48000 * 3 // 1024):
+        c.engine.render(1024)
+        c.after_block()
+    assert not c.state.playing and not c.engine.audible
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_knob_smoother_holds_still_through_noise_and_follows_a_turn(seed):
+    """A knob resting exactly between two steps, its readings wandering by ±3 counts of the
+    MCP3008 (a noisy pot), for a minute of readings: one volume, no jitter."""
+    rng = np.random.default_rng(seed)
+    knob = KnobSmoother()
+    sent = [v for v in (knob.feed(0.505 + rng.normal(0, 0.003)) for _ in range(3000)) if v is not None]
+    assert sent == [sent[0]] and sent[0] in (50, 51)
+    turned = [v for v in (knob.feed(x) for x in np.linspace(0.505, 0.8, 300)) if v is not None]
+    assert turned[-1] in (79, 80) and set(np.diff([sent[0], *turned])) == {1}  # one step at a time
+
+
+def test_led_glows_breathes_blinks_and_goes_dark():
+    pin_factory(simulate=True)
+    led = Led(12, brightness=0.4)
+    try:
+        led.on_state(State(playing=True), "started")
+        time.sleep(0.1)
+        assert led.led.value == pytest.approx(0.2)  # a dim glow
+        led.on_state(State(playing=True, timer_end=1000), "timer")
+        values = []
+        for _ in range(30):
+            time.sleep(0.1)
+            values.append(led.led.value)
+        assert max(values) - min(values) > 0.1 and max(values) <= 0.4  # a slow breath, never brighter
+        led.on_state(State(playing=True, timer_end=1000), "confirm")
+        blink = []
+        for _ in range(8):
+            blink.append(led.led.value)
+            time.sleep(0.05)
+        assert 0.0 in blink and 0.4 in blink
+        led.on_state(State(playing=False), "stopped")
+        time.sleep(0.1)
+        assert led.led.value == 0.0
+    finally:
+        led.close()
+
+
+def test_the_systemd_unit_verifies(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is installed by `make test`"
+    unit = (Path(__file__).parent.parent / "systemd" / "bedside.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit and "DevicePolicy=closed" in unit
+    bedside = Path(shutil.which("bedside") or Path(__file__).parent.parent / ".venv" / "bin" / "bedside")
+    local = tmp_path / "bedside.service"
+    local.write_text(unit.replace("/opt/bedside/venv/bin/bedside", str(bedside)))
+    result = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
