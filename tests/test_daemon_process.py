@@ -174,3 +174,26 @@ def test_a_missing_device_is_retried_with_backoff_and_the_sound_resumes(caplog):
     assert abs(now[0] - 30.0) < 0.5  # silent stretches were paced in real time: timers keep time
     warnings = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(warnings) == 2  # once when missing at start, once when unplugged: not every retry
+
+
+def test_without_gpio_the_keys_in_a_terminal_are_the_controls(tmp_path):
+    """In a terminal (a pty here) with simulated pins: space plays, n switches, + turns the knob."""
+    import pty
+
+    config = write_config(tmp_path, "null")
+    (tmp_path / "state" / "state.json").unlink()
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([*BEDSIDE, "--config", str(config), "run", "--simulate-pins"], stdin=terminal,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.close(terminal)
+    try:
+        assert any("keys: space" in line for line in wait_for_line(process, "ready in"))
+        os.write(controller, b" ")
+        wait_for_line(process, "playing brown")
+        os.write(controller, b"n")
+        wait_for_line(process, "switched to")
+        os.write(controller, b"q")  # quit: fades out, exits 0
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        os.close(controller)
