@@ -197,3 +197,30 @@ def test_without_gpio_the_keys_in_a_terminal_are_the_controls(tmp_path):
     finally:
         process.kill()
         os.close(controller)
+
+
+def test_doctor_reports_devices_pins_config_and_the_broker(tmp_path):
+    import socket as sockets
+
+    free = sockets.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    config = tmp_path / "doctor.toml"
+    config.write_text(f'[audio]\ndevice = "null"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n')
+    result = subprocess.run([*BEDSIDE, "--config", str(config), "doctor"], capture_output=True, text=True, timeout=60)
+    assert "[ok  ] audio device: 'null' opens: S32_LE" in result.stdout
+    assert "simulated pins" in result.stdout and "ALSA PCMs: null" in result.stdout
+    assert f"[FAIL] MQTT broker: 127.0.0.1:{port}" in result.stdout and result.returncode == 1
+    listener = sockets.socket()
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+    try:
+        result = subprocess.run([*BEDSIDE, "--config", str(config), "doctor"], capture_output=True, text=True,
+                                timeout=60)
+    finally:
+        listener.close()
+    assert "[ok  ] MQTT broker" in result.stdout and result.returncode == 0
+    config.write_text("[audio]\nrate = 12\n")
+    result = subprocess.run([*BEDSIDE, "--config", str(config), "doctor"], capture_output=True, text=True, timeout=60)
+    assert "[FAIL] config: audio.rate" in result.stdout and result.returncode == 1
