@@ -16,7 +16,7 @@ from bedside.config import Config, ConfigError, load
 from bedside.engine import Engine
 from bedside.gain import VolumeScale
 from bedside.render import ProgressBar, play_until_stopped, render
-from bedside.sounds import Sound, UnknownSound, build_catalog, lookup
+from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load(_config_path(args))
         rate = getattr(args, "rate", None) or config.audio.rate
-        catalog = build_catalog(config.sounds, rate)
+        catalog = catalog_for(config, rate)
     except ConfigError as error:
         if args.command == "doctor":  # the doctor reports a bad config rather than refusing to run
             from bedside.doctor import doctor

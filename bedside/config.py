@@ -318,8 +318,18 @@ def load(path: Path | None) -> Config:
     try:
         config = parse(data, path.parent)
     except ConfigError as error:
-        line = _line_of(text, error.key)
-        if line is not None:
-            raise ConfigError(error.key, f"{str(error).split(': ', 1)[1]} ({path}, line {line})") from None
-        raise
+        raise with_line(error, path, text) from None
     return replace(config, path=path)
+
+
+def with_line(error: ConfigError, path: Path | None, text: str | None = None) -> ConfigError:
+    """The same error, naming the file and line of its key where that can be found."""
+    if path is None or " line " in str(error):
+        return error
+    try:
+        line = _line_of(text if text is not None else path.read_text(encoding="utf-8"), error.key)
+    except OSError:
+        line = None
+    if line is None:
+        return error
+    return ConfigError(error.key, f"{str(error).split(': ', 1)[1]} ({path}, line {line})")

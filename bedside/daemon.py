@@ -22,7 +22,7 @@ from bedside.engine import Engine
 from bedside.gain import VolumeScale
 from bedside.notify import Notifier
 from bedside.output import ResilientOutput
-from bedside.sounds import build_catalog
+from bedside.sounds import catalog_for
 from bedside.state import SavedState, StateStore, state_directory
 
 log = logging.getLogger("bedside")
@@ -110,7 +110,7 @@ class Daemon:
         path = self.config.path
         try:
             config = load(path)
-            catalog = build_catalog(config.sounds, self.config.audio.rate)
+            catalog = catalog_for(config, self.config.audio.rate)
         except ConfigError as error:
             log.warning("config reload failed, keeping the old one: %s", error)
             return
@@ -131,7 +131,7 @@ class Daemon:
         started = time.monotonic()
         config = self.config
         rate = config.audio.rate
-        catalog = build_catalog(config.sounds, rate)
+        catalog = catalog_for(config, rate)
         store = StateStore(state_directory(config.state.directory))
         saved = store.load()
         engine = Engine(rate, VolumeScale(config.volume.floor_db, config.volume.ceiling_db))

@@ -153,3 +153,16 @@ def build_catalog(declarations: Sequence, rate: int) -> dict[str, Sound]:
             layers.append((catalog[layer_name], level))
         catalog[decl.name] = mix_sound(decl.name, decl.description, layers)
     return catalog
+
+
+def catalog_for(config, rate: int) -> dict[str, Sound]:
+    """The catalogue a config describes, with its default sound checked against it."""
+    from bedside.config import ConfigError, with_line
+
+    try:
+        catalog = build_catalog(config.sounds, rate)
+        if config.sound.default not in catalog:
+            raise ConfigError("sound.default", str(UnknownSound(config.sound.default, catalog)))
+    except ConfigError as error:
+        raise with_line(error, config.path) from None
+    return catalog

@@ -112,6 +112,7 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_otherwise(tmp_path):
     ("[controls]\nplay_pin = 5\n", "controls.play_pin: GPIO 5 is already used by controls.encoder_a_pin (its default"),
     ("[timer]\npresets_min = []\n", "timer.presets_min"),
     ("[volume]\nknob_step = 0\n", "volume.knob_step: must be between 1 and 20"),
+    ('[sound]\ndefault = "bown"\n', "sound.default: unknown sound 'bown'; did you mean 'brown'?"),
 ])
 def test_run_and_check_config_refuse_a_bad_config_with_78(tmp_path, text, message):
     config = tmp_path / "bad.toml"
