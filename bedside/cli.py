@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path)
 
     sub.add_parser("doctor", help="what bedside sees: sound devices, pins, config, MQTT broker")
+    sub.add_parser("mqtt-info", help="the MQTT topics, and commands to try with mosquitto_pub")
 
     p = sub.add_parser("play", help="play a sound on ALSA in the foreground; Ctrl-C fades out")
     p.add_argument("sound", nargs="?")
@@ -205,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "doctor":
             from bedside.doctor import doctor
             return doctor(config)
+        elif args.command == "mqtt-info":
+            from bedside.doctor import mqtt_info
+            mqtt_info(config)
         elif args.command == "run":
             from bedside.daemon import Daemon, install_signal_handlers
             daemon = Daemon(config, simulate_pins=args.simulate_pins, seed=args.seed)

@@ -82,11 +82,32 @@ class ControlsConfig:
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """Reserved for the Home Assistant integration; only these keys are read so far."""
+    """Home Assistant over MQTT (off by default: the appliance works without it)."""
 
     enabled: bool = False
     host: str = "localhost"
     port: int = 1883
+    client_id: str = ""  # default: bedside-<name>
+    username: str = ""
+    password: str = ""
+    password_file: str = ""  # read at start; keeps the secret out of the config
+    tls: bool = False
+    ca_file: str = ""  # default: the system's CAs
+    cert_file: str = ""
+    key_file: str = ""
+    tls_insecure: bool = False  # skip the host name check (never the CA check)
+    keepalive: int = 60
+    qos: int = 1
+    base_topic: str = "bedside"
+    name: str = ""  # default: the host name
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    fade_out_s: float = 120.0  # what Home Assistant's "fade out now" button does
+
+    def device_name(self) -> str:
+        import socket
+
+        return self.name or re.sub(r"[^a-zA-Z0-9_-]", "-", socket.gethostname()) or "bedside"
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,8 @@ def _one_of(*choices: Any) -> Check:
     return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
 
 
+_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.-]+")
+_TOPIC = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 PIN = "pin"  # a BCM GPIO number, or false
 PRESETS = "presets"  # a non-empty list of minutes
 
@@ -170,8 +193,18 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
     }),
     "mqtt": (MqttConfig, {
         "enabled": (bool, None),
-        "host": (str, None),
+        "host": (str, lambda v: None if v else "must not be empty"),
         "port": (int, _between(1, 65535)),
+        "client_id": (str, None), "username": (str, None), "password": (str, None), "password_file": (str, None),
+        "tls": (bool, None), "ca_file": (str, None), "cert_file": (str, None), "key_file": (str, None),
+        "tls_insecure": (bool, None),
+        "keepalive": (int, _between(5, 3600)),
+        "qos": (int, _one_of(0, 1, 2)),
+        "base_topic": (str, lambda v: None if _TOPIC.fullmatch(v) else "must be a topic without wildcards"),
+        "name": (str, lambda v: None if not v or _TOPIC_LEVEL.fullmatch(v) else "must be one topic level"),
+        "discovery": (bool, None),
+        "discovery_prefix": (str, lambda v: None if _TOPIC.fullmatch(v) else "must be a topic without wildcards"),
+        "fade_out_s": (float, _between(1.0, 7200.0)),
     }),
     "state": (StateConfig, {
         "directory": (str, None),
@@ -284,6 +317,15 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     if controls.pot_channel is not False and {7, 8, 9, 10, 11} & set(seen):
         busy = next(k for k, p in controls.pins().items() if p in {7, 8, 9, 10, 11})
         raise ConfigError(f"controls.{busy}", "GPIO 7-11 are the SPI bus the MCP3008 needs (pot_channel is set)")
+    mqtt = sections.get("mqtt", MqttConfig())
+    if mqtt.password and mqtt.password_file:
+        raise ConfigError("mqtt.password_file", "give mqtt.password or mqtt.password_file, not both")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        raise ConfigError("mqtt.cert_file", "a client certificate needs both cert_file and key_file")
+    for key in ("password_file", "ca_file", "cert_file", "key_file"):
+        value = getattr(mqtt, key)
+        if value and not (Path(value).expanduser() if Path(value).is_absolute() else base / value).is_file():
+            raise ConfigError(f"mqtt.{key}", f"no such file: {value}")
     return Config(**sections)
 
 

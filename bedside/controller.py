@@ -35,6 +35,7 @@ class TogglePlay:
 @dataclass(frozen=True)
 class Play:
     sound: str | None = None
+    fade_s: float | None = None  # None: the configured fade-in
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,21 @@ class StepVolume:
 
 
 @dataclass(frozen=True)
+class AdjustVolume:
+    """Volume up or down by ``delta`` steps (from MQTT's volume_step), optionally gliding."""
+
+    delta: int
+    ramp_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SetSound:
+    """Choose a sound: crossfade to it if playing, else remember it for the next play."""
+
+    sound: str
+
+
+@dataclass(frozen=True)
 class StepTimer:
     """The timer button: the next preset (cycle mode) or more time (add mode)."""
 
@@ -75,7 +91,15 @@ class FadeOut:
     seconds: float
 
 
-Command = TogglePlay | Play | Stop | NextSound | SetVolume | StepVolume | StepTimer | SetTimer | FadeOut
+@dataclass(frozen=True)
+class Batch:
+    """Several commands applied together, between the same two blocks (one MQTT message)."""
+
+    commands: tuple
+
+
+Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
+           | SetTimer | FadeOut | Batch)
 
 
 @dataclass(frozen=True)
@@ -151,8 +175,11 @@ class Controller:
         match command:
             case TogglePlay():
                 self._stop(None) if self.state.playing else self._play(self.state.sound)
-            case Play(sound):
-                self._play(sound or self.state.sound)
+            case Play(sound, fade):
+                self._play(sound or self.state.sound, fade)
+            case Batch(commands):
+                for each in commands:
+                    self.apply(each)
             case Stop(fade):
                 if self.state.playing:
                     self._stop(fade)
@@ -162,6 +189,15 @@ class Controller:
                 self._play(names[(index + step) % len(names)])
             case SetVolume(volume, ramp):
                 self._set_volume(volume, ramp)
+            case AdjustVolume(delta, ramp):
+                self._set_volume(min(100, max(0, self.state.volume + delta)), ramp)
+            case SetSound(name):
+                if name not in self.catalog:
+                    raise KeyError(f"unknown sound {name!r}")
+                if self.state.playing:
+                    self._play(name)
+                elif name != self.state.sound:
+                    self._update("sound", sound=name)
             case StepVolume(detents):
                 self._set_volume(min(100, max(0, self.state.volume + detents * self.config.volume.knob_step)), None)
             case StepTimer():
@@ -181,14 +217,15 @@ class Controller:
 
     # -- the state machine ------------------------------------------------------------------
 
-    def _play(self, name: str) -> None:
+    def _play(self, name: str, fade: float | None = None) -> None:
         sound = self.catalog[name]
         was_playing = self.state.playing
         if was_playing and name == self.state.sound:
             return
         seed = self._seed.spawn(1)[0]
         self.engine.play(name, sound.make(self.engine.rate, seed), sound.calibration_db,
-                         fade_in=self.config.sound.fade_in_s, crossfade=self.config.sound.crossfade_s)
+                         fade_in=self.config.sound.fade_in_s if fade is None else fade,
+                         crossfade=self.config.sound.crossfade_s)
         self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)

@@ -88,6 +88,7 @@ class Daemon:
         self.controller: Controller | None = None
         self.controls = None
         self.output: ResilientOutput | None = None
+        self.mqtt = None
 
     # -- wiring -----------------------------------------------------------------------------
 
@@ -122,6 +123,8 @@ class Daemon:
         self.controller.engine.volume_scale = VolumeScale(config.volume.floor_db, config.volume.ceiling_db)
         if self.controls is not None and self.controls.led is not None:
             self.controls.led.brightness = config.controls.led_brightness
+        if self.mqtt is not None:
+            self.mqtt.update_sounds(list(catalog), config.timer.presets_min)
         self.config = config
         log.info("config reloaded from %s", path)
 
@@ -141,6 +144,9 @@ class Daemon:
         writer = StateWriter(store)
         controller.subscribe(writer.on_state)
         controller.subscribe(self._announce)
+
+        if config.mqtt.enabled:
+            self.mqtt = self._start_mqtt(config, controller, catalog)
 
         from bedside.controls import Controls, pin_factory
 
@@ -192,10 +198,27 @@ class Daemon:
                 keyboard.close()
             self.controls.close()
             writer.close()
+            if self.mqtt is not None:
+                self.mqtt.close()
             output.close()
             if output.underruns:
                 log.info("%d underruns recovered", output.underruns)
         return 0
+
+    def _start_mqtt(self, config: Config, controller: Controller, catalog: dict):
+        from bedside.mqtt import MqttBridge
+
+        try:
+            bridge = MqttBridge(config.mqtt, controller.submit, list(catalog), config.timer.presets_min,
+                                controller.engine.rate, config.path.parent if config.path else None)
+        except (OSError, ValueError) as error:  # an unreadable CA or password file: play on without MQTT
+            log.error("MQTT disabled: %s", error)
+            return None
+        engine = controller.engine
+        controller.subscribe(lambda state, reason: bridge.on_state(state, reason, engine.now))
+        bridge.on_state(controller.state, "start", engine.now)
+        bridge.start()
+        return bridge
 
     def _status(self, state: State) -> str:
         if not state.playing:

@@ -52,3 +52,25 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     else:
         _line(None, "MQTT", "disabled ([mqtt] enabled = false)")
     return 0 if healthy else 1
+
+
+def mqtt_info(config: Config) -> None:
+    """The topics this box uses, and command lines to drive it by hand."""
+    from bedside.ha import Topics
+
+    mqtt = config.mqtt
+    topics = Topics(mqtt.base_topic, mqtt.device_name(), mqtt.discovery_prefix)
+    auth = f" -u {mqtt.username} -P '<password>'" if mqtt.username else ""
+    tls = f" --cafile {mqtt.ca_file}" if mqtt.tls and mqtt.ca_file else (" --capath /etc/ssl/certs" if mqtt.tls else "")
+    target = f"-h {mqtt.host} -p {mqtt.port}{auth}{tls}"
+    status = "enabled" if mqtt.enabled else "disabled ([mqtt] enabled = false)"
+    print(f"MQTT is {status}; broker {mqtt.host}:{mqtt.port}")
+    print(f"state (retained JSON):   {topics.state}")
+    print(f"commands (JSON):         {topics.set}")
+    print(f"availability:            {topics.availability}  (online / offline)")
+    print(f"Home Assistant discovery: {topics.discovery_prefix}/<component>/{topics.node_id}/<object>/config")
+    print("\ntry:")
+    print(f"  mosquitto_sub {target} -v -t '{topics.state}' -t '{topics.availability}'")
+    for command in ('{"state": "ON"}', '{"sound": "rain", "volume": 35}', '{"volume": 20, "transition": 10}',
+                    '{"timer": 30}', '{"fade_out": 120}', '{"state": "OFF"}'):
+        print(f"  mosquitto_pub {target} -t '{topics.set}' -m '{command}'")

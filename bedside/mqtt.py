@@ -1,0 +1,168 @@
+"""The MQTT adapter: the only module that imports paho.
+
+paho's network loop runs on its own thread (``connect_async`` + ``loop_start``) and reconnects by
+itself with backoff; the sound never waits for the broker. Incoming commands are parsed by
+:mod:`bedside.ha` and only submitted to the controller; outgoing state is handed to a publisher
+thread, so the audio loop never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bedside import __version__
+from bedside.config import MqttConfig
+from bedside.controller import Command, State
+from bedside.ha import CommandError, Topics, discovery_configs, parse_command, state_document
+
+log = logging.getLogger(__name__)
+
+#: While a sleep timer runs, the state (with timer_remaining) is republished this often.
+REMAINING_EVERY_S = 10.0
+
+
+def topics_for(config: MqttConfig) -> Topics:
+    return Topics(config.base_topic, config.device_name(), config.discovery_prefix)
+
+
+class MqttBridge:
+    def __init__(self, config: MqttConfig, submit: Callable[[Command], None], sounds: Sequence[str],
+                 presets: Sequence[float], rate: int, base_dir: Path | None = None) -> None:
+        self.config = config
+        self.topics = topics_for(config)
+        self._submit = submit
+        self._sounds, self._presets = list(sounds), list(presets)
+        self._rate = rate
+        self._state: State | None = None
+        self._remaining_at: tuple[float, float] = (0.0, 0.0)  # seconds remaining, monotonic time
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._announce = threading.Event()  # discovery + availability + state to (re)publish
+        self._closing = threading.Event()
+        self.connected = threading.Event()
+        self.rejected = 0
+
+        client_id = config.client_id or f"bedside-{self.topics.name}"
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.will_set(self.topics.availability, "offline", qos=config.qos, retain=True)
+        password = config.password
+        if config.password_file:
+            path = Path(config.password_file)
+            path = path if path.is_absolute() or base_dir is None else base_dir / path
+            password = path.read_text(encoding="utf-8").strip()
+        if config.username:
+            self.client.username_pw_set(config.username, password or None)
+        if config.tls:
+            self.client.tls_set(ca_certs=config.ca_file or None, certfile=config.cert_file or None,
+                                keyfile=config.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
+            self.client.tls_insecure_set(config.tls_insecure)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-publish", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._publisher.start()
+        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive)
+        self.client.loop_start()
+        log.info("MQTT: connecting to %s:%d as %s", self.config.host, self.config.port, self.topics.state)
+
+    def close(self) -> None:
+        """Clean shutdown: say offline (the will is for unclean ones), then disconnect."""
+        self._closing.set()
+        self._dirty.set()
+        self._publisher.join(timeout=2)
+        if self.connected.is_set():
+            info = self.client.publish(self.topics.availability, "offline", qos=self.config.qos, retain=True)
+            info.wait_for_publish(timeout=2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- from the controller (the audio thread): hand over and return ------------------------
+
+    def on_state(self, state: State, reason: str, now_frame: int) -> None:
+        remaining = state.timer_remaining_s(now_frame, self._rate)
+        with self._lock:
+            self._state = state
+            self._remaining_at = (remaining, time.monotonic())
+        self._dirty.set()
+
+    # -- paho's thread -----------------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT: broker refused the connection: %s", reason_code)
+            return
+        client.subscribe([(self.topics.set, self.config.qos), (self.topics.ha_status, self.config.qos)])
+        self.connected.set()
+        self._announce.set()
+        self._dirty.set()
+        log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set() and not self._closing.is_set():
+            log.warning("MQTT: connection lost (%s); reconnecting", reason_code)
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.topic == self.topics.ha_status:
+            if message.payload == b"online":  # Home Assistant restarted: tell it about us again
+                self._announce.set()
+                self._dirty.set()
+            return
+        try:
+            batch = parse_command(message.payload, self._sounds)
+        except CommandError as error:
+            self.rejected += 1
+            log.warning("MQTT: rejected command on %s: %s", message.topic, error)
+            return
+        self._submit(batch)
+
+    # -- the publisher thread ----------------------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        while not self._closing.is_set():
+            timer_running = self._state is not None and self._state.timer_end is not None
+            self._dirty.wait(REMAINING_EVERY_S if timer_running else None)
+            self._dirty.clear()
+            if self._closing.is_set() or not self.connected.is_set():
+                continue
+            if self._announce.is_set():
+                self._announce.clear()
+                self._publish_announcements()
+            self._publish_state()
+
+    def _publish_announcements(self) -> None:
+        qos = self.config.qos
+        self.client.publish(self.topics.availability, "online", qos=qos, retain=True)
+        if self.config.discovery:
+            for topic, payload in discovery_configs(self.topics, self._sounds, self._presets, __version__,
+                                                    self.config.fade_out_s):
+                self.client.publish(topic, json.dumps(payload), qos=qos, retain=True)
+
+    def _publish_state(self) -> None:
+        with self._lock:
+            state, (remaining, at) = self._state, self._remaining_at
+        if state is None:
+            return
+        left = max(0.0, remaining - (time.monotonic() - at)) if state.timer_end is not None else 0.0
+        document = state_document(state, left, self._sounds)
+        self.client.publish(self.topics.state, json.dumps(document), qos=self.config.qos, retain=True)
+
+    def update_sounds(self, sounds: Sequence[str], presets: Sequence[float]) -> None:
+        """After a config reload: new options for the selects."""
+        self._sounds, self._presets = list(sounds), list(presets)
+        self._announce.set()
+        self._dirty.set()
