@@ -1,0 +1,263 @@
+"""Home Assistant over MQTT against a real Mosquitto on a free loopback port: discovery, commands,
+state, the will, reconnection, malformed payloads, passwords and TLS."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from broker import Broker, Listener
+from gpiozero import Device
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bedside.config import load
+from bedside.daemon import Daemon
+from bedside.ha import CommandError, parse_command
+
+NAME = "nightstand"
+STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"
+SOUNDS = ["white", "pink", "brown", "rain", "surf", "fan", "wind", "stream"]
+
+
+def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
+    return (f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.2\nstop_fade_s = 0.2\n'
+            f'[state]\ndirectory = "{tmp_path / "state"}"\n'
+            f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nname = "{NAME}"\nkeepalive = 5\n'
+            f"{mqtt_extra}")
+
+
+class Box:
+    """The daemon in a thread, wired to the broker, with simulated pins."""
+
+    def __init__(self, tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> None:
+        path = tmp_path / "bedside.toml"
+        path.write_text(config_text(tmp_path, broker, mqtt_extra))
+        self.daemon = Daemon(load(path), simulate_pins=True, keyboard=False, seed=2)
+        self.thread = threading.Thread(target=self.daemon.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.daemon.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.daemon.request_exit()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def listener(broker):
+    client = Listener(broker)
+    yield client
+    client.close()
+
+
+def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broker, listener):
+    with Box(tmp_path, broker):
+        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 6 and
+                                {t: json.loads(p) for t, p, _ in listener.messages if t.endswith("/config")})
+        assert listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
+        late = Listener(broker)  # a client that subscribes later still gets them: they are retained
+        try:
+            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 6)
+            assert retained and any(t == STATE and r for t, _, r in late.messages)
+        finally:
+            late.close()
+    components = {topic.split("/")[1] for topic in configs}
+    assert components == {"switch", "number", "select", "sensor", "button"}
+    assert all(topic.startswith("homeassistant/") and topic.split("/")[2] == f"bedside_{NAME}" for topic in configs)
+    devices = {json.dumps(c["device"], sort_keys=True) for c in configs.values()}
+    assert len(devices) == 1  # one shared device block
+    device = json.loads(devices.pop())
+    assert {"identifiers", "name", "manufacturer", "model", "sw_version"} <= set(device)
+    unique_ids = [c["unique_id"] for c in configs.values()]
+    assert len(set(unique_ids)) == 6
+    for topic, config in configs.items():
+        assert config["availability_topic"] == AVAIL and config["origin"]["name"] == "bedside"
+        if topic.split("/")[1] != "button":
+            assert config["state_topic"] == STATE
+        if topic.split("/")[1] != "sensor":
+            assert config["command_topic"] == SET
+    sound_select = configs[f"homeassistant/select/bedside_{NAME}/sound/config"]
+    assert sound_select["options"] == SOUNDS
+    timer_select = configs[f"homeassistant/select/bedside_{NAME}/timer/config"]
+    assert timer_select["options"] == ["off", "15", "30", "60", "90"]
+    volume = configs[f"homeassistant/number/bedside_{NAME}/volume/config"]
+    assert (volume["min"], volume["max"], volume["mode"]) == (0, 100, "slider")
+    remaining = configs[f"homeassistant/sensor/bedside_{NAME}/timer_remaining/config"]
+    assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "s"
+
+
+def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):
+    with Box(tmp_path, broker) as box:
+        first = listener.wait_state(STATE, lambda d: True)
+        assert {"state", "sound", "sounds", "volume", "timer", "timer_remaining", "fading"} <= set(first)
+        assert first["state"] == "OFF" and first["sounds"] == SOUNDS
+        listener.publish(SET, '{"state": "ON"}')
+        listener.wait_state(STATE, lambda d: d["state"] == "ON")
+        assert box.daemon.controller.engine.playing
+        listener.publish(SET, '{"volume": 35}')
+        listener.wait_state(STATE, lambda d: d["volume"] == 35)
+        listener.publish(SET, '{"sound": "rain"}')
+        listener.wait_state(STATE, lambda d: d["sound"] == "rain")
+        listener.publish(SET, '{"timer": 30}')
+        doc = listener.wait_state(STATE, lambda d: d["timer"] == 30)
+        assert 1790 <= doc["timer_remaining"] <= 1800
+        listener.publish(SET, '{"sound": "surf", "volume": 20, "volume_step": 1}')  # invalid together: nothing
+        time.sleep(0.3)
+        assert box.daemon.controller.state.volume == 35 and box.daemon.controller.state.sound == "rain"
+        listener.publish(SET, '{"sound": "surf", "volume_step": -5, "transition": 2}')  # several keys, together
+        listener.wait_state(STATE, lambda d: d["sound"] == "surf" and d["volume"] == 30)
+        listener.publish(SET, '{"fade_out": 1}')
+        listener.wait_state(STATE, lambda d: d["fading"])
+        listener.wait_state(STATE, lambda d: d["state"] == "OFF" and not d["fading"], timeout=5)
+        assert not box.daemon.controller.engine.audible
+
+
+def test_a_button_press_is_published(tmp_path, broker, listener):
+    with Box(tmp_path, broker):
+        listener.wait_state(STATE, lambda d: d["state"] == "OFF")
+        pin = Device.pin_factory.pin(17)
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()
+        listener.wait_state(STATE, lambda d: d["state"] == "ON")
+        Device.pin_factory.pin(27).drive_low()
+        time.sleep(0.05)
+        Device.pin_factory.pin(27).drive_high()
+        listener.wait_state(STATE, lambda d: d["sound"] == SOUNDS[(SOUNDS.index("brown") + 1) % len(SOUNDS)])
+
+
+BAD_PAYLOADS = [
+    b"not json", b"", b"[1, 2]", b'"ON"', b"\xff\xfe", b'{"state": "on"}', b'{"state": 1}',
+    b'{"volume": "35"}', b'{"volume": NaN}', b'{"volume": Infinity}', b'{"volume": 101}', b'{"volume": -1}',
+    b'{"volume": true}', b'{"volume_step": 1.5}', b'{"sound": "../../etc/passwd"}', b'{"sound": ["rain"]}',
+    b'{"timer": 99999}', b'{"timer": -5}', b'{"fade_out": 0}', b'{"transition": 5}', b'{"colour": "red"}',
+    b'{"volume": 50, "rm -rf": 1}', b'{"transition": -1, "volume": 10}', b'{"volume": 1e999}',
+    b'{"state": "ON", "sound": "unknown-sound"}', b"[" * 5000, b'{"volume": ' + b"9" * 5000 + b"}",
+]
+
+
+def test_malformed_payloads_are_rejected_and_the_box_keeps_playing(tmp_path, broker, listener, caplog):
+    with Box(tmp_path, broker) as box:
+        listener.publish(SET, '{"state": "ON", "volume": 40}')
+        listener.wait_state(STATE, lambda d: d["state"] == "ON" and d["volume"] == 40)
+        before = box.daemon.controller.state
+        for payload in BAD_PAYLOADS:
+            listener.publish(SET, payload)
+        listener.wait(lambda: box.daemon.mqtt.rejected == len(BAD_PAYLOADS))
+        assert box.daemon.controller.state == before  # nothing half-applied
+        assert caplog.text.count("rejected command") == len(BAD_PAYLOADS)
+        listener.publish(SET, '{"volume": 41}')  # still answering
+        listener.wait_state(STATE, lambda d: d["volume"] == 41)
+        assert box.daemon.controller.engine.playing and box.thread.is_alive()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300),
+                 st.dictionaries(st.sampled_from(["state", "sound", "volume", "volume_step", "timer", "fade_out",
+                                                  "transition", "x"]),
+                                 st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                                           st.text(max_size=20), st.lists(st.integers(), max_size=3)),
+                                 max_size=4).map(lambda d: json.dumps(d).encode())))
+def test_no_payload_makes_the_parser_fail_other_than_by_refusing(payload):
+    try:
+        batch = parse_command(payload, SOUNDS)
+    except CommandError as error:
+        assert str(error)
+    else:
+        assert batch.commands  # a valid command always does something
+
+
+def test_home_assistant_coming_online_gets_discovery_again(tmp_path, broker, listener):
+    with Box(tmp_path, broker):
+        topic = f"homeassistant/switch/bedside_{NAME}/play/config"
+        listener.wait(lambda: listener.on(topic))
+        count = len(listener.on(topic))
+        listener.publish("homeassistant/status", "online")
+        listener.wait(lambda: len(listener.on(topic)) > count)
+
+
+def run_process(tmp_path: Path, broker: Broker) -> subprocess.Popen:
+    path = tmp_path / "bedside.toml"
+    path.write_text(config_text(tmp_path, broker))
+    return subprocess.Popen([sys.executable, "-m", "bedside", "--config", str(path), "run", "--simulate-pins"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=os.environ.copy())
+
+
+def test_availability_goes_offline_by_will_when_killed_and_by_message_when_stopped(tmp_path, broker, listener):
+    process = run_process(tmp_path, broker)
+    listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online", timeout=20)
+    process.kill()  # no goodbye: the broker publishes the will
+    process.wait(10)
+    listener.wait(lambda: listener.on(AVAIL)[-1] == b"offline", timeout=15)
+    process = run_process(tmp_path, broker)
+    listener.wait(lambda: listener.on(AVAIL)[-1] == b"online", timeout=20)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0
+    listener.wait(lambda: listener.on(AVAIL)[-1] == b"offline")
+
+
+def test_the_broker_restarting_in_the_night_does_not_stop_the_sound(tmp_path, broker):
+    with Box(tmp_path, broker) as box:
+        first = Listener(broker)
+        first.publish(SET, '{"state": "ON"}')
+        first.wait_state(STATE, lambda d: d["state"] == "ON")
+        first.close()
+        broker.stop()
+        time.sleep(1.5)
+        assert box.daemon.controller.engine.playing and box.thread.is_alive()
+        broker.start()  # a fresh broker that remembers nothing: everything must be published again
+        again = Listener(broker)
+        try:
+            again.wait(lambda: again.on(AVAIL) and again.on(AVAIL)[-1] == b"online", timeout=40)
+            again.wait(lambda: again.on(f"homeassistant/switch/bedside_{NAME}/play/config"))
+            again.wait_state(STATE, lambda d: d["state"] == "ON")
+            again.publish(SET, '{"volume": 12}')  # and it listens again
+            again.wait_state(STATE, lambda d: d["volume"] == 12)
+        finally:
+            again.close()
+
+
+def test_username_and_password(tmp_path):
+    broker = Broker(tmp_path, users={"bedside": "s3cret", "ha": "other"}).start()
+    try:
+        (tmp_path / "mqtt-password").write_text("s3cret\n")
+        listener = Listener(broker, username="ha", password="other")
+        with Box(tmp_path, broker, 'username = "bedside"\npassword_file = "mqtt-password"\n'):
+            listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
+        listener.close()
+        with Box(tmp_path, broker, 'username = "bedside"\npassword = "wrong"\n') as box:
+            time.sleep(1.0)
+            assert not box.daemon.mqtt.connected.is_set() and box.thread.is_alive()  # refused, still running
+    finally:
+        broker.stop()
+
+
+def test_tls_with_a_throwaway_ca(tmp_path):
+    broker = Broker(tmp_path, tls=True).start()
+    try:
+        listener = Listener(broker)
+        ca = broker.tls["ca.crt"]
+        with Box(tmp_path, broker, f'tls = true\nca_file = "{ca}"\n') as box:
+            listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
+            listener.publish(SET, '{"state": "ON"}')
+            listener.wait_state(STATE, lambda d: d["state"] == "ON")
+            assert box.daemon.mqtt.connected.is_set()
+        listener.close()
+    finally:
+        broker.stop()
