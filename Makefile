@@ -34,6 +34,7 @@ test: system-test $(BIN)/bedside
 bench: system-test $(BIN)/bedside
 	$(BIN)/python benchmarks/synthesis.py
 	$(BIN)/python benchmarks/appliance.py
+	$(BIN)/python benchmarks/mqtt.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,8 +8,10 @@ thread, so the audio loop never blocks on the network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -69,6 +71,7 @@ class MqttBridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_socket_open = self._on_socket_open
         self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-publish", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -100,6 +103,12 @@ class MqttBridge:
         self._dirty.set()
 
     # -- paho's thread -----------------------------------------------------------------------
+
+    @staticmethod
+    def _on_socket_open(client, userdata, sock) -> None:
+        """No Nagle delay: state messages are small, and a slider should feel immediate."""
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

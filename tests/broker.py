@@ -47,7 +47,7 @@ class Broker:
         # files: stay as we are (this option does nothing for a non-root user).
         user = "root" if os.geteuid() == 0 else "mosquitto"
         lines = [f"user {user}", f"listener {self.port} 127.0.0.1", "persistence false", "log_type error",
-                 "log_type warning",
+                 "log_type warning", "set_tcp_nodelay true",
                  f"allow_anonymous {'false' if users else 'true'}"]
         if users:
             passwords = directory / "passwords"
@@ -93,6 +93,7 @@ class Listener:
         if broker.tls:
             self.client.tls_set(ca_certs=str(broker.tls["ca.crt"]))
         self.client.on_message = self._record
+        self.client.on_socket_open = lambda c, u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.connect("127.0.0.1", broker.port)
         for topic in topics:
             self.client.subscribe(topic, qos=1)
@@ -115,7 +116,7 @@ class Listener:
             result = predicate()
             if result:
                 return result
-            time.sleep(0.02)
+            time.sleep(0.002)
         raise AssertionError(f"timed out; last messages: {self.messages[-5:]}")
 
     def wait_state(self, topic: str, check, timeout: float = 10.0) -> dict:
