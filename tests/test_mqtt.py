@@ -261,3 +261,28 @@ def test_tls_with_a_throwaway_ca(tmp_path):
         listener.close()
     finally:
         broker.stop()
+
+
+def test_a_broker_down_at_boot_is_waited_for(tmp_path):
+    broker = Broker(tmp_path)  # not started yet
+    with Box(tmp_path, broker) as box:
+        time.sleep(1.5)
+        assert box.thread.is_alive() and not box.daemon.mqtt.connected.is_set()
+        broker.start()
+        try:
+            listener = Listener(broker)
+            listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online", timeout=40)
+            listener.wait_state(STATE, lambda d: d["state"] == "OFF")
+            listener.close()
+        finally:
+            broker.stop()
+
+
+def test_mqtt_info_prints_the_topics_and_commands_to_try(tmp_path, broker):
+    path = tmp_path / "bedside.toml"
+    path.write_text(config_text(tmp_path, broker))
+    result = subprocess.run([sys.executable, "-m", "bedside", "--config", str(path), "mqtt-info"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert f"commands (JSON):         {SET}" in result.stdout
+    assert f"mosquitto_pub -h 127.0.0.1 -p {broker.port} -t '{SET}' -m '{{\"state\": \"ON\"}}'" in result.stdout
