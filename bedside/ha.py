@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bedside.controller import (
+    MAX_TIMER_MIN,
     AdjustVolume,
     Batch,
     FadeOut,
@@ -31,7 +32,6 @@ from bedside.controller import (
 
 #: Commands larger than this are refused unread: no legitimate command comes near it.
 MAX_PAYLOAD_BYTES = 1024
-MAX_TIMER_MIN = 24 * 60
 MAX_FADE_S = 24 * 3600
 MAX_TRANSITION_S = 600
 

@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,30 +28,14 @@ import numpy as np
 
 def press_latency(presses: int) -> tuple[np.ndarray, float]:
     from gpiozero import Device
-
-    from bedside.config import load
-    from bedside.daemon import Daemon
+    from probe import start_daemon, tap_first_sound
 
     tmp = Path(tempfile.mkdtemp())
     config = tmp / "bedside.toml"
     config.write_text(f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.1\nstop_fade_s = 0.1\n'
                       f'[state]\ndirectory = "{tmp}"\n')
-    daemon = Daemon(load(config), simulate_pins=True, keyboard=False, seed=1)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    daemon.ready.wait(10)
-    output = daemon.output
-    sink = output.sink
-    period_s = sink.period_frames / sink.rate
-    heard = threading.Event()
-    original = sink.write
-
-    def write(block: np.ndarray) -> None:
-        original(block)
-        if block.any():
-            heard.set()
-
-    sink.write = write
+    daemon, thread = start_daemon(config)
+    heard, period_s = tap_first_sound(daemon)
     pin = Device.pin_factory.pin(17)
     latencies = []
     for _ in range(presses):

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,9 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from broker import Broker, Listener
-
-from bedside.config import load
-from bedside.daemon import Daemon
+from probe import start_daemon, tap_first_sound
 
 
 def main() -> None:
@@ -38,23 +35,10 @@ def main() -> None:
     config.write_text(f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.1\nstop_fade_s = 0.1\n'
                       f'[state]\ndirectory = "{tmp}"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
                       f'port = {broker.port}\nname = "bench"\n')
-    daemon = Daemon(load(config), simulate_pins=True, keyboard=False, seed=1)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    daemon.ready.wait(10)
+    daemon, thread = start_daemon(config)
     client = Listener(broker, topics=("bedside/bench",))
     daemon.mqtt.connected.wait(10)
-    sink = daemon.output.sink
-    period_s = sink.period_frames / sink.rate
-    heard = threading.Event()
-    original = sink.write
-
-    def write(block: np.ndarray) -> None:
-        original(block)
-        if block.any():
-            heard.set()
-
-    sink.write = write
+    heard, period_s = tap_first_sound(daemon)
     echo, sound = [], []
     for i in range(args.count):
         volume = 20 + i % 50
