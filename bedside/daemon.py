@@ -151,8 +151,11 @@ class Daemon:
         from bedside.controls import Controls, pin_factory
 
         _, simulated = pin_factory(self._simulate_pins)
-        self.controls = Controls(config.controls, controller.submit)
-        if self.controls.led is not None:
+        try:
+            self.controls = Controls(config.controls, controller.submit)
+        except Exception as error:  # a pin in use, a driver error: keep the sound and MQTT going
+            log.error("GPIO controls unavailable (%s): running without them", error)
+        if self.controls is not None and self.controls.led is not None:
             controller.subscribe(self.controls.led.on_state)
         keyboard = None
         if simulated:
@@ -196,7 +199,8 @@ class Daemon:
         finally:
             if keyboard:
                 keyboard.close()
-            self.controls.close()
+            if self.controls is not None:
+                self.controls.close()
             writer.close()
             if self.mqtt is not None:
                 self.mqtt.close()
