@@ -134,8 +134,8 @@ class MqttBridge:
         try:
             batch = parse_command(message.payload, self._sounds)
         except CommandError as error:
-            self.rejected += 1
             log.warning("MQTT: rejected command on %s: %s", message.topic, error)
+            self.rejected += 1  # after the log line, so a count seen means its line is written
             return
         self._submit(batch)
 
