@@ -14,7 +14,6 @@ import numpy as np
 from bedside import __version__
 from bedside.config import Config, ConfigError, load
 from bedside.engine import Engine
-from bedside.gain import VolumeScale
 from bedside.render import ProgressBar, play_until_stopped, render
 from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
@@ -104,8 +103,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def _engine(config: Config, rate: int, volume: int | None) -> Engine:
-    scale = VolumeScale(config.volume.floor_db, config.volume.ceiling_db)
-    return Engine(rate, scale, volume=config.volume.default if volume is None else volume)
+    return Engine(rate, config.volume.scale(), volume=config.volume.default if volume is None else volume)
 
 
 def _seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:
@@ -159,12 +157,9 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
     from bedside.sinks.alsa import AlsaSink
 
     sound = lookup(catalog, args.sound or config.sound.default)
-    audio = config.audio
-    formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
     sound_seed, dither_seed = _seeds(args.seed)
     try:
-        sink = AlsaSink(args.device or audio.device, audio.rate, audio.period_frames, audio.periods,
-                        formats, dither_seed)
+        sink = AlsaSink.from_config(config.audio, dither_seed, device=args.device)
     except AudioDeviceError as error:
         raise CliError(str(error)) from None
     engine = _engine(config, sink.rate, args.volume)

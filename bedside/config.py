@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bedside.gain import VolumeScale
+
 
 class ConfigError(ValueError):
     """A config problem, with the key path it concerns."""
@@ -38,6 +40,9 @@ class VolumeConfig:
     ceiling_db: float = 0.0
     default: int = 30
     knob_step: int = 1  # volume steps per encoder detent
+
+    def scale(self) -> VolumeScale:
+        return VolumeScale(self.floor_db, self.ceiling_db)
 
 
 @dataclass(frozen=True)

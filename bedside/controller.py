@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bedside.config import Config
-from bedside.engine import Engine
+from bedside.engine import MIN_VOLUME_RAMP_S, Engine
 from bedside.sounds import Sound
 
 log = logging.getLogger(__name__)
@@ -241,10 +241,7 @@ class Controller:
             raise ValueError("volume must be 0-100")
         if volume == self.state.volume and ramp is None:
             return
-        if ramp is None:
-            self.engine.set_volume(volume)
-        else:
-            self.engine.set_volume(volume, ramp)
+        self.engine.set_volume(volume, MIN_VOLUME_RAMP_S if ramp is None else ramp)
         self._update("volume", volume=volume)
 
     def _next_preset(self) -> float:

@@ -19,7 +19,6 @@ import numpy as np
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller, Play, State, Stop
 from bedside.engine import Engine
-from bedside.gain import VolumeScale
 from bedside.notify import Notifier
 from bedside.output import ResilientOutput
 from bedside.sounds import catalog_for
@@ -95,10 +94,7 @@ class Daemon:
     def _open_sink(self):
         from bedside.sinks.alsa import AlsaSink
 
-        audio = self.config.audio
-        formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
-        dither = int(self._seed.spawn(1)[0].generate_state(1)[0])
-        return AlsaSink(audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither)
+        return AlsaSink.from_config(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
 
     def request_exit(self) -> None:
         self._exit.set()
@@ -120,7 +116,7 @@ class Daemon:
             log.info("audio and pin changes take effect at the next restart")
         self.controller.catalog = catalog
         self.controller.config = config
-        self.controller.engine.volume_scale = VolumeScale(config.volume.floor_db, config.volume.ceiling_db)
+        self.controller.engine.volume_scale = config.volume.scale()
         if self.controls is not None and self.controls.led is not None:
             self.controls.led.brightness = config.controls.led_brightness
         if self.mqtt is not None:
@@ -137,7 +133,7 @@ class Daemon:
         catalog = catalog_for(config, rate)
         store = StateStore(state_directory(config.state.directory))
         saved = store.load()
-        engine = Engine(rate, VolumeScale(config.volume.floor_db, config.volume.ceiling_db))
+        engine = Engine(rate, config.volume.scale())
         controller = Controller(engine, catalog, config, sound=saved.sound, volume=saved.volume,
                                 timer_min=saved.timer_min, seed=self._seed.spawn(1)[0])
         self.controller = controller

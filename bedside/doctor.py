@@ -27,7 +27,7 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     _line(None, "ALSA PCMs", ", ".join(available_pcms()) or "none")
     audio = config.audio
     try:
-        sink = AlsaSink(audio.device, audio.rate, audio.period_frames, audio.periods)
+        sink = AlsaSink.from_config(audio)
         _line(True, "audio device", f"{audio.device!r} opens: {sink.format}, {sink.rate} Hz, "
                                     f"{sink.period_frames} frames × {sink.periods} periods")
         sink.close()

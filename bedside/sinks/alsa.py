@@ -17,6 +17,7 @@ import logging
 import alsaaudio
 import numpy as np
 
+from bedside.config import AudioConfig
 from bedside.pcm import Encoder
 from bedside.sinks import AudioDeviceError
 
@@ -87,6 +88,12 @@ class AlsaSink:
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
                  self.period_frames, self.periods)
+
+    @classmethod
+    def from_config(cls, audio: AudioConfig, dither_seed: int | None = None, device: str | None = None) -> AlsaSink:
+        """The device ``[audio]`` describes ("auto" format: 32-bit if the device takes it, else 16)."""
+        formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
+        return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
 
     def write(self, block: np.ndarray) -> None:
         data = self._encoder.encode(block)
