@@ -6,15 +6,19 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bedside import __version__
+from bedside.commands import Play, SetTimer
 from bedside.config import Config, ConfigError, load
+from bedside.controller import Controller
 from bedside.engine import Engine
-from bedside.render import ProgressBar, play_until_stopped, render
+from bedside.player import Player, ProgressBar
 from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
 EXIT_USAGE = 2
@@ -102,8 +106,12 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     return default_config_path(args.config, dict(os.environ))
 
 
-def _engine(config: Config, rate: int, volume: int | None) -> Engine:
-    return Engine(rate, config.volume.scale(), volume=config.volume.default if volume is None else volume)
+def _player(config: Config, rate: int, volume: int | None, seed: np.random.SeedSequence, output, block: int,
+            realtime: bool) -> Player:
+    """The one loop, as the appliance runs it, minus the buttons."""
+    engine = Engine(rate, config.volume.scale())
+    controller = Controller(engine, catalog_for(config, rate), config, volume=volume, seed=seed)
+    return Player(controller, output, block, realtime=realtime)
 
 
 def _seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:
@@ -125,14 +133,11 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
         raise CliError("--fade and --darken need --sleep-timer")
     fmt = {16: "S16_LE", 24: "S24_3LE", 32: "S32_LE"}[args.bits]
     sound_seed, dither_seed = _seeds(args.seed)
-    engine = _engine(config, rate, args.volume)
-    fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
-    engine.play(sound.name, sound.make(rate, sound_seed), sound.calibration_db, fade_in=fade_in)
     if args.sleep_timer is not None:
         fade = min(args.sleep_timer, 15.0) if args.fade is None else args.fade
         if fade > args.sleep_timer:
             raise CliError("--fade cannot be longer than --sleep-timer")
-        engine.set_sleep_timer(engine.seconds(args.sleep_timer * 60), engine.seconds(fade * 60), args.darken)
+        config = replace(config, timer=replace(config.timer, fade_min=fade, darken=args.darken))
     if args.null:
         from bedside.sinks import NullSink
         sink = NullSink(rate, fmt, dither_seed)
@@ -142,17 +147,23 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             sink = WavSink(args.output, rate, fmt, dither_seed)
         except OSError as error:
             raise CliError(f"cannot write {args.output}: {error.strerror}") from None
-    frames = engine.seconds(args.seconds)
+    player = _player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
+    fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
+    player.controller.submit(Play(sound.name, fade_s=fade_in))
+    if args.sleep_timer is not None:
+        player.controller.submit(SetTimer(args.sleep_timer))
+    frames = player.engine.seconds(args.seconds)
+    progress = ProgressBar(f"{sound.name} {args.seconds:g} s") if args.seconds >= 60 else None
     try:
-        render(engine, sink, frames, args.block, ProgressBar(f"{sound.name} {args.seconds:g} s")
-               if args.seconds >= 60 else None)
+        player.run(frames=frames, progress=progress)
     finally:
         sink.close()
-    if engine.limited_samples:
-        log.info("limiter touched %d samples", engine.limited_samples)
+    if player.engine.limited_samples:
+        log.info("limiter touched %d samples", player.engine.limited_samples)
 
 
 def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]) -> None:
+    from bedside.daemon import SWITCH_INTERVAL_S, block_frames
     from bedside.sinks import AudioDeviceError
     from bedside.sinks.alsa import AlsaSink
 
@@ -162,18 +173,24 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
         sink = AlsaSink.from_config(config.audio, dither_seed, device=args.device)
     except AudioDeviceError as error:
         raise CliError(str(error)) from None
-    engine = _engine(config, sink.rate, args.volume)
-    engine.play(sound.name, sound.make(sink.rate, sound_seed), sound.calibration_db, config.sound.fade_in_s)
+    player = _player(config, sink.rate, args.volume, sound_seed, sink,
+                     block_frames(sink.buffer_frames, sink.period_frames), realtime=True)
+    player.controller.submit(Play(sound.name))
     print(f"playing {sound.name} on {sink.device} ({sink.format}, {sink.rate} Hz, "
           f"{sink.period_frames} frames × {sink.periods}); Ctrl-C fades out", file=sys.stderr)
+    previous = {s: signal.signal(s, lambda *_: player.stop(config.sound.stop_fade_s))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        play_until_stopped(engine, sink, sink.period_frames, config.sound.stop_fade_s, args.seconds)
+        player.run(stop_after=None if args.seconds is None else player.engine.seconds(args.seconds))
     except AudioDeviceError as error:
         raise CliError(str(error)) from None
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         sink.close()
     if sink.underruns:
-        print(f"{sink.underruns} underruns recovered", file=sys.stderr)
+        print(f"{sink.underruns} underruns", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,18 @@
 """The one state machine: playing or not, which sound, the volume, the sleep timer, fades.
 
-Every input — buttons, the knob, the keyboard, signals, later MQTT — only sends the controller
-commands through :meth:`Controller.submit`, which is safe from any thread. The audio loop applies
-them between blocks (:meth:`Controller.process_pending`), so the engine is only ever touched by the
-one thread that renders. State changes go out as events to listeners (the LED, the state file,
-MQTT); listeners must not block: they hand work to their own threads.
+Every input — buttons, the knob, the keyboard, signals, MQTT, a config reload — only sends the
+controller commands (:mod:`bedside.commands`) through :meth:`Controller.submit`, which is safe from
+any thread. The audio loop applies them between blocks (:meth:`Controller.process_pending`), so the
+engine is only ever touched by the one thread that renders. Anything slow that a command needs —
+building a sound's source and rendering its first seconds — is handed to a ``prepare`` function,
+which on the appliance runs on the synthesis thread and answers with a command of its own. State
+changes go out as events to listeners (the LED, the state file, MQTT); listeners must not block:
+they hand work to their own threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 from collections.abc import Callable, Mapping
@@ -16,113 +20,63 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bedside.commands import (
+    MAX_TIMER_MIN,
+    AdjustVolume,
+    Batch,
+    Command,
+    FadeOut,
+    Listener,
+    NextSound,
+    Play,
+    Reload,
+    SetSound,
+    SetTimer,
+    SetVolume,
+    State,
+    StepTimer,
+    StepVolume,
+    Stop,
+    TogglePlay,
+)
 from bedside.config import Config
 from bedside.engine import MIN_VOLUME_RAMP_S, Engine
 from bedside.sounds import Sound
+from bedside.synth import Source
 
 log = logging.getLogger(__name__)
 
-MAX_TIMER_MIN = 24 * 60
-
-
-# -- commands --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TogglePlay:
-    """The play button: start the last sound, or stop with the gentle fade."""
+#: After a reload, the level glides this long to what the new volume scale gives for the same step.
+RELOAD_RAMP_S = 1.0
 
 
 @dataclass(frozen=True)
-class Play:
-    sound: str | None = None
-    fade_s: float | None = None  # None: the configured fade-in
+class Prepared:
+    """A sound's source, ready to play (from :data:`Prepare`; internal, not for inputs)."""
+
+    token: int
+    name: str
+    source: Source
 
 
-@dataclass(frozen=True)
-class Stop:
-    fade_s: float | None = None
+#: Builds ``sound``'s source (with ``seed``) and hands it back as ``Prepared`` through ``done``:
+#: at once (rendering to a file) or later, from the synthesis thread (the appliance).
+Prepare = Callable[[int, Sound, int, np.random.SeedSequence, Callable[[Prepared], None]], None]
 
 
-@dataclass(frozen=True)
-class NextSound:
-    step: int = 1  # -1: previous
-
-
-@dataclass(frozen=True)
-class SetVolume:
-    volume: int
-    ramp_s: float | None = None
-
-
-@dataclass(frozen=True)
-class StepVolume:
-    detents: int  # multiplied by the knob step
-
-
-@dataclass(frozen=True)
-class AdjustVolume:
-    """Volume up or down by ``delta`` steps (from MQTT's volume_step), optionally gliding."""
-
-    delta: int
-    ramp_s: float | None = None
-
-
-@dataclass(frozen=True)
-class SetSound:
-    """Choose a sound: crossfade to it if playing, else remember it for the next play."""
-
-    sound: str
-
-
-@dataclass(frozen=True)
-class StepTimer:
-    """The timer button: the next preset (cycle mode) or more time (add mode)."""
-
-
-@dataclass(frozen=True)
-class SetTimer:
-    minutes: float  # 0 = off
-
-
-@dataclass(frozen=True)
-class FadeOut:
-    """Fade to silence over ``seconds``, then stop: the sleep fade, now."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Several commands applied together, between the same two blocks (one MQTT message)."""
-
-    commands: tuple
-
-
-Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
-           | SetTimer | FadeOut | Batch)
-
-
-@dataclass(frozen=True)
-class State:
-    playing: bool = False
-    sound: str = "brown"
-    volume: int = 30
-    timer_min: float = 0.0  # the preset in use, 0 = off
-    timer_end: int | None = None  # engine frame at which the sleep fade reaches silence
-    fading: bool = False  # a stop fade or the sleep fade is audible right now
-
-    def timer_remaining_s(self, now: int, rate: int) -> float:
-        return 0.0 if self.timer_end is None else max(0.0, (self.timer_end - now) / rate)
-
-
-Listener = Callable[[State, str], None]
+def prepare_now(token: int, sound: Sound, rate: int, seed: np.random.SeedSequence,
+                done: Callable[[Prepared], None]) -> None:
+    done(Prepared(token, sound.name, sound.make(rate, seed)))
 
 
 class Controller:
     def __init__(self, engine: Engine, catalog: Mapping[str, Sound], config: Config,
                  sound: str | None = None, volume: int | None = None, timer_min: float = 0.0,
-                 seed: np.random.SeedSequence | None = None) -> None:
+                 seed: np.random.SeedSequence | None = None, prepare: Prepare = prepare_now) -> None:
         self.engine = engine
+        self._prepare = prepare
+        self._starting: dict[int, float | None] = {}  # sounds being prepared: token → fade-in
+        self._tokens = itertools.count(1)
         self.catalog = dict(catalog)
         self.config = config
         self._seed = seed or np.random.SeedSequence()
@@ -134,6 +88,15 @@ class Controller:
         start_volume = config.volume.default if volume is None else volume
         engine.set_volume(start_volume, ramp=0.0)
         self.state = State(sound=start_sound, volume=start_volume, timer_min=timer_min)
+
+    @property
+    def preparing(self) -> bool:
+        """A sound has been asked for and its source is still being built."""
+        return bool(self._starting)
+
+    def set_prepare(self, prepare: Prepare) -> None:
+        """Where sounds are built: in place, or on the synthesis thread (the player decides)."""
+        self._prepare = prepare
 
     # -- inputs (any thread) ---------------------------------------------------------------
 
@@ -153,7 +116,7 @@ class Controller:
                 command = self._queue.get_nowait()
             except queue.Empty:
                 return count
-            count += 1
+            count += not isinstance(command, Prepared)  # internal hand-overs are not commands
             try:
                 self.apply(command)
             except (KeyError, ValueError) as error:  # a bad command is refused, the sound goes on
@@ -180,6 +143,10 @@ class Controller:
             case Batch(commands):
                 for each in commands:
                     self.apply(each)
+            case Prepared(token, name, source):
+                self._start(token, name, source)
+            case Reload(config, catalog):
+                self._reload(config, catalog)
             case Stop(fade):
                 if self.state.playing:
                     self._stop(fade)
@@ -222,16 +189,49 @@ class Controller:
         was_playing = self.state.playing
         if was_playing and name == self.state.sound:
             return
-        seed = self._seed.spawn(1)[0]
-        self.engine.play(name, sound.make(self.engine.rate, seed), sound.calibration_db,
-                         fade_in=self.config.sound.fade_in_s if fade is None else fade,
-                         crossfade=self.config.sound.crossfade_s)
+        token = next(self._tokens)
+        self._starting = {token: fade}  # a newer choice replaces one still being prepared
         self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
         log.info("%s %s", "switched to" if was_playing else "playing", name)
+        self._prepare(token, sound, self.engine.rate, self._seed.spawn(1)[0], self.submit_prepared)
+
+    def submit_prepared(self, prepared: Prepared) -> None:
+        self._queue.put(prepared)
+
+    def _start(self, token: int, name: str, source: Source) -> None:
+        """The prepared source is ready: fade it in, or crossfade to it."""
+        if token not in self._starting or not self.state.playing:
+            return  # stopped, or another sound chosen, while this one was being prepared
+        fade = self._starting.pop(token)
+        sound = self.catalog.get(name)
+        calibration = sound.calibration_db if sound is not None else 0.0
+        self.engine.play(name, source, calibration, fade_in=self.config.sound.fade_in_s if fade is None else fade,
+                         crossfade=self.config.sound.crossfade_s)
+
+    def _reload(self, config: Config, catalog: Mapping[str, Sound]) -> None:
+        """A new config: new sounds and settings, and the level glides to the new volume scale."""
+        self.config, self.catalog = config, dict(catalog)
+        self.engine.volume_scale = config.volume.scale()
+        self.engine.set_volume(self.state.volume, RELOAD_RAMP_S)
+        if self.state.sound not in self.catalog:
+            fallback = config.sound.default
+            log.warning("sound %r is no longer in the config: %s %r", self.state.sound,
+                        "switching to" if self.state.playing else "using", fallback)
+            if self.state.playing:
+                self._play(fallback)
+            else:
+                self._update("sound", sound=fallback)
+        self._emit("reloaded")
+
+    def note_underruns(self, total: int) -> None:
+        """The player saw the sound device run dry: part of the state, for everyone to see."""
+        if total != self.state.underruns:
+            self._update("underruns", underruns=total)
 
     def _stop(self, fade: float | None) -> None:
+        self._starting = {}
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
         self._update("stopped", playing=False, fading=True, timer_end=None)
         log.info("stopped")

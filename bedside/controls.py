@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from gpiozero import MCP3008, PWMLED, Button, Device, RotaryEncoder
 
+from bedside.commands import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
-from bedside.controller import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
 
 log = logging.getLogger(__name__)
 

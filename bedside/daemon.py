@@ -1,8 +1,11 @@
 """``bedside run``: the appliance. The only module that knows the concrete parts and wires them.
 
-One thread renders: it applies the controller's queued commands, renders a period, hands it to
-the output, and pets the watchdog. Every other thread (gpiozero's, the keyboard's, the LED's, the
-state writer's) only submits commands or reacts to events.
+One thread plays (the :class:`~bedside.player.Player`): it applies the controller's queued
+commands, renders a period from frames made ahead, hands it to the output, and pets the watchdog.
+One thread synthesises ahead. The main thread handles signals and does the slow part of a reload
+(reading the config, decoding recordings) before handing the result over as one command. Every
+other thread (gpiozero's, the keyboard's, the LED's, MQTT's, the state writer's) only submits
+commands or reacts to events.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bedside.config import Config, ConfigError, load
-from bedside.controller import Controller, Play, State, Stop
+from bedside.commands import Play, Reload, State
+from bedside.config import AudioConfig, Config, ConfigError, load
+from bedside.controller import Controller
 from bedside.engine import Engine
 from bedside.notify import Notifier
 from bedside.output import ResilientOutput
+from bedside.player import Player
 from bedside.sounds import catalog_for
 from bedside.state import SavedState, StateStore, state_directory
 
@@ -28,6 +33,22 @@ log = logging.getLogger("bedside")
 
 #: SIGTERM and SIGINT fade out this fast, then the process exits 0.
 SHUTDOWN_FADE_S = 0.4
+#: Python hands the GIL between threads this often (default 5 ms): a busy thread (a recording
+#: being decoded on reload) then delays a period by at most this much.
+SWITCH_INTERVAL_S = 0.001
+
+
+def block_frames(buffer_frames: int, period_frames: int) -> int:
+    """Frames rendered and written per wake-up: half the device's buffer, in whole periods.
+
+    Half the buffer is still queued when the loop wakes (the margin against a late wake-up), and a
+    command waits at most one buffer to be heard; fewer wake-ups cost less CPU than small periods.
+    """
+    return max(period_frames, buffer_frames // 2 // period_frames * period_frames)
+
+
+def configured_block(audio: AudioConfig) -> int:
+    return block_frames(audio.period_frames * audio.periods, audio.period_frames)
 
 
 class StateWriter:
@@ -83,11 +104,14 @@ class Daemon:
         self._seed = np.random.SeedSequence(seed)
         self._exit = threading.Event()
         self._reload = threading.Event()
+        self._wake = threading.Event()
         self.ready = threading.Event()
         self.controller: Controller | None = None
+        self.player: Player | None = None
         self.controls = None
         self.output: ResilientOutput | None = None
         self.mqtt = None
+        self._started = time.monotonic()
 
     # -- wiring -----------------------------------------------------------------------------
 
@@ -98,11 +122,15 @@ class Daemon:
 
     def request_exit(self) -> None:
         self._exit.set()
+        self._wake.set()
 
     def request_reload(self) -> None:
         self._reload.set()
+        self._wake.set()
 
-    def _apply_reload(self) -> None:
+    def _reload_config(self) -> None:
+        """Read the config and build its sounds here (slow: files, decoding), then hand both to the
+        controller as one command; the audio thread never waits for any of it."""
         self._reload.clear()
         path = self.config.path
         try:
@@ -111,12 +139,13 @@ class Daemon:
         except ConfigError as error:
             log.warning("config reload failed, keeping the old one: %s", error)
             return
+        except Exception as error:  # RecursionError, MemoryError, a decoder's own: keep playing
+            log.warning("config reload failed, keeping the old one: %s: %s", type(error).__name__, error)
+            return
         assert self.controller is not None
         if config.audio != self.config.audio or config.controls.pins() != self.config.controls.pins():
             log.info("audio and pin changes take effect at the next restart")
-        self.controller.catalog = catalog
-        self.controller.config = config
-        self.controller.engine.volume_scale = config.volume.scale()
+        self.controller.submit(Reload(config, catalog))
         if self.controls is not None and self.controls.led is not None:
             self.controls.led.brightness = config.controls.led_brightness
         if self.mqtt is not None:
@@ -127,7 +156,7 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        started = time.monotonic()
+        self._started = started = time.monotonic()
         config = self.config
         rate = config.audio.rate
         catalog = catalog_for(config, rate)
@@ -166,33 +195,35 @@ class Daemon:
         self.output = output
         if not output.try_open():
             log.info("no sound device: running on the null sink until %r appears", config.audio.device)
+        sink = output.sink
+        block = (block_frames(sink.buffer_frames, sink.period_frames) if sink is not None
+                 else configured_block(config.audio))
+        player = Player(controller, output, block, realtime=True, after_write=self._after_write)
+        self.player = player
         if saved.playing and config.state.resume_on_boot:
             controller.submit(Play())
 
-        period = getattr(output.sink, "period_frames", config.audio.period_frames)
+        previous_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        failure: list[BaseException] = []
+        audio = threading.Thread(target=self._play, args=(player, failure), name="audio")
+        audio.start()
         stopping = False
         try:
-            while True:
+            while audio.is_alive():
                 if self._exit.is_set() and not stopping:
                     stopping = True
                     writer.frozen = True
                     self.notifier.stopping()
-                    controller.submit(Stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s)))
-                if self._reload.is_set():
-                    self._apply_reload()
-                controller.process_pending()
-                block = engine.render(period)
-                controller.after_block()
-                output.write(block)
-                self.notifier.progress()
-                if not self.ready.is_set():
-                    self.ready.set()
-                    self.notifier.ready(self._status(controller.state))
-                    log.info("ready in %.2f s", time.monotonic() - started)
-                if stopping and not engine.audible:
-                    output.write(engine.render(period))  # a period of zeros: the DAC rests at 0
-                    break
+                    player.stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s))
+                if self._reload.is_set() and not stopping:
+                    self._reload_config()
+                self._wake.wait(0.5)
+                self._wake.clear()
         finally:
+            player.stop(0.05)  # if the main thread itself failed: end the audio loop too
+            audio.join(timeout=10)
+            sys.setswitchinterval(previous_interval)
             if keyboard:
                 keyboard.close()
             if self.controls is not None:
@@ -201,9 +232,28 @@ class Daemon:
             if self.mqtt is not None:
                 self.mqtt.close()
             output.close()
-            if output.underruns:
-                log.info("%d underruns recovered", output.underruns)
+            log.info("stopped after %.0f s: %d underruns", time.monotonic() - started, output.underruns)
+        if failure:
+            raise failure[0]
         return 0
+
+    def _play(self, player: Player, failure: list[BaseException]) -> None:
+        try:
+            player.run()
+        except BaseException as error:  # ends the process with the error, after the cleanup
+            failure.append(error)
+        finally:
+            self._exit.set()
+            self._wake.set()
+
+    def _after_write(self) -> None:
+        """Once per block, on the audio thread: the watchdog, and READY=1 after the first."""
+        self.notifier.progress()
+        if not self.ready.is_set():
+            assert self.controller is not None
+            self.ready.set()
+            self.notifier.ready(self._status(self.controller.state))
+            log.info("ready in %.2f s", time.monotonic() - self._started)
 
     def _start_mqtt(self, config: Config, controller: Controller, catalog: dict):
         from bedside.mqtt import MqttBridge
@@ -221,13 +271,14 @@ class Daemon:
         return bridge
 
     def _status(self, state: State) -> str:
+        underruns = f"; {state.underruns} underruns" if state.underruns else ""
         if not state.playing:
-            return "stopped"
+            return f"stopped{underruns}"
         timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
-        return f"playing {state.sound} at volume {state.volume}{timer}"
+        return f"playing {state.sound} at volume {state.volume}{timer}{underruns}"
 
     def _announce(self, state: State, reason: str) -> None:
-        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out"):
+        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out", "underruns"):
             self.notifier.status(self._status(state))
 
 

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
 from bedside.gain import (
     SILENCE_DB,
@@ -32,6 +31,7 @@ from bedside.gain import (
     xfade_out_shape,
 )
 from bedside.synth import CHANNELS, Source
+from bedside.synth.processes import one_pole
 
 #: Shortest volume ramp: fast enough to feel immediate under a knob, slow enough never to zip.
 MIN_VOLUME_RAMP_S = 0.030
@@ -80,16 +80,15 @@ def soft_limit(block: np.ndarray) -> int:
 class Darkening:
     """A one-pole low-pass whose cutoff glides down as the sleep fade progresses, as a sound
     darkens when it moves away. Its coefficient changes on a fixed grid of the sample clock, so
-    the output does not depend on how blocks are cut; the state is rescaled at each change so the
-    output stays continuous (a constant passes through untouched)."""
+    the output does not depend on how blocks are cut; the state is the previous output, so the
+    output stays continuous at a change (a constant passes through untouched)."""
 
     GRID = 256
     START_HZ, END_HZ = 18000.0, 400.0
 
     def __init__(self, rate: int, start: int, length: int) -> None:
         self._rate = rate
-        self._pole: float | None = None  # None: not yet started
-        self._state = np.zeros(CHANNELS)  # DF2T state: pole × previous output
+        self._last: np.ndarray | None = None  # the previous output; None: not yet started
         self.progress: Callable[[int], float] = lambda t: (t - start) / length
         self.ends: int | None = None  # set when cancelled: the glide back up ends here
 
@@ -111,14 +110,10 @@ class Darkening:
             t = t0 + i
             chunk_end = min(n, (t // self.GRID + 1) * self.GRID - t0)
             pole = self._pole_for(self.progress(t // self.GRID * self.GRID))
-            if self._pole is None:
-                self._state = pole * block[i].astype(np.float64)  # start on the signal: no dip
-            elif pole != self._pole:
-                self._state *= pole / self._pole  # same previous output, new coefficient
-            self._pole = pole
-            out, state = signal.lfilter([1 - pole], [1, -pole], block[i:chunk_end], axis=0,
-                                        zi=self._state[None, :])
-            self._state = state[0]
+            if self._last is None:
+                self._last = block[i].astype(np.float64)  # start on the signal: no dip
+            out = one_pole(block[i:chunk_end] * (1 - pole), pole, self._last)
+            self._last = out[-1]
             block[i:chunk_end] = out
             i = chunk_end
 

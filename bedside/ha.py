@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bedside.controller import (
+from bedside.commands import (
     MAX_TIMER_MIN,
     AdjustVolume,
     Batch,

@@ -14,7 +14,7 @@ import threading
 import tty
 from collections.abc import Callable
 
-from bedside.controller import Command, NextSound, StepTimer, StepVolume, TogglePlay
+from bedside.commands import Command, NextSound, StepTimer, StepVolume, TogglePlay
 
 HELP = "keys: space play/stop, n next sound, p previous, t timer, +/- or arrows volume, q quit"
 

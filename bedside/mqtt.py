@@ -22,8 +22,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bedside import __version__
+from bedside.commands import Command, State
 from bedside.config import MqttConfig
-from bedside.controller import Command, State
 from bedside.ha import CommandError, Topics, discovery_configs, parse_command, state_document
 
 log = logging.getLogger(__name__)

@@ -47,6 +47,25 @@ class ResilientOutput:
     def underruns(self) -> int:
         return self.underruns_before + getattr(self.sink, "underruns", 0)
 
+    @property
+    def period_frames(self) -> int | None:
+        return getattr(self.sink, "period_frames", None)
+
+    @property
+    def queued_before(self) -> int:
+        """Frames the device still had queued when the last block was handed over."""
+        return getattr(self.sink, "queued_before", 0)
+
+    def wait_for_room(self, frames: int) -> None:
+        """Wait until the device can take ``frames`` (a sink without a clock is paced in write)."""
+        wait = getattr(self.sink, "wait_for_room", None)
+        if wait is None:
+            return
+        try:
+            wait(frames)
+        except AudioDeviceError as error:
+            self._lost(error)
+
     def try_open(self) -> bool:
         """Open the device now if it is due; True if a device is in use."""
         if self.sink is not None:
@@ -78,12 +97,15 @@ class ResilientOutput:
             try:
                 self.sink.write(block)
             except AudioDeviceError as error:
-                log.warning("%s; playing silently and retrying", error)
-                self._announced = True
-                self._drop_sink()
-                self._next_try = self._clock() + self._backoff
+                self._lost(error)
         self._written += len(block)
         self._keep_time()
+
+    def _lost(self, error: AudioDeviceError) -> None:
+        log.warning("%s; playing silently and retrying", error)
+        self._announced = True
+        self._drop_sink()
+        self._next_try = self._clock() + self._backoff
 
     def _keep_time(self) -> None:
         """Stay no further ahead of the wall clock than a device's buffer would let us, so that a
@@ -106,6 +128,8 @@ class ResilientOutput:
         self._origin, self._written, self._paced = self._clock(), 0, True
 
     def close(self) -> None:
+        """Close the device; its underruns stay counted (the exit line reports them)."""
         if self.sink is not None:
+            self.underruns_before += getattr(self.sink, "underruns", 0)
             self.sink.close()
             self.sink = None

@@ -92,7 +92,8 @@ def mix_sound(name: str, description: str, layers: Sequence[tuple[Sound, float]]
 def load_recording(path: Path, rate: int) -> np.ndarray:
     """Decode a WAV/FLAC/OGG file to float32 stereo at ``rate`` (mono is doubled, more is downmixed)."""
     import soundfile
-    from scipy import signal
+
+    from bedside.synth.resample import resample
 
     data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     if data.shape[1] == 1:
@@ -100,8 +101,7 @@ def load_recording(path: Path, rate: int) -> np.ndarray:
     elif data.shape[1] > 2:
         data = np.stack([data[:, 0::2].mean(axis=1), data[:, 1::2].mean(axis=1)], axis=1)
     if file_rate != rate:
-        g = math.gcd(rate, file_rate)
-        data = signal.resample_poly(data, rate // g, file_rate // g, axis=0).astype(np.float32)
+        data = resample(data, file_rate, rate)
     return np.ascontiguousarray(data)
 
 

@@ -28,17 +28,16 @@ def test_alsa_file_plugin_output_equals_the_wav_render(tmp_path, bits):
     assert cli("render", *common, "-o", str(wav)).returncode == 0
     # The same engine, encoder and seed, written through libasound's file plugin instead.
     from bedside import cli as cli_module
-    from bedside.render import render
-    from bedside.sounds import builtin_sounds
+    from bedside.commands import Play
 
     fmt = {16: "S16_LE", 32: "S32_LE"}[bits]
     sink = AlsaSink(f"file:'{raw}',raw", 48000, 256, 4, formats=(fmt,),
                     dither_seed=cli_module._seeds(11)[1])
     assert sink.info["format_name"] == fmt and sink.info["rate"] == 48000
-    engine = cli_module._engine(cli_module.Config(), 48000, 60)
-    sound = builtin_sounds()["rain"]
-    engine.play("rain", sound.make(48000, cli_module._seeds(11)[0]), sound.calibration_db, fade_in=3.0)
-    render(engine, sink, engine.seconds(4), 4096)
+    player = cli_module._player(cli_module.Config(), 48000, 60, cli_module._seeds(11)[0], sink, 4096,
+                                realtime=False)
+    player.controller.submit(Play("rain", fade_s=3.0))
+    player.run(frames=player.engine.seconds(4))
     sink.close()
     with wave.open(str(wav)) as f:
         expected = f.readframes(f.getnframes())

@@ -2,8 +2,15 @@
 
 The device is asked for 32-bit samples first (at −60 dB, 16-bit output is mostly dither) and what
 ALSA actually granted is read back with ``info()``: rate, format and period size are checked, not
-assumed. Underruns (``write`` returning -EPIPE: pyalsaaudio has already re-prepared the stream) are
-counted and the block is written again, so no audio is lost, only delayed.
+assumed.
+
+The PCM is non-blocking: the player first waits (``poll`` on the PCM's descriptors) until the
+device has room for a block, and only then applies commands and renders it. A command is therefore
+heard after at most one buffer, not a buffer plus a block.
+
+Underruns (``avail`` or ``write`` answering -EPIPE; pyalsaaudio re-prepares the stream on write) are
+counted, and the block that follows starts with a short ramp up from silence: the gap itself cannot
+be undone, but the sound comes back without a click.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import math
+import select
+import time
 
 import alsaaudio
 import numpy as np
@@ -41,6 +51,11 @@ def _silence_libasound() -> object | None:
 
 _QUIET = _silence_libasound()
 
+#: After an underrun the sound comes back over this long (a raised cosine from exact silence).
+RESUME_RAMP_S = 0.010
+#: A device that takes nothing for this long has failed (unplugged, or its driver stuck).
+STALL_S = 5.0
+
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
 
@@ -61,7 +76,7 @@ class AlsaSink:
         last_error = "no sample format was accepted"
         for fmt in formats:
             try:
-                pcm = alsaaudio.PCM(type=alsaaudio.PCM_PLAYBACK, mode=alsaaudio.PCM_NORMAL, device=device,
+                pcm = alsaaudio.PCM(type=alsaaudio.PCM_PLAYBACK, mode=alsaaudio.PCM_NONBLOCK, device=device,
                                     rate=rate, channels=2, format=_ALSA_FORMATS[fmt],
                                     periodsize=period_frames, periods=periods)
             except alsaaudio.ALSAAudioError as error:
@@ -83,9 +98,20 @@ class AlsaSink:
         self.info = info
         self.rate, self.format = info["rate"], fmt
         self.period_frames, self.periods = info["period_size"], info["periods"]
-        self.buffer_seconds = info["buffer_size"] / self.rate
+        self.buffer_frames = info["buffer_size"]
+        self.buffer_seconds = self.buffer_frames / self.rate
         self._encoder = Encoder(fmt, dither_seed)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
+        self._poll = select.poll()
+        for fd, events in pcm.polldescriptors():
+            self._poll.register(fd, events)
+        self._avail = self.buffer_frames
+        self._xrun = False
+        ramp = max(1, round(RESUME_RAMP_S * self.rate))
+        self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
+        self._ramp_at: int | None = None  # position in the resume ramp, while it runs
+        #: Frames still queued in the device when the last block was handed over (its latency).
+        self.queued_before = 0
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
                  self.period_frames, self.periods)
 
@@ -95,17 +121,72 @@ class AlsaSink:
         formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
         return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
 
+    def wait_for_room(self, frames: int) -> None:
+        """Block until the device can take ``frames`` frames now (or has run dry: then at once)."""
+        frames = min(frames, self.buffer_frames)
+        deadline = None
+        try:
+            while True:
+                avail = self._pcm.avail()
+                if avail < 0:  # -EPIPE: it ran dry; the next write recovers
+                    self._xrun = True
+                    self._avail = self.buffer_frames
+                    return
+                if avail >= frames:
+                    self._avail = avail
+                    return
+                now = time.monotonic()
+                deadline = deadline or now + STALL_S
+                if now > deadline:
+                    raise AudioDeviceError(f"ALSA device {self.device!r} stopped taking samples")
+                # poll wakes at period boundaries; some plugins' descriptors stay ready, so never
+                # spin: at most sleep for the time the missing frames take to play.
+                ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
+                if ready:
+                    self._pcm.polldescriptors_revents(ready)
+                    if self._pcm.avail() < frames:
+                        time.sleep((frames - max(avail, 0)) / self.rate / 2)
+        except alsaaudio.ALSAAudioError as error:
+            raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
+
     def write(self, block: np.ndarray) -> None:
-        data = self._encoder.encode(block)
-        while data:
+        if self._xrun:
+            self._dry()
+        self.queued_before = self.buffer_frames - self._avail
+        if self._ramp_at is not None:
+            block = self._ramp(block)
+        data = memoryview(self._encoder.encode(block)).cast("B")
+        done, total = 0, len(block)
+        while done < total:
             try:
-                written = self._pcm.write(data)
+                written = self._pcm.write(data[done * self._frame_bytes:] if done else data)
             except alsaaudio.ALSAAudioError as error:
                 raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
-            if written == -errno.EPIPE:
-                self.underruns += 1  # the stream was re-prepared; write the same data again
+            if written == -errno.EPIPE:  # ran dry just now; the stream is prepared again
+                self._dry()
+                data = memoryview(self._encoder.encode(self._ramp(block[done:]))).cast("B")
+                block, total, done = block[done:], total - done, 0
                 continue
-            data = data[max(written, 0) * self._frame_bytes:]
+            if written <= 0:  # no room after all (a plugin's estimate): wait for some
+                self.wait_for_room(min(total - done, self.period_frames))
+                continue
+            done += written
+        self._avail = max(0, self._avail - total)
+
+    def _dry(self) -> None:
+        """The device ran out of samples: count it, and ramp the sound back in."""
+        self.underruns += 1
+        self._xrun = False
+        self._ramp_at = 0
+
+    def _ramp(self, block: np.ndarray) -> np.ndarray:
+        """``block`` with the resume ramp (or the rest of it) applied, as a new array."""
+        at = self._ramp_at or 0
+        n = min(len(block), len(self._resume_ramp) - at)
+        out = block.copy()
+        out[:n] *= self._resume_ramp[at:at + n]
+        self._ramp_at = None if at + n >= len(self._resume_ramp) else at + n
+        return out
 
     def close(self) -> None:
         with contextlib.suppress(alsaaudio.ALSAAudioError):

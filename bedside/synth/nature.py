@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.noise import BrownNoise, Filter, PinkNoise
+from bedside.synth.noise import BrownNoise, PinkNoise, SpectralNoise, butterworth
 from bedside.synth.processes import (
     EventTrain,
     GrainBus,
@@ -22,7 +21,6 @@ from bedside.synth.processes import (
     ResonanceKind,
     SlowRandom,
     constant_power_pan,
-    stereo_noise,
 )
 
 
@@ -30,8 +28,9 @@ def _db_to_gain(db: np.ndarray) -> np.ndarray:
     return np.power(np.float32(10.0), db * np.float32(0.05))
 
 
-def _bandpass(rate: int, low: float, high: float, order: int = 1) -> Filter:
-    return Filter(*signal.butter(order, [low, high], "bandpass", fs=rate))
+def _band_noise(rate: int, seed: np.random.SeedSequence, low: float, high: float) -> SpectralNoise:
+    """White noise of unit variance through a 1st-order Butterworth band-pass."""
+    return SpectralNoise(rate, seed, butterworth(rate, "bandpass", (low, high)))
 
 
 class _Clock:
@@ -57,10 +56,10 @@ class Rain:
     """Steady rain: a soft hiss that swells and eases, with drops landing all around."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        hiss_rng, drop_rng, mod_rng, event_rng = spawn_generators(seed, 4)
+        hiss_seed, rest = seed.spawn(2)
+        drop_rng, mod_rng, event_rng = spawn_generators(rest, 3)
         self._rate, self._clock = rate, _Clock()
-        self._hiss_rng = hiss_rng
-        self._hiss_filter = _bandpass(rate, 400.0, 9000.0)
+        self._hiss = _band_noise(rate, hiss_seed, 400.0, 9000.0)
         self._intensity = SlowRandom(mod_rng, rate, mean=0.0, sigma=1.5, tau=10.0)  # dB
         self._drop_rng = drop_rng
         self._bus = GrainBus()
@@ -74,7 +73,7 @@ class Rain:
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        out = self._hiss_filter(stereo_noise(self._hiss_rng, frames))
+        out = self._hiss.render(frames)
         out *= _db_to_gain(self._intensity.block(t0, frames))[:, None]
         self._drops.advance(t0, frames)
         self._bus.render_into(out, t0)
@@ -143,8 +142,8 @@ class Surf:
         body_seed, bright_seed, bed_seed = seed.spawn(3)
         wave_rng, event_rng, mod_rng = spawn_generators(seed.spawn(1)[0], 3)
         self._rate, self._clock = rate, _Clock()
-        self._body, self._bright = BrownNoise(rate, body_seed), PinkNoise(rate, bright_seed)
-        self._bright_filter = Filter(*signal.butter(1, 700.0, "highpass", fs=rate))
+        self._body = BrownNoise(rate, body_seed)
+        self._bright = PinkNoise(rate, bright_seed, butterworth(rate, "highpass", 700.0))
         self._bed = BrownNoise(rate, bed_seed)
         self._bed_level = SlowRandom(mod_rng, rate, mean=-6.0, sigma=1.5, tau=12.0)
         self._wave_rng = wave_rng
@@ -166,7 +165,7 @@ class Surf:
         t0 = self._clock.tick(frames)
         self._waves.advance(t0, frames)
         out = self._body.render(frames) * self._body_env.render(t0, frames)
-        out += self._bright_filter(self._bright.render(frames)) * self._bright_env.render(t0, frames)
+        out += self._bright.render(frames) * self._bright_env.render(t0, frames)
         out += self._bed.render(frames) * _db_to_gain(self._bed_level.block(t0, frames))[:, None]
         return out
 
@@ -178,8 +177,7 @@ class Fan:
         air_seed, rest = seed.spawn(2)
         setup_rng, speed_rng, level_rng = spawn_generators(rest, 3)
         self._rate, self._clock = rate, _Clock()
-        self._air = PinkNoise(rate, air_seed)
-        self._air_filter = Filter(*signal.butter(1, setup_rng.uniform(1500.0, 3000.0), fs=rate))
+        self._air = PinkNoise(rate, air_seed, butterworth(rate, "lowpass", setup_rng.uniform(1500.0, 3000.0)))
         self._blade_hz = setup_rng.uniform(45.0, 75.0)  # blades × revolutions per second
         self._harmonics = 10 ** (-np.array([0.0, 8.0, 15.0]) * setup_rng.uniform(0.8, 1.3) / 20)
         self._speed = SlowRandom(speed_rng, rate, mean=1.0, sigma=0.006, tau=8.0)
@@ -193,7 +191,7 @@ class Fan:
         for h, amp in enumerate(self._harmonics[1:], start=2):
             tone += amp * np.sin(h * phase)
         tone *= _db_to_gain(self._tone_level.block(t0, frames))
-        out = self._air_filter(self._air.render(frames))
+        out = self._air.render(frames)
         out *= (1 + 0.08 * blade).astype(np.float32)[:, None]  # the air pulses as each blade passes
         out += tone.astype(np.float32)[:, None]
         return out
@@ -206,8 +204,8 @@ class Wind:
         low_seed, high_seed, rest = seed.spawn(3)
         gust_rng, weather_rng = spawn_generators(rest, 2)
         self._clock = _Clock()
-        self._low, self._high = BrownNoise(rate, low_seed), PinkNoise(rate, high_seed)
-        self._high_filter = _bandpass(rate, 500.0, 4000.0)
+        self._low = BrownNoise(rate, low_seed)
+        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (500.0, 4000.0)))
         self._gust = SlowRandom(gust_rng, rate, mean=0.0, sigma=3.0, tau=3.5)  # dB
         self._weather = SlowRandom(weather_rng, rate, mean=0.0, sigma=1.5, tau=60.0)  # dB
 
@@ -215,7 +213,7 @@ class Wind:
         t0 = self._clock.tick(frames)
         gust_db = self._gust.block(t0, frames) + self._weather.block(t0, frames)
         out = self._low.render(frames) * _db_to_gain(gust_db - 2.0)[:, None]
-        out += self._high_filter(self._high.render(frames)) * _db_to_gain(1.3 * gust_db - 4.0)[:, None]
+        out += self._high.render(frames) * _db_to_gain(1.3 * gust_db - 4.0)[:, None]
         return out
 
 
@@ -223,10 +221,10 @@ class Stream:
     """A babbling brook: a bed of running water and countless small bubbles."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        bed_rng, bubble_rng, event_rng, flow_rng, babble_rng = spawn_generators(seed, 5)
+        bed_seed, rest = seed.spawn(2)
+        bubble_rng, event_rng, flow_rng, babble_rng = spawn_generators(rest, 4)
         self._rate, self._clock = rate, _Clock()
-        self._bed_rng = bed_rng
-        self._bed_filter = _bandpass(rate, 250.0, 3500.0)
+        self._bed = _band_noise(rate, bed_seed, 250.0, 3500.0)
         self._flow = SlowRandom(flow_rng, rate, mean=0.0, sigma=1.5, tau=20.0)  # dB
         self._babble = SlowRandom(babble_rng, rate, mean=0.0, sigma=2.0, tau=0.25, hop=64)  # dB
         self._bubble_rng = bubble_rng
@@ -241,7 +239,7 @@ class Stream:
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        out = self._bed_filter(stereo_noise(self._bed_rng, frames))
+        out = self._bed.render(frames)
         level = self._flow.block(t0, frames) + self._babble.block(t0, frames)
         out *= _db_to_gain(level)[:, None]
         self._bubbles.advance(t0, frames)

@@ -1,118 +1,157 @@
-"""Coloured noise: white, pink (−3.01 dB/octave) and brown (−6.02 dB/octave).
+"""Coloured noise: white, pink (−3.01 dB/octave) and brown (−6.02 dB/octave), and every filtered
+noise the natural sounds are made of.
 
-Each colour is one IIR filter applied to uniform white noise. The filters are fitted, not taken
-from folklore: real poles and zeros placed by least squares so that the response follows the ideal
-line within ±0.05 dB (pink) and ±0.17 dB (brown) over 40 Hz–16 kHz at 48 kHz, including the
-region near Nyquist where the usual integrator and Kellet filters drift. A 2nd-order high-pass keeps
-the inaudible sub-20 Hz energy that only eats headroom and small speakers out of brown noise.
+Coloured noise is synthesised in the frequency domain: each block is a spectrum of random values
+shaped by the exact magnitude response wanted, turned into samples by one inverse FFT, and blocks
+are joined by equal-power crossfades. The colours are therefore the ideal lines themselves, at every
+sample rate (no fitted IIR approximating them, no filter design at run time), and the whole path is
+numpy: no ``scipy.signal`` to import on a Raspberry Pi (it was 80 MB and most of a second there).
 
-Uniform noise is used instead of Gaussian: it is five times cheaper to draw, and after the colouring
-filter the central limit theorem makes it Gaussian anyway.
+The blocks are independent and the crossfade keeps the power constant, so the result is stationary
+noise with that spectrum; there is no loop and no seam. A 2nd-order high-pass keeps the inaudible
+sub-20 Hz energy that only eats headroom and small speakers out of brown noise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import math
+from collections.abc import Callable
 
 import numpy as np
-from scipy import optimize, signal
 
 from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.processes import stereo_noise, uniform_int16
+from bedside.synth.processes import stereo_noise
 
-_DESIGN_RATE = 48000
-_FIT_LOW_HZ, _FIT_HIGH_HZ = 40.0, 16000.0
+#: A magnitude response: frequencies in Hz → gain (numpy arrays).
+Shape = Callable[[np.ndarray], np.ndarray]
 
+#: Samples per synthesis block and per crossfade between blocks. A block is 0.68 s at 48 kHz; the
+#: 85 ms crossfade is longer than a period of the lowest frequency that is kept (25 Hz).
+BLOCK = 32768
+OVERLAP = 4096
 
-@dataclass(frozen=True)
-class ColourDesign:
-    """A noise colour as analog real pole/zero frequencies (Hz), matched to z = exp(-2πf/fs)."""
-
-    slope_db_per_octave: float
-    highpass_hz: float
-    poles_hz: tuple[float, ...]
-    zeros_hz: tuple[float, ...]
-    integrator: bool  # one DC pole, cancelled against one of the high-pass zeros
+#: The variance of uniform noise on [-0.5, 0.5): pink and brown keep the level they always had.
+UNIFORM_VARIANCE = 1 / 12
 
 
-# Fitted at 48 kHz by _fit(); other rates refine these by the same fit.
-PINK = ColourDesign(-10 * np.log10(2), 12.0,
-                    (29.72, 153.01, 587.80, 2235.92, 9614.44),
-                    (74.15, 301.66, 1143.50, 4460.66, 182543.22), integrator=False)
-BROWN = ColourDesign(-20 * np.log10(2), 25.0,
-                     (0.59, 11506.21, 11514.19),
-                     (13.27, 8612.40, 170001.33), integrator=True)
+def _warped(freqs: np.ndarray, rate: int) -> np.ndarray:
+    """Analogue frequencies that the bilinear transform maps onto ``freqs`` (Hz → rad/s)."""
+    return 2 * rate * np.tan(np.pi * np.minimum(freqs, 0.4999 * rate) / rate)
 
 
-def _zpk(design: ColourDesign, poles_hz, zeros_hz, rate: int):
-    hz, hp, hk = signal.butter(2, design.highpass_hz, "highpass", fs=rate, output="zpk")
-    zeros = np.r_[hz[1:] if design.integrator else hz, np.exp(-2 * np.pi * np.asarray(zeros_hz) / rate)]
-    poles = np.r_[hp, np.exp(-2 * np.pi * np.asarray(poles_hz) / rate)]
-    return zeros, poles, hk
+def butterworth(rate: int, kind: str, cutoff: float | tuple[float, float], order: int = 1) -> Shape:
+    """The magnitude response of a digital Butterworth filter (bilinear, as ``scipy.signal.butter``).
 
-
-def _response_db(design: ColourDesign, poles_hz, zeros_hz, rate: int, freqs: np.ndarray) -> np.ndarray:
-    zeros, poles, k = _zpk(design, poles_hz, zeros_hz, rate)
-    _, h = signal.freqz_zpk(zeros, poles, k, worN=freqs, fs=rate)
-    return 20 * np.log10(np.abs(h))
-
-
-def _fit(design: ColourDesign, rate: int) -> ColourDesign:
-    """Refit the correction poles and zeros for ``rate`` (least squares on a log-frequency grid)."""
-    freqs = np.geomspace(_FIT_LOW_HZ, min(_FIT_HIGH_HZ, 0.45 * rate), 300)
-    ideal = design.slope_db_per_octave * np.log2(freqs)
-    n = len(design.poles_hz)
-
-    def error(x: np.ndarray) -> np.ndarray:
-        dev = _response_db(design, np.exp(x[:n]), np.exp(x[n:]), rate, freqs) - ideal
-        return dev - dev.mean()
-
-    x0 = np.log(np.r_[design.poles_hz, design.zeros_hz])
-    x = optimize.least_squares(error, x0).x
-    return ColourDesign(design.slope_db_per_octave, design.highpass_hz, tuple(np.exp(x[:n])),
-                        tuple(np.exp(x[n:])), design.integrator)
-
-
-@lru_cache(maxsize=8)
-def colour_filter(design: ColourDesign, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(b, a)`` for one direct-form filter, normalised to unit gain at 1 kHz.
-
-    One direct-form filter costs a third of the equivalent cascade of biquads in scipy, and with
-    float64 coefficients its poles (all real, the closest 0.002 from the unit circle) stay put.
+    Closed forms of the analogue prototype at the pre-warped frequencies: no design step at all.
     """
-    fitted = design if rate == _DESIGN_RATE else _fit(design, rate)
-    zeros, poles, k = _zpk(fitted, fitted.poles_hz, fitted.zeros_hz, rate)
-    b, a = signal.zpk2tf(zeros, poles, k)
-    _, h = signal.freqz(b, a, worN=[1000.0], fs=rate)
-    return np.real(b) / abs(h[0]), np.real(a)
+    def shape(freqs: np.ndarray) -> np.ndarray:
+        w = _warped(np.asarray(freqs, dtype=np.float64), rate)
+        if kind == "bandpass":
+            low, high = (float(_warped(np.array(c), rate)) for c in cutoff)  # type: ignore[union-attr]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.abs(w * w - low * high) / (w * (high - low))
+            q = np.where(w > 0, q, np.inf)
+            return 1 / np.sqrt(1 + q ** (2 * order))
+        ratio = w / float(_warped(np.array(cutoff), rate))
+        if kind == "lowpass":
+            return 1 / np.sqrt(1 + ratio ** (2 * order))
+        if kind == "highpass":
+            return ratio**order / np.sqrt(1 + ratio ** (2 * order))
+        raise ValueError(f"unknown filter kind {kind!r}")
+    return shape
 
 
-class Filter:
-    """A fixed IIR filter on stereo blocks that carries its state from block to block."""
+def power_law(slope_db_per_octave: float, reference_hz: float = 1000.0) -> Shape:
+    """A straight line on a log-frequency plot through 0 dB at ``reference_hz``."""
+    exponent = slope_db_per_octave / (20 * math.log10(2))
 
-    def __init__(self, b: np.ndarray, a: np.ndarray, input_mean: float = 0.0) -> None:
-        self._b, self._a = np.asarray(b, dtype=np.float64), np.asarray(a, dtype=np.float64)
-        # Start in the steady state for the input's mean, so a DC input makes no thump.
-        self._state = np.repeat(signal.lfilter_zi(self._b, self._a)[:, None] * input_mean, CHANNELS, axis=1)
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        out, self._state = signal.lfilter(self._b, self._a, block, axis=0, zi=self._state)
-        return out.astype(np.float32)
+    def shape(freqs: np.ndarray) -> np.ndarray:
+        f = np.maximum(np.asarray(freqs, dtype=np.float64), 1e-3)
+        return (f / reference_hz) ** exponent
+    return shape
 
 
-class _FilteredNoise:
-    """Uniform white noise through a fixed filter, independent per channel."""
+def product(*shapes: Shape) -> Shape:
+    def shape(freqs: np.ndarray) -> np.ndarray:
+        out = np.ones(len(freqs))
+        for each in shapes:
+            out = out * each(freqs)
+        return out
+    return shape
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence, b: np.ndarray, a: np.ndarray) -> None:
+
+PINK_SLOPE = -10 * math.log10(2)
+BROWN_SLOPE = -20 * math.log10(2)
+
+
+def pink_shape(rate: int) -> Shape:
+    return product(power_law(PINK_SLOPE), butterworth(rate, "highpass", 12.0, 2))
+
+
+def brown_shape(rate: int) -> Shape:
+    return product(power_law(BROWN_SLOPE), butterworth(rate, "highpass", 25.0, 2))
+
+
+def _crossfade(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rising and falling equal-power legs (sin² + cos² = 1 at every sample)."""
+    u = (np.arange(length) + 0.5) / length * (np.pi / 2)
+    return np.sin(u).astype(np.float32)[:, None], np.cos(u).astype(np.float32)[:, None]
+
+
+class SpectralNoise:
+    """Stereo noise with the power spectrum ``variance · |shape(f)|²``, independent per channel.
+
+    ``variance`` is that of the white noise the shape would filter: the same level as filtering
+    white noise of that variance with a filter of that magnitude response. Output does not depend on
+    how frames are asked for: blocks are made on the source's own grid.
+    """
+
+    def __init__(self, rate: int, seed: np.random.SeedSequence, shape: Shape, variance: float = 1.0,
+                 block: int = BLOCK, overlap: int = OVERLAP) -> None:
         (self._rng,) = spawn_generators(seed, 1)
-        # Raw 16-bit integers are the cheapest uniform noise there is; scaling the filter by 1/65536
-        # makes them the same as uniform noise on [-0.5, 0.5). Their mean (-0.5) is removed by the
-        # filter's zero at DC, and the filter starts in the steady state for it.
-        self._filter = Filter(b / 65536, a, input_mean=-0.5)
+        self._block, self._overlap = block, overlap
+        freqs = np.fft.rfftfreq(block, 1 / rate)
+        magnitude = shape(freqs)
+        magnitude[0] = 0.0  # no DC
+        # irfft divides by N; uniform int16 parts have variance 2^32/12 each, so a bin's power is
+        # 2·2^32/12·m². For the variance of white noise filtered by m: scale by sqrt(N·v/(2·2^32/12)).
+        scale = math.sqrt(block * variance / (2 * 2.0**32 / 12))
+        self._magnitude = (magnitude * scale).astype(np.float32)
+        self._fade_in, self._fade_out = _crossfade(overlap)
+        self._tail: np.ndarray | None = None  # the faded end of the last block, waiting for the next
+        self._ready = np.zeros((0, CHANNELS), np.float32)
+
+    def _next_block(self) -> np.ndarray:
+        """Frames ready for output: one block's body, its head crossfaded with the previous tail."""
+        bins = len(self._magnitude)
+        raw = np.frombuffer(self._rng.bytes(2 * 2 * CHANNELS * bins), np.int16).astype(np.float32)
+        spectrum = raw.view(np.complex64).reshape(CHANNELS, bins)
+        spectrum *= self._magnitude
+        # Make the right channel exactly uncorrelated with the left in each block (Gram-Schmidt on
+        # the spectra). Two independent draws of a deep noise still correlate by chance (±0.02 over
+        # 30 s of brown), and that is heard as the stereo image wandering; now it holds still.
+        left, right = spectrum
+        right -= (np.vdot(left, right).real / max(np.vdot(left, left).real, 1e-30)) * left
+        frames = np.ascontiguousarray(np.fft.irfft(spectrum, n=self._block, axis=1).T, dtype=np.float32)
+        v = self._overlap
+        frames[:v] *= self._fade_in
+        frames[-v:] *= self._fade_out
+        if self._tail is not None:
+            frames[:v] += self._tail
+        self._tail = frames[-v:]
+        return frames[:-v]
 
     def render(self, frames: int) -> np.ndarray:
-        return self._filter(uniform_int16(self._rng, frames))
+        parts, have = [], 0
+        ready = self._ready
+        while have + len(ready) < frames:
+            parts.append(ready)
+            have += len(ready)
+            ready = self._next_block()
+        take = frames - have
+        parts.append(ready[:take])
+        self._ready = ready[take:]
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
 
 class WhiteNoise:
@@ -125,15 +164,15 @@ class WhiteNoise:
         return stereo_noise(self._rng, frames)
 
 
-class PinkNoise(_FilteredNoise):
-    """Equal power per octave (−3.01 dB/octave)."""
+class PinkNoise(SpectralNoise):
+    """Equal power per octave (−3.01 dB/octave), unit gain at 1 kHz."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        super().__init__(rate, seed, *colour_filter(PINK, rate))
+    def __init__(self, rate: int, seed: np.random.SeedSequence, *also: Shape) -> None:
+        super().__init__(rate, seed, product(pink_shape(rate), *also), UNIFORM_VARIANCE)
 
 
-class BrownNoise(_FilteredNoise):
-    """−6.02 dB/octave, with the sub-20 Hz rumble removed."""
+class BrownNoise(SpectralNoise):
+    """−6.02 dB/octave, unit gain at 1 kHz, with the sub-20 Hz rumble removed."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        super().__init__(rate, seed, *colour_filter(BROWN, rate))
+    def __init__(self, rate: int, seed: np.random.SeedSequence, *also: Shape) -> None:
+        super().__init__(rate, seed, product(brown_shape(rate), *also), UNIFORM_VARIANCE)

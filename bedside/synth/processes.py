@@ -14,9 +14,35 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import signal
 
 from bedside.synth import CHANNELS
+
+
+def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.ndarray:
+    """``y[n] = x[n] + pole·y[n-1]`` along axis 0, with ``y[-1] = state``, in float64.
+
+    numpy has no recursive filter, but a first-order recursion is a scaled running sum:
+    ``y[n] = pole^n · (state·pole + Σ_{k≤n} pole^-k · x[k])``. The error stays at rounding level
+    relative to ``y`` itself; pieces are kept short enough that ``pole^-k`` stays finite.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    n = len(x)
+    magnitude = abs(pole)
+    piece = n if magnitude >= 1.0 or magnitude == 0.0 else max(1, int(300 / -math.log(magnitude)))
+    state = np.asarray(state, dtype=np.float64)
+    for start in range(0, n, piece):
+        m = min(piece, n - start)
+        if magnitude == 0.0:
+            out[start:start + m] = x[start:start + m]
+        else:
+            powers = pole ** np.arange(m, dtype=np.float64)
+            if x.ndim > 1:
+                powers = powers.reshape((m,) + (1,) * (x.ndim - 1))
+            running = np.cumsum(x[start:start + m] / powers, axis=0)
+            out[start:start + m] = (running + state * pole) * powers
+        state = out[start + m - 1]
+    return out
 
 
 class SlowRandom:
@@ -44,12 +70,11 @@ class SlowRandom:
             return
         kicks = self._rng.standard_normal(missing) * self._kick
         last = self._values[-1] - self._mean
-        new, _ = signal.lfilter([1.0], [1.0, -self._decay], kicks, zi=[last * self._decay])
-        new += self._mean
+        new = one_pole(kicks, self._decay, last) + self._mean
         # Trapezoids between grid points, accumulated one by one (the same sums in any partition).
         steps = np.r_[self._values[-1], new]
         areas = (steps[:-1] + steps[1:]) * (0.5 * self._hop)
-        integrals, _ = signal.lfilter([1.0], [1.0, -1.0], areas, zi=[self._integrals[-1]])
+        integrals = np.cumsum(areas) + self._integrals[-1]
         self._values = np.concatenate([self._values, new])
         self._integrals = np.concatenate([self._integrals, integrals])
 

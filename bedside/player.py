@@ -1,0 +1,166 @@
+"""The player: the one loop that drives the engine into an output, for ``run``, ``play`` and ``render``.
+
+Per period it only waits for room in the device, applies the queued commands (cheap: they set
+ramps), takes the frames the synthesis thread made ahead, applies the gains, encodes and writes.
+Everything slow — building a sound, rendering it, reading a config — happens on other threads and
+arrives as commands. Offline (``render``) the same loop runs on the engine's sample clock as fast as
+it can, with sounds prepared in place, so a file and the device get the same samples for a seed.
+
+Underruns are counted, logged once per burst (then at most every ``UNDERRUN_LOG_S``), and become
+part of the state, so systemd's status line and Home Assistant show them. After one, the sound comes
+back with a short ramp from silence instead of a step (the sinks do that, they see it first).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from bedside.commands import Stop
+from bedside.controller import Controller, Prepared, prepare_now
+from bedside.sounds import Sound
+from bedside.synthesis import Synthesis
+
+log = logging.getLogger("bedside")
+
+#: Underruns closer together than this are one burst, logged once.
+UNDERRUN_BURST_S = 10.0
+#: While a burst goes on, a line at most this often.
+UNDERRUN_LOG_S = 30.0
+#: At start, wait at most this long for a sound asked for before the first block.
+FIRST_SOUND_WAIT_S = 5.0
+
+
+class Output(Protocol):
+    def write(self, block: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Player:
+    """Owns the controller (and through it the engine) and the output; nothing else renders.
+
+    ``realtime``: sounds are prepared and rendered ahead on the synthesis thread (the device sets
+    the pace). Otherwise they are prepared in place (rendering to a file: exact and repeatable).
+    """
+
+    def __init__(self, controller: Controller, output: Output, block_frames: int, *, realtime: bool,
+                 after_write: Callable[[], None] | None = None) -> None:
+        self.controller = controller
+        self.engine = controller.engine
+        self.output = output
+        self.block = block_frames
+        self._wait = getattr(output, "wait_for_room", None)
+        self._after_write = after_write
+        self._stop = threading.Event()
+        self._stop_fade: float | None = None
+        self.synthesis = Synthesis(self.engine.rate) if realtime else None
+        controller.set_prepare(self._prepare if realtime else prepare_now)
+        self._underruns = 0
+        self._last_underrun = -1e9
+        self._logged_at = -1e9
+        self._unlogged = 0
+        #: (first frame, time it was handed over, frames still queued before it), for benchmarks.
+        self.writes: deque[tuple[int, float, int]] | None = None
+
+    def _prepare(self, token: int, sound: Sound, rate: int, seed: np.random.SeedSequence,
+                 done: Callable[[Prepared], None]) -> None:
+        assert self.synthesis is not None
+        self.synthesis.prepare(lambda: sound.make(rate, seed), sound.name,
+                               lambda feed: done(Prepared(token, sound.name, feed)))
+
+    def stop(self, fade_s: float | None = None) -> None:
+        """Fade out and end the loop (any thread; a signal handler may call it)."""
+        self._stop_fade = fade_s
+        self._stop.set()
+
+    def run(self, frames: int | None = None, stop_after: int | None = None,
+            progress: Callable[[int, int], None] | None = None) -> None:
+        """Play until :meth:`stop` (then fade to silence), or for exactly ``frames`` frames (a file),
+        or until frame ``stop_after`` (then fade as after :meth:`stop`)."""
+        engine, controller, output = self.engine, self.controller, self.output
+        stopping = False
+        try:
+            self._first_sounds()
+            while True:
+                if not stopping and (self._stop.is_set() or (stop_after is not None and engine.now >= stop_after)):
+                    stopping = True
+                    controller.submit(Stop(self._stop_fade))
+                n = self.block if frames is None else min(self.block, frames - engine.now)
+                if n <= 0:
+                    break
+                if self._wait is not None:
+                    self._wait(n)
+                controller.process_pending()
+                block = engine.render(n)
+                controller.after_block()
+                first = engine.now - n
+                output.write(block)
+                if self.writes is not None:
+                    self.writes.append((first, time.monotonic(), getattr(output, "queued_before", 0)))
+                if getattr(output, "underruns", 0) != self._underruns:
+                    self._note_underruns(output.underruns)  # type: ignore[attr-defined]
+                if self._after_write is not None:
+                    self._after_write()
+                if progress is not None and frames is not None:
+                    progress(engine.now, frames)
+                if stopping and not engine.audible:
+                    # A period of exact zeros, so the DAC rests at 0 rather than at -100 dB.
+                    output.write(engine.render(getattr(output, "period_frames", None) or self.block))
+                    break
+        finally:
+            if self.synthesis is not None:
+                self.synthesis.close()
+
+    def _first_sounds(self) -> None:
+        """Before the first block: let a sound asked for at start be ready, so that it starts on
+        frame 0 (``play`` and ``render`` then give the same samples)."""
+        deadline = time.monotonic() + FIRST_SOUND_WAIT_S
+        self.controller.process_pending()
+        while self.controller.preparing and time.monotonic() < deadline:
+            time.sleep(0.002)
+            self.controller.process_pending()
+
+    def _note_underruns(self, total: int) -> None:
+        new, self._underruns = total - self._underruns, total
+        now = time.monotonic()
+        if now - self._last_underrun > UNDERRUN_BURST_S:
+            log.warning("audio underrun: the sound device ran dry (%d so far)", total)
+            self._logged_at, self._unlogged = now, 0
+        elif now - self._logged_at >= UNDERRUN_LOG_S:
+            log.warning("%d more underruns (%d so far)", self._unlogged + new, total)
+            self._logged_at, self._unlogged = now, 0
+        else:
+            self._unlogged += new
+        self._last_underrun = now
+        self.controller.note_underruns(total)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when stderr is not one."""
+
+    def __init__(self, label: str, stream=sys.stderr) -> None:
+        self._label, self._stream = label, stream
+        self._enabled = stream.isatty()
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.2 and done < total:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / total)
+        self._stream.write(f"\r{self._label} [{'#' * filled}{'.' * (width - filled)}] {100 * done // total:3d}%")
+        if done >= total:
+            self._stream.write("\n")
+        self._stream.flush()

@@ -1,0 +1,169 @@
+"""Synthesis ahead of the audio thread, so that a period only takes frames that already exist.
+
+Every playing sound's source is wrapped in a :class:`Feed`, which the synthesis thread keeps filled
+a fraction of a second ahead in chunks much larger than an ALSA period (the per-call cost of numpy
+is paid once per chunk, not once per period). Building a sound (its source objects, its first
+chunks) happens here too, and the controller is told by a command when the sound is ready; the audio
+thread never waits for any of it.
+
+The synthesis thread asks for a lower scheduling priority than the audio thread: when the CPU is
+short (a Pi Zero at night with something else running), the period loop goes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from bedside.synth import CHANNELS, Source
+
+log = logging.getLogger(__name__)
+
+#: Frames rendered at a time (85 ms at 48 kHz): big enough that numpy's per-call cost vanishes,
+#: small enough that one chunk never holds the CPU for long on a Pi.
+CHUNK = 4096
+#: How far ahead each feed is kept (0.51 s at 48 kHz), and how full a new sound's feed is before
+#: it starts: the crossfade begins within a chunk's rendering time of the command.
+AHEAD_CHUNKS = 6
+PRIME_CHUNKS = 2
+#: Nice value of the synthesis thread (the audio thread keeps the process's own).
+NICE = 5
+#: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
+#: the audio thread waits this long for the next chunk before it fills in silence.
+STARVED_WAIT_S = 0.25
+
+
+class Feed:
+    """A source rendered ahead; the audio thread takes frames, the synthesis thread adds them.
+
+    One thread appends chunks, the other pops them (``deque`` operations are atomic), and each
+    counter has a single writer, so no lock is taken on the audio thread.
+    """
+
+    def __init__(self, source: Source, name: str = "") -> None:
+        self.source = source
+        self.name = name
+        self._chunks: deque[np.ndarray] = deque()
+        self._current: np.ndarray | None = None
+        self._position = 0
+        self.produced = 0  # written by the synthesis thread only
+        self.consumed = 0  # written by the audio thread only
+        self.starved = 0  # frames the audio thread had to fill with silence
+        self.closed = False
+        self._filled = threading.Event()
+
+    @property
+    def ahead(self) -> int:
+        return self.produced - self.consumed
+
+    def fill(self, chunk: int) -> None:
+        """Render one more chunk (synthesis thread)."""
+        self._chunks.append(self.source.render(chunk))
+        self.produced += chunk
+        self._filled.set()
+
+    def render(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames (audio thread): a view into a chunk in the usual case."""
+        current, position = self._current, self._position
+        if current is not None and position + frames <= len(current):
+            self._position = position + frames
+            self.consumed += frames
+            return current[position:position + frames]
+        return self._gather(frames)
+
+    def _gather(self, frames: int) -> np.ndarray:
+        out = np.empty((frames, CHANNELS), np.float32)
+        done = 0
+        while done < frames:
+            if self._current is None or self._position >= len(self._current):
+                if not self._chunks:
+                    self._filled.clear()
+                    if not self._chunks and not self._filled.wait(STARVED_WAIT_S):
+                        out[done:] = 0.0  # the synthesis thread is stuck: silence, not a stall
+                        self.starved += frames - done
+                        break
+                    continue
+                self._current, self._position = self._chunks.popleft(), 0
+            take = min(frames - done, len(self._current) - self._position)
+            out[done:done + take] = self._current[self._position:self._position + take]
+            self._position += take
+            done += take
+        self.consumed += frames
+        return out
+
+
+class Synthesis:
+    """The synthesis thread: prepares sounds and keeps every live feed ahead of the audio thread."""
+
+    def __init__(self, rate: int, chunk: int = CHUNK, ahead_chunks: int = AHEAD_CHUNKS) -> None:
+        self.chunk = chunk
+        self.ahead = chunk * ahead_chunks
+        self._idle_s = 0.5 * chunk / rate
+        # Weak references: a feed the engine has let go of (its voice faded out) is gone, and so
+        # is the work of keeping it ahead.
+        self._feeds: list[weakref.ref[Feed]] = []
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
+        self._thread.start()
+
+    def prepare(self, make: Callable[[], Source], name: str, done: Callable[[Feed], None]) -> None:
+        """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis thread)."""
+        def job() -> None:
+            feed = Feed(make(), name)
+            for _ in range(PRIME_CHUNKS):
+                feed.fill(self.chunk)
+            self._feeds.append(weakref.ref(feed))
+            done(feed)
+        self._jobs.append(job)
+        self._wake.set()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        while not self._closing:
+            while self._jobs:
+                self._guarded(self._jobs.popleft())
+            if self._fill_hungriest():
+                continue
+            # Everything is ahead: sleep until about half a chunk has been played, or a job arrives.
+            self._wake.wait(self._idle_s)
+            self._wake.clear()
+
+    def _fill_hungriest(self) -> bool:
+        """Render a chunk for the feed furthest behind; False if every feed is far enough ahead.
+
+        (A method of its own so that no strong reference to a feed outlives it.)
+        """
+        live = [(feed, ref) for ref in self._feeds if (feed := ref()) is not None and not feed.closed]
+        self._feeds = [ref for _, ref in live]
+        hungry = [feed for feed, _ in live if feed.ahead < self.ahead]
+        if not hungry:
+            return False
+        hungriest = min(hungry, key=lambda f: f.ahead)
+        if not self._guarded(lambda: hungriest.fill(self.chunk)):
+            hungriest.closed = True  # a source that fails once is not asked again
+        return True
+
+    def _guarded(self, work: Callable[[], None]) -> bool:
+        try:
+            work()
+        except Exception:  # a broken source must not stop the other sounds or future ones
+            self.errors += 1
+            log.exception("synthesis failed")
+            return False
+        return True
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout=5)
