@@ -77,7 +77,8 @@ def preset_label(minutes: float) -> str:
 def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[float], version: str,
                       fade_out_s: float, configuration_url: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Every entity's discovery topic and config: play switch, volume slider, sound select, timer
-    select, timer-remaining sensor, fade-out button; one shared device block."""
+    select, timer-remaining sensor, fade-out button, and the underrun count as a diagnostic sensor;
+    one shared device block."""
     device: dict[str, Any] = {
         "identifiers": [topics.node_id], "name": f"bedside {topics.name}", "manufacturer": "bedside",
         "model": "bedside sleep-sound machine", "sw_version": version,
@@ -116,6 +117,9 @@ def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[f
                unit_of_measurement="s"),
         entity("button", "fade_out", "Fade out now", "mdi:volume-minus", command_topic=topics.set,
                payload_press=json.dumps({"fade_out": fade_out_s})),
+        entity("sensor", "underruns", "Audio underruns", "mdi:waveform", state_topic=topics.state,
+               value_template="{{ value_json.underruns }}", entity_category="diagnostic",
+               state_class="total_increasing"),
     ]
 
 
@@ -128,6 +132,7 @@ def state_document(state: State, remaining_s: float, sounds: Sequence[str]) -> d
         "timer": state.timer_min,
         "timer_remaining": math.ceil(remaining_s),
         "fading": state.fading,
+        "underruns": state.underruns,
     }
 
 

@@ -67,12 +67,12 @@ def listener(broker):
 
 def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broker, listener):
     with Box(tmp_path, broker):
-        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 6 and
+        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 7 and
                                 {t: json.loads(p) for t, p, _ in listener.messages if t.endswith("/config")})
         assert listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
         late = Listener(broker)  # a client that subscribes later still gets them: they are retained
         try:
-            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 6)
+            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 7)
             assert retained and any(t == STATE and r for t, _, r in late.messages)
         finally:
             late.close()
@@ -84,7 +84,7 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     device = json.loads(devices.pop())
     assert {"identifiers", "name", "manufacturer", "model", "sw_version"} <= set(device)
     unique_ids = [c["unique_id"] for c in configs.values()]
-    assert len(set(unique_ids)) == 6
+    assert len(set(unique_ids)) == 7
     for topic, config in configs.items():
         assert config["availability_topic"] == AVAIL and config["origin"]["name"] == "bedside"
         if topic.split("/")[1] != "button":
@@ -98,17 +98,22 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     volume = configs[f"homeassistant/number/bedside_{NAME}/volume/config"]
     assert (volume["min"], volume["max"], volume["mode"]) == (0, 100, "slider")
     remaining = configs[f"homeassistant/sensor/bedside_{NAME}/timer_remaining/config"]
+    underruns = configs[f"homeassistant/sensor/bedside_{NAME}/underruns/config"]
+    assert (underruns["entity_category"], underruns["state_class"]) == ("diagnostic", "total_increasing")
+    assert underruns["value_template"] == "{{ value_json.underruns }}"
     assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "s"
 
 
 def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):
     with Box(tmp_path, broker) as box:
         first = listener.wait_state(STATE, lambda d: True)
-        assert {"state", "sound", "sounds", "volume", "timer", "timer_remaining", "fading"} <= set(first)
+        assert {"state", "sound", "sounds", "volume", "timer", "timer_remaining", "fading", "underruns"} <= set(first)
+        assert first["underruns"] == 0
         assert first["state"] == "OFF" and first["sounds"] == SOUNDS
         listener.publish(SET, '{"state": "ON"}')
         listener.wait_state(STATE, lambda d: d["state"] == "ON")
-        assert box.daemon.controller.engine.playing
+        # The state answers at once; the sound follows once it is prepared (well within 100 ms).
+        listener.wait(lambda: box.daemon.controller.engine.playing, timeout=1.0)
         listener.publish(SET, '{"volume": 35}')
         listener.wait_state(STATE, lambda d: d["volume"] == 35)
         listener.publish(SET, '{"sound": "rain"}')
