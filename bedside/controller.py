@@ -108,14 +108,17 @@ class Controller:
 
     # -- the audio thread ------------------------------------------------------------------
 
-    def process_pending(self) -> int:
-        """Apply every queued command; returns how many."""
+    def process_pending(self, wait: float = 0.0) -> int:
+        """Apply every queued command; returns how many. With ``wait``, first wait that long for one
+        (the player, resting while nothing plays)."""
         count = 0
+        block = wait > 0
         while True:
             try:
-                command = self._queue.get_nowait()
+                command = self._queue.get(timeout=wait) if block else self._queue.get_nowait()
             except queue.Empty:
                 return count
+            block = False
             count += not isinstance(command, Prepared)  # internal hand-overs are not commands
             try:
                 self.apply(command)

@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from gpiozero import MCP3008, PWMLED, Button, Device, RotaryEncoder
+from gpiozero import MCP3008, PWMLED, Device, DigitalInputDevice, RotaryEncoder
 
 from bedside.commands import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
@@ -39,24 +39,26 @@ def pin_factory(simulate: bool = False) -> tuple[object, bool]:
 
 
 class _PressButton:
-    """A button with a short press (acts on release) and a long press (gpiozero's hold).
+    """A button with a short press (acts on release) and a long press (acts once held long enough).
 
     Debounced here, not only by the pin driver: gpiozero leaves debouncing to each driver, and
     they differ. After an accepted edge, further edges are ignored for ``bounce_ms``, so a
-    chattering contact makes one press.
+    chattering contact makes one press. The long press is a timer started by the press, not
+    gpiozero's ``Button`` hold thread, which wakes ten times a second forever for every button.
     """
 
     def __init__(self, pin: int, config: ControlsConfig, short: Callable[[], None],
                  long: Callable[[], None] | None) -> None:
-        self.button = Button(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None,
-                             hold_time=config.long_press_s)
+        self.button = DigitalInputDevice(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None)
         self._bounce_s = config.bounce_ms / 1000
+        self._hold_s = config.long_press_s
         self._last_edge = -1e9
         self._down = self._held = False
+        self._hold_timer: threading.Timer | None = None
+        self._lock = threading.Lock()  # the hold timer and a release may race: one of them wins
         self._short, self._long = short, long
-        self.button.when_pressed = self._pressed
-        self.button.when_held = self._on_hold
-        self.button.when_released = self._released
+        self.button.when_activated = self._pressed
+        self.button.when_deactivated = self._released
 
     def _accept(self) -> bool:
         now = time.monotonic()
@@ -68,20 +70,35 @@ class _PressButton:
     def _pressed(self) -> None:
         if self._accept():
             self._down, self._held = True, False
+            if self._long is not None:
+                self._hold_timer = threading.Timer(self._hold_s, self._on_hold)
+                self._hold_timer.daemon = True
+                self._hold_timer.start()
 
     def _on_hold(self) -> None:
-        if self._down and not self._held:
+        with self._lock:
+            if not (self._down and not self._held and self.button.is_active):
+                return
             self._held = True
-            if self._long:
-                self._long()
+        if self._long:
+            self._long()
 
     def _released(self) -> None:
-        if self._accept() and self._down:
-            if not self._held:
-                self._short()
+        if not self._accept():
+            return
+        with self._lock:
+            if not self._down:
+                return
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
+            short = not self._held
             self._down = self._held = False
+        if short:
+            self._short()
 
     def close(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
         self.button.close()
 
 
@@ -144,7 +161,7 @@ class Led:
     thread; the controller's listener only records what to show."""
 
     BREATH_S = 5.0
-    FRAME_S = 0.03
+    FRAME_S = 0.05  # 20 frames a second: smooth enough for a slow breath, few wake-ups
 
     def __init__(self, pin: int, brightness: float) -> None:
         self.led = PWMLED(pin)

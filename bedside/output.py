@@ -56,6 +56,18 @@ class ResilientOutput:
         """Frames the device still had queued when the last block was handed over."""
         return getattr(self.sink, "queued_before", 0)
 
+    def rest(self) -> None:
+        """Nothing plays: rest the device; the wall-clock pacing starts afresh at the next write."""
+        rest = getattr(self.sink, "rest", None)
+        if rest is not None:
+            try:
+                rest()
+            except AudioDeviceError as error:
+                self._lost(error)
+        self._origin, self._written = self._clock(), 0
+        if self.sink is None:
+            self.try_open()  # the retry goes on while nothing plays
+
     def wait_for_room(self, frames: int) -> None:
         """Wait until the device can take ``frames`` (a sink without a clock is paced in write)."""
         wait = getattr(self.sink, "wait_for_room", None)

@@ -34,8 +34,9 @@ log = logging.getLogger("bedside")
 UNDERRUN_BURST_S = 10.0
 #: While a burst goes on, a line at most this often.
 UNDERRUN_LOG_S = 30.0
-#: At start, wait at most this long for a sound asked for before the first block.
-FIRST_SOUND_WAIT_S = 5.0
+#: While nothing plays, the loop rests (no device writes, no wake-ups) and only wakes this often
+#: (the watchdog) or for a command.
+IDLE_TICK_S = 1.0
 
 
 class Output(Protocol):
@@ -61,6 +62,7 @@ class Player:
         self._after_write = after_write
         self._stop = threading.Event()
         self._stop_fade: float | None = None
+        self._realtime = realtime
         self.synthesis = Synthesis(self.engine.rate) if realtime else None
         controller.set_prepare(self._prepare if realtime else prepare_now)
         self._underruns = 0
@@ -80,6 +82,7 @@ class Player:
         """Fade out and end the loop (any thread; a signal handler may call it)."""
         self._stop_fade = fade_s
         self._stop.set()
+        self.controller.submit(Stop(fade_s))  # wakes a resting loop
 
     def run(self, frames: int | None = None, stop_after: int | None = None,
             progress: Callable[[int, int], None] | None = None) -> None:
@@ -88,11 +91,15 @@ class Player:
         engine, controller, output = self.engine, self.controller, self.output
         stopping = False
         try:
-            self._first_sounds()
             while True:
                 if not stopping and (self._stop.is_set() or (stop_after is not None and engine.now >= stop_after)):
                     stopping = True
                     controller.submit(Stop(self._stop_fade))
+                    if not engine.audible:
+                        break
+                if self._realtime and not stopping and not engine.audible:
+                    self._rest()  # until a command: a sound being prepared starts from here, on this frame
+                    continue
                 n = self.block if frames is None else min(self.block, frames - engine.now)
                 if n <= 0:
                     break
@@ -119,14 +126,18 @@ class Player:
             if self.synthesis is not None:
                 self.synthesis.close()
 
-    def _first_sounds(self) -> None:
-        """Before the first block: let a sound asked for at start be ready, so that it starts on
-        frame 0 (``play`` and ``render`` then give the same samples)."""
-        deadline = time.monotonic() + FIRST_SOUND_WAIT_S
+    def _rest(self) -> None:
+        """Nothing plays: let the device play out what it holds and stop it, then sleep until a
+        command comes (or a tick passes, for the watchdog). A box that is off costs nothing."""
         self.controller.process_pending()
-        while self.controller.preparing and time.monotonic() < deadline:
-            time.sleep(0.002)
-            self.controller.process_pending()
+        if self.engine.audible:
+            return
+        rest = getattr(self.output, "rest", None)
+        if rest is not None:
+            rest()
+        if self._after_write is not None and not self.controller.preparing:
+            self._after_write()  # the watchdog, and READY=1 for a box that starts silent
+        self.controller.process_pending(wait=IDLE_TICK_S)
 
     def _note_underruns(self, total: int) -> None:
         new, self._underruns = total - self._underruns, total

@@ -35,7 +35,8 @@ def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
 class Box:
     """The daemon in a thread, wired to the broker, with simulated pins."""
 
-    def __init__(self, tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> None:
+    def __init__(self, tmp_path: Path, broker: Broker, mqtt_extra: str = "", connects: bool = True) -> None:
+        self.connects = connects
         path = tmp_path / "bedside.toml"
         path.write_text(config_text(tmp_path, broker, mqtt_extra))
         self.daemon = Daemon(load(path), simulate_pins=True, keyboard=False, seed=2)
@@ -44,6 +45,12 @@ class Box:
     def __enter__(self):
         self.thread.start()
         assert self.daemon.ready.wait(10)
+        # READY=1 can come before the broker connection: a command sent earlier would be lost.
+        deadline = time.monotonic() + 10
+        while self.daemon.mqtt is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.daemon.mqtt is not None
+        assert not self.connects or self.daemon.mqtt.connected.wait(10)
         return self
 
     def __exit__(self, *exc):
@@ -246,7 +253,7 @@ def test_username_and_password(tmp_path):
         with Box(tmp_path, broker, 'username = "bedside"\npassword_file = "mqtt-password"\n'):
             listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
         listener.close()
-        with Box(tmp_path, broker, 'username = "bedside"\npassword = "wrong"\n') as box:
+        with Box(tmp_path, broker, 'username = "bedside"\npassword = "wrong"\n', connects=False) as box:
             time.sleep(1.0)
             assert not box.daemon.mqtt.connected.is_set() and box.thread.is_alive()  # refused, still running
     finally:
@@ -270,7 +277,7 @@ def test_tls_with_a_throwaway_ca(tmp_path):
 
 def test_a_broker_down_at_boot_is_waited_for(tmp_path):
     broker = Broker(tmp_path)  # not started yet
-    with Box(tmp_path, broker) as box:
+    with Box(tmp_path, broker, connects=False) as box:
         time.sleep(1.5)
         assert box.thread.is_alive() and not box.daemon.mqtt.connected.is_set()
         broker.start()

@@ -107,6 +107,7 @@ class AlsaSink:
             self._poll.register(fd, events)
         self._avail = self.buffer_frames
         self._xrun = False
+        self._resting = False
         ramp = max(1, round(RESUME_RAMP_S * self.rate))
         self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
         self._ramp_at: int | None = None  # position in the resume ramp, while it runs
@@ -121,8 +122,24 @@ class AlsaSink:
         formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
         return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
 
+    def rest(self) -> None:
+        """Nothing more to play for now: let what is queued play out, then stop the stream, so an
+        idle box neither wakes for every period nor counts the silence as an underrun."""
+        if self._resting:
+            return
+        try:
+            queued = self.buffer_frames - self._pcm.avail()
+            if 0 < queued <= self.buffer_frames:
+                time.sleep(queued / self.rate)
+            self._pcm.drop()
+        except alsaaudio.ALSAAudioError as error:
+            raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
+        self._resting, self._xrun, self._avail = True, False, self.buffer_frames
+
     def wait_for_room(self, frames: int) -> None:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once)."""
+        if self._resting:
+            return  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
         deadline = None
         try:
@@ -150,6 +167,7 @@ class AlsaSink:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
 
     def write(self, block: np.ndarray) -> None:
+        self._resting = False
         if self._xrun:
             self._dry()
         self.queued_before = self.buffer_frames - self._avail
