@@ -29,8 +29,8 @@ class ConfigError(ValueError):
 class AudioConfig:
     device: str = "default"
     rate: int = 48000
-    period_frames: int = 256
-    periods: int = 4
+    period_frames: int = 384
+    periods: int = 3
     format: str = "auto"  # auto = S32_LE if the device takes it, else S16_LE
 
 

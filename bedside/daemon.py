@@ -10,6 +10,7 @@ commands or reacts to events.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -39,12 +40,13 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def block_frames(buffer_frames: int, period_frames: int) -> int:
-    """Frames rendered and written per wake-up: half the device's buffer, in whole periods.
+    """Frames rendered and written per wake-up: one ALSA period.
 
-    Half the buffer is still queued when the loop wakes (the margin against a late wake-up), and a
-    command waits at most one buffer to be heard; fewer wake-ups cost less CPU than small periods.
+    The device wakes the loop (``poll``) when a period's worth of room is free, so writing exactly
+    a period needs no second look; the rest of the buffer is the margin against a late wake-up,
+    and a command waits at most one buffer to be heard.
     """
-    return max(period_frames, buffer_frames // 2 // period_frames * period_frames)
+    return period_frames
 
 
 def configured_block(audio: AudioConfig) -> int:
@@ -205,6 +207,10 @@ class Daemon:
 
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # Everything built so far lives as long as the process: keep it out of the collector's
+        # full passes, which would otherwise walk it all while holding the GIL (a gap on a Pi).
+        gc.collect()
+        gc.freeze()
         failure: list[BaseException] = []
         audio = threading.Thread(target=self._play, args=(player, failure), name="audio")
         audio.start()

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -26,18 +27,28 @@ from bedside.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time (85 ms at 48 kHz): big enough that numpy's per-call cost vanishes,
-#: small enough that one chunk never holds the CPU for long on a Pi.
-CHUNK = 4096
-#: How far ahead each feed is kept (0.51 s at 48 kHz), and how full a new sound's feed is before
-#: it starts: the crossfade begins within a chunk's rendering time of the command.
-AHEAD_CHUNKS = 6
+#: Frames rendered at a time (43 ms at 48 kHz): big enough that numpy's per-call cost is paid
+#: rarely, small enough that one chunk holds the CPU for well under a millisecond here.
+CHUNK = 2048
+#: How far ahead each feed is filled (0.51 s at 48 kHz); filling starts again when one is down to
+#: LOW_CHUNKS, so the thread wakes a few times a second, not once per chunk.
+AHEAD_CHUNKS = 12
+LOW_CHUNKS = 6
+#: Between two chunks of a top-up the thread pauses, at least this long and at least twice the CPU
+#: time the chunk took: on a CPU held to a share (a Pi, a cgroup quota), back-to-back chunks would
+#: use up the share and hold the audio thread back. Sustained, synthesis needs a few per cent.
+BREATHER_S = 0.004
+DUTY_PAUSE = 2.0
+#: How full a new sound's feed is before it starts: the crossfade begins within a chunk's
+#: rendering time of the command.
 PRIME_CHUNKS = 2
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
 #: the audio thread waits this long for the next chunk before it fills in silence.
 STARVED_WAIT_S = 0.25
+INFINITE = 1 << 62
+MIN_SLEEP_S = 0.005
 
 
 class Feed:
@@ -105,12 +116,14 @@ class Synthesis:
     def __init__(self, rate: int, chunk: int = CHUNK, ahead_chunks: int = AHEAD_CHUNKS) -> None:
         self.chunk = chunk
         self.ahead = chunk * ahead_chunks
-        self._idle_s = 0.5 * chunk / rate
+        self.low = chunk * min(LOW_CHUNKS, ahead_chunks - 1)
+        self._rate = rate
         # Weak references: a feed the engine has let go of (its voice faded out) is gone, and so
         # is the work of keeping it ahead.
         self._feeds: list[weakref.ref[Feed]] = []
         self._jobs: deque[Callable[[], None]] = deque()
         self._wake = threading.Event()
+        self._topping_up = False
         self._closing = False
         self.errors = 0
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
@@ -133,26 +146,36 @@ class Synthesis:
         while not self._closing:
             while self._jobs:
                 self._guarded(self._jobs.popleft())
-            if self._fill_hungriest():
+            spent = time.thread_time()
+            least = self._fill_hungriest()
+            if least is None:
+                self._wake.wait(max(BREATHER_S, DUTY_PAUSE * (time.thread_time() - spent)))  # a job wakes it
+                self._wake.clear()
                 continue
-            # Everything is ahead: sleep until about half a chunk has been played, or a job arrives.
-            self._wake.wait(self._idle_s)
+            # Everything is ahead: sleep until the feed furthest behind is down to the low mark,
+            # or a job arrives; with nothing playing, until a job arrives (an idle box never wakes).
+            self._wake.wait(max(MIN_SLEEP_S, (least - self.low) / self._rate) if least < INFINITE else None)
             self._wake.clear()
 
-    def _fill_hungriest(self) -> bool:
-        """Render a chunk for the feed furthest behind; False if every feed is far enough ahead.
+    def _fill_hungriest(self) -> int | None:
+        """Render a chunk for the feed furthest behind, if it is below the mark; else return how
+        far ahead that feed is (``INFINITE`` with no feeds).
 
+        Once one feed is below the low mark, every feed is filled to the top before sleeping.
         (A method of its own so that no strong reference to a feed outlives it.)
         """
         live = [(feed, ref) for ref in self._feeds if (feed := ref()) is not None and not feed.closed]
         self._feeds = [ref for _, ref in live]
-        hungry = [feed for feed, _ in live if feed.ahead < self.ahead]
-        if not hungry:
-            return False
-        hungriest = min(hungry, key=lambda f: f.ahead)
+        if not live:
+            return INFINITE
+        hungriest = min((feed for feed, _ in live), key=lambda f: f.ahead)
+        if hungriest.ahead >= self.ahead or (not self._topping_up and hungriest.ahead > self.low):
+            self._topping_up = False
+            return hungriest.ahead
+        self._topping_up = True
         if not self._guarded(lambda: hungriest.fill(self.chunk)):
             hungriest.closed = True  # a source that fails once is not asked again
-        return True
+        return None
 
     def _guarded(self, work: Callable[[], None]) -> bool:
         try:

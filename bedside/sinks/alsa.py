@@ -8,9 +8,11 @@ The PCM is non-blocking: the player first waits (``poll`` on the PCM's descripto
 device has room for a block, and only then applies commands and renders it. A command is therefore
 heard after at most one buffer, not a buffer plus a block.
 
-Underruns (``avail`` or ``write`` answering -EPIPE; pyalsaaudio re-prepares the stream on write) are
-counted, and the block that follows starts with a short ramp up from silence: the gap itself cannot
-be undone, but the sound comes back without a click.
+Underruns (``avail`` or ``write`` answering -EPIPE) are counted, and the sound comes back on a short
+ramp up from silence after a lead-in of zeros: the gap itself cannot be undone, but there is no
+click. (The lead-in is there because a sound server such as PulseAudio skips the first ~9 ms
+written after an underrun: the ramp must not be in what it skips. On a DAC it only lengthens a gap
+that is already there by 10 ms.)
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class AlsaSink:
         ramp = max(1, round(RESUME_RAMP_S * self.rate))
         self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
         self._ramp_at: int | None = None  # position in the resume ramp, while it runs
+        self._lead_in = False
         #: Frames still queued in the device when the last block was handed over (its latency).
         self.queued_before = 0
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
@@ -168,11 +171,14 @@ class AlsaSink:
 
     def write(self, block: np.ndarray) -> None:
         self._resting = False
-        if self._xrun:
+        if self._xrun:  # seen by wait_for_room: restart the stream (drop, and write prepares it)
             self._dry()
+            try:
+                self._pcm.drop()
+            except alsaaudio.ALSAAudioError as error:
+                raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
         self.queued_before = self.buffer_frames - self._avail
-        if self._ramp_at is not None:
-            block = self._ramp(block)
+        block = self._resumed(block)
         data = memoryview(self._encoder.encode(block)).cast("B")
         done, total = 0, len(block)
         while done < total:
@@ -180,10 +186,11 @@ class AlsaSink:
                 written = self._pcm.write(data[done * self._frame_bytes:] if done else data)
             except alsaaudio.ALSAAudioError as error:
                 raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
-            if written == -errno.EPIPE:  # ran dry just now; the stream is prepared again
+            if written == -errno.EPIPE:  # ran dry just now; pyalsaaudio has prepared it again
                 self._dry()
-                data = memoryview(self._encoder.encode(self._ramp(block[done:]))).cast("B")
-                block, total, done = block[done:], total - done, 0
+                block = self._resumed(block[done:])
+                data = memoryview(self._encoder.encode(block)).cast("B")
+                total, done = len(block), 0
                 continue
             if written <= 0:  # no room after all (a plugin's estimate): wait for some
                 self.wait_for_room(min(total - done, self.period_frames))
@@ -192,10 +199,20 @@ class AlsaSink:
         self._avail = max(0, self._avail - total)
 
     def _dry(self) -> None:
-        """The device ran out of samples: count it, and ramp the sound back in."""
+        """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
         self._xrun = False
         self._ramp_at = 0
+        self._lead_in = True
+
+    def _resumed(self, block: np.ndarray) -> np.ndarray:
+        """``block``, after an underrun: behind a lead-in of zeros, and on the resume ramp."""
+        if self._ramp_at is not None:
+            block = self._ramp(block)
+        if self._lead_in:
+            self._lead_in = False
+            block = np.concatenate([np.zeros((self.buffer_frames // 2, block.shape[1]), block.dtype), block])
+        return block
 
     def _ramp(self, block: np.ndarray) -> np.ndarray:
         """``block`` with the resume ramp (or the rest of it) applied, as a new array."""

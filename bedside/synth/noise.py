@@ -25,9 +25,10 @@ from bedside.synth.processes import stereo_noise
 #: A magnitude response: frequencies in Hz → gain (numpy arrays).
 Shape = Callable[[np.ndarray], np.ndarray]
 
-#: Samples per synthesis block and per crossfade between blocks. A block is 0.68 s at 48 kHz; the
+#: Samples per synthesis block and per crossfade between blocks. A block is 0.34 s at 48 kHz (one
+#: inverse FFT of it takes about 0.3 ms here, short enough not to hold a Pi's CPU for long); the
 #: 85 ms crossfade is longer than a period of the lowest frequency that is kept (25 Hz).
-BLOCK = 32768
+BLOCK = 16384
 OVERLAP = 4096
 
 #: The variance of uniform noise on [-0.5, 0.5): pink and brown keep the level they always had.
@@ -119,7 +120,9 @@ class SpectralNoise:
         self._magnitude = (magnitude * scale).astype(np.float32)
         self._fade_in, self._fade_out = _crossfade(overlap)
         self._tail: np.ndarray | None = None  # the faded end of the last block, waiting for the next
-        self._ready = np.zeros((0, CHANNELS), np.float32)
+        # Start at a random point of the first block, so that the layers of one sound (surf has
+        # three) do not all need their next block, and its FFT, in the same chunk.
+        self._ready = self._next_block()[int(self._rng.integers(0, block - 2 * overlap)):]
 
     def _next_block(self) -> np.ndarray:
         """Frames ready for output: one block's body, its head crossfaded with the previous tail."""

@@ -1,0 +1,136 @@
+"""Real edges for the tests and benchmarks: a clocked sound device, and a Pi-class CPU.
+
+- :class:`PulseNullSink`: a private PulseAudio daemon with a null sink (s32le, 48 kHz) on its own
+  runtime directory. ALSA's ``pulse`` device plays into it in real time (unlike ALSA's ``null`` or
+  ``file``, it has a clock: a late writer underruns), and ``parec`` records its monitor.
+- :class:`CpuLimit`: a cgroup holding a process to a share of one core (cgroup v1 ``cpu``
+  controller, or v2 ``cpu.max``): 15% of a core here is about one Cortex-A53 core (Pi Zero 2 W, Pi 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATE = 48000
+
+
+class PulseNullSink:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.runtime = directory / "runtime"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client needs to find this server (and nothing else)."""
+        return {"XDG_RUNTIME_DIR": str(self.runtime), "PULSE_SERVER": f"unix:{self.runtime / 'pulse' / 'native'}"}
+
+    def start(self) -> PulseNullSink:
+        if shutil.which("pulseaudio") is None:
+            raise RuntimeError("pulseaudio is not installed (make test installs it)")
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+        script = self.directory / "bedside.pa"
+        script.write_text("load-module module-native-protocol-unix auth-anonymous=1\n"
+                          "load-module module-null-sink sink_name=bedside format=s32le rate=48000 channels=2\n"
+                          "set-default-sink bedside\n")
+        self.process = subprocess.Popen(
+            ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+             "--log-target=stderr"], env={**os.environ, **self.env, "HOME": str(self.directory)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if subprocess.run(["pactl", "info"], env={**os.environ, **self.env}, capture_output=True).returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("pulseaudio did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(5)
+            self.process.kill()
+
+    @contextlib.contextmanager
+    def recording(self, path: Path):
+        """Record the sink's monitor (raw s32le stereo) while the block runs."""
+        with open(path, "wb") as out:
+            process = subprocess.Popen(["parec", "-d", "bedside.monitor", "--format=s32le", "--rate=48000",
+                                        "--channels=2", "--latency-msec=10", "--raw"],
+                                       env={**os.environ, **self.env}, stdout=out, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(0.3)
+                yield path
+            finally:
+                time.sleep(0.3)
+                process.terminate()
+                process.wait(5)
+
+
+def read_recording(path: Path) -> np.ndarray:
+    """A monitor recording as float64 frames."""
+    return np.fromfile(path, "<i4").reshape(-1, 2).astype(np.float64) / 2**31
+
+
+def sounding(x: np.ndarray) -> np.ndarray:
+    """From the first to the last non-zero frame: the stretch that must have no gap."""
+    loud = np.flatnonzero(np.any(x != 0, axis=1))
+    return x[loud[0]:loud[-1] + 1] if len(loud) else x[:0]
+
+
+def zero_runs(x: np.ndarray, shortest: int = RATE // 1000) -> list[tuple[int, int]]:
+    """(start, length) of every run of exact zeros (both channels) at least ``shortest`` frames long."""
+    silent = np.r_[False, np.all(x == 0, axis=1), False].astype(np.int8)
+    edges = np.diff(silent)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True) if e - s >= shortest]
+
+
+class CpuLimit:
+    """A cgroup that holds its processes to ``share`` of one core (CFS bandwidth control)."""
+
+    PERIOD_US = 10000
+
+    def __init__(self, name: str, share: float) -> None:
+        quota = int(self.PERIOD_US * share)
+        v1 = Path("/sys/fs/cgroup/cpu")
+        if (v1 / "cpu.cfs_quota_us").exists():
+            self.path = v1 / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+            self._root = v1
+        elif Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            root = Path("/sys/fs/cgroup")
+            if "cpu" not in (root / "cgroup.subtree_control").read_text().split():
+                (root / "cgroup.subtree_control").write_text("+cpu")
+            self.path = root / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            self._root = root
+        else:
+            raise RuntimeError("no cgroup cpu controller to limit a process with")
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def throttled_us(self) -> int:
+        """How long the group has been held back so far (µs)."""
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        return int(stat.get("throttled_time", 0)) // 1000 if "throttled_time" in stat else int(
+            stat.get("throttled_usec", 0))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    (self._root / "cgroup.procs").write_text(pid)
+            self.path.rmdir()

@@ -1,0 +1,137 @@
+"""On a clocked device, with a Pi-class CPU: no gaps, and an underrun comes back without a click.
+
+`bedside run` plays into PulseAudio's null sink through ALSA's `pulse` device (which, unlike ALSA's
+`null` or `file`, runs on a clock, so a late writer underruns), and the sink's monitor is recorded.
+The daemon is held to 15% of one core by a cgroup: about one Cortex-A53 core of a Pi Zero 2 W.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clocked import CpuLimit, PulseNullSink, read_recording, sounding, zero_runs
+from test_daemon_process import BEDSIDE, wait_for_line
+
+RATE = 48000
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory):
+    server = PulseNullSink(tmp_path_factory.mktemp("pulse")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pi_cpu():
+    try:
+        limit = CpuLimit(f"bedside-test-{os.getpid()}", 0.15)
+    except (OSError, RuntimeError) as error:
+        pytest.fail(f"cannot limit the CPU with a cgroup (run the tests as root): {error}")
+    yield limit
+    limit.close()
+
+
+def config(tmp_path: Path, sound: str, extra: str = "") -> Path:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "state.json").write_text(f'{{"sound": "{sound}", "volume": 70, "playing": true}}')
+    path = tmp_path / "bedside.toml"
+    path.write_text(f'[audio]\ndevice = "pulse"\n[sound]\nfade_in_s = 0.5\ncrossfade_s = 2.0\n'
+                    f'[state]\ndirectory = "{tmp_path / "state"}"\nresume_on_boot = true\n{extra}')
+    return path
+
+
+class Running:
+    """`bedside run` as a process, its keys on a pty (the controls without GPIO)."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.keys, terminal = pty.openpty()
+        self.process = subprocess.Popen([*BEDSIDE, "--config", str(config), "run", "--simulate-pins"],
+                                        stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env={**os.environ, **env})
+        os.close(terminal)
+
+    def press(self, key: bytes) -> None:
+        os.write(self.keys, key)
+
+    def stop(self) -> list[str]:
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=30)
+        os.close(self.keys)
+        assert self.process.returncode == 0, out
+        return out.splitlines()
+
+
+def exit_underruns(lines: list[str]) -> int:
+    match = next(re.search(r"(\d+) underruns", line) for line in lines if line.startswith("stopped after"))
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("sound", ["brown", "stream"])
+def test_a_pi_class_cpu_plays_without_a_gap_through_a_switch_and_a_knob_sweep(tmp_path, pulse, pi_cpu, sound):
+    recording = tmp_path / "monitor.raw"
+    with pulse.recording(recording):
+        box = Running(config(tmp_path, sound), pulse.env)
+        pi_cpu.add(box.process.pid)  # from its first instruction: imports at Pi speed too
+        try:
+            wait_for_line(box.process, "ready in", timeout=60)
+            started = time.monotonic()
+            time.sleep(8)
+            box.press(b"n")  # the next sound: a crossfade, and a new source built while playing
+            time.sleep(6)
+            for key in [b"+"] * 12 + [b"-"] * 12:  # a knob sweep, one detent per 80 ms
+                box.press(key)
+                time.sleep(0.08)
+            time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+        finally:
+            lines = box.stop()
+    x = sounding(read_recording(recording))
+    assert len(x) >= 29 * RATE, f"only {len(x) / RATE:.1f} s of sound: {lines}"
+    gaps = zero_runs(x)
+    assert gaps == [], f"{len(gaps)} gaps, {sum(n for _, n in gaps) / RATE * 1000:.0f} ms in all: {gaps[:10]}"
+    assert exit_underruns(lines) == 0, lines
+    assert any("switched to" in line for line in lines)
+
+
+def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, pulse):
+    """SIGSTOP makes the device run dry for 50 ms, 200 ms and 2 s: each is counted and logged, and
+    at each resumption the sound comes back on a ramp (no step larger than the signal's own)."""
+    recording = tmp_path / "monitor.raw"
+    stops = (0.05, 0.2, 2.0)
+    with pulse.recording(recording):
+        box = Running(config(tmp_path, "pink"), pulse.env)
+        try:
+            wait_for_line(box.process, "ready in", timeout=30)
+            time.sleep(2)
+            for pause in stops:
+                box.process.send_signal(signal.SIGSTOP)
+                time.sleep(pause)
+                box.process.send_signal(signal.SIGCONT)
+                time.sleep(2)
+        finally:
+            lines = box.stop()
+    x = sounding(read_recording(recording))
+    gaps = zero_runs(x)
+    assert len(gaps) == len(stops), gaps
+    for (start, length), pause in zip(gaps, stops, strict=True):
+        assert length / RATE > pause - 0.03  # the buffer (21 ms) covered the start of each pause
+    steps = np.abs(np.diff(x, axis=0))
+    quiet = np.ones(len(steps), bool)
+    for start, length in gaps:
+        quiet[max(0, start - RATE // 50):start + length + RATE // 50] = False
+    limit = np.quantile(steps[quiet], 0.9999, axis=0)
+    for start, length in gaps:
+        resume = start + length - 1  # the last zero frame: steps from it into the sound
+        edge = steps[resume:resume + RATE // 100]  # the first 10 ms back
+        assert np.all(edge <= limit), (start, edge.max(axis=0), limit)
+        assert np.all(np.abs(x[resume + 1]) < 0.01 * np.abs(x).max())  # it starts from near silence
+    assert exit_underruns(lines) == len(stops), lines
+    assert any("audio underrun" in line for line in lines), lines
