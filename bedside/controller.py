@@ -111,6 +111,8 @@ class Controller:
     def process_pending(self, wait: float = 0.0) -> int:
         """Apply every queued command; returns how many. With ``wait``, first wait that long for one
         (the player, resting while nothing plays)."""
+        if wait <= 0 and self._queue.empty():
+            return 0  # the usual period: nothing to do, and no exception raised to find that out
         count = 0
         block = wait > 0
         while True:

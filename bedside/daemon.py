@@ -34,9 +34,10 @@ log = logging.getLogger("bedside")
 
 #: SIGTERM and SIGINT fade out this fast, then the process exits 0.
 SHUTDOWN_FADE_S = 0.4
-#: Python hands the GIL between threads this often (default 5 ms): a busy thread (a recording
-#: being decoded on reload) then delays a period by at most this much.
-SWITCH_INTERVAL_S = 0.001
+#: A thread that wants the GIL gets it after the holder has run at most this long (Python's default
+#: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
+#: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
+SWITCH_INTERVAL_S = 0.0002
 
 
 def block_frames(buffer_frames: int, period_frames: int) -> int:

@@ -38,6 +38,7 @@ class ResilientOutput:
         self._next_try = 0.0
         self._announced = False
         self._paced = True  # until a device proves it has a clock
+        self._clocked = False  # proven: no more checks
         self._origin = clock()  # wall-clock time of frame 0 of the current pacing
         self._written = 0
         self.underruns_before = 0  # from sinks that have been closed
@@ -68,15 +69,17 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int) -> None:
-        """Wait until the device can take ``frames`` (a sink without a clock is paced in write)."""
+    def wait_for_room(self, frames: int) -> int:
+        """Wait until the device can take ``frames``; returns how many it can take (a sink without
+        a clock is paced in write instead)."""
         wait = getattr(self.sink, "wait_for_room", None)
         if wait is None:
-            return
+            return frames
         try:
-            wait(frames)
+            return wait(frames)
         except AudioDeviceError as error:
             self._lost(error)
+            return frames
 
     def try_open(self) -> bool:
         """Open the device now if it is due; True if a device is in use."""
@@ -99,7 +102,7 @@ class ResilientOutput:
             self.reopened += 1
         self._announced = False
         self._backoff = BACKOFF_START_S
-        self._origin, self._written, self._paced = self._clock(), 0, False
+        self._origin, self._written, self._paced, self._clocked = self._clock(), 0, False, False
         return True
 
     def write(self, block: np.ndarray) -> None:
@@ -122,6 +125,8 @@ class ResilientOutput:
     def _keep_time(self) -> None:
         """Stay no further ahead of the wall clock than a device's buffer would let us, so that a
         command is heard as soon on an unclocked sink as on a real DAC."""
+        if self._clocked:
+            return  # a device that has shown its clock paces the loop itself
         elapsed = self._clock() - self._origin
         ahead = self._written / self.rate - elapsed
         buffer_s = getattr(self.sink, "buffer_seconds", 0.0)
@@ -130,6 +135,8 @@ class ResilientOutput:
             log.info("%s has no clock of its own: pacing it in real time", self.describe)
         if (self._paced or self.sink is None) and ahead > buffer_s + 0.002:
             self._sleep(ahead - buffer_s)
+        elif not self._paced and self.sink is not None and elapsed >= CLOCK_CHECK_S:
+            self._clocked = True
 
     def _drop_sink(self) -> None:
         if self.sink is not None:
@@ -137,7 +144,7 @@ class ResilientOutput:
             with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
                 self.sink.close()
             self.sink = None
-        self._origin, self._written, self._paced = self._clock(), 0, True
+        self._origin, self._written, self._paced, self._clocked = self._clock(), 0, True, False
 
     def close(self) -> None:
         """Close the device; its underruns stay counted (the exit line reports them)."""

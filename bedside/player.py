@@ -104,7 +104,9 @@ class Player:
                 if n <= 0:
                     break
                 if self._wait is not None:
-                    self._wait(n)
+                    room = self._wait(n)
+                    if frames is None and room > n:  # an empty device: fill it, whole periods
+                        n = room // n * n
                 controller.process_pending()
                 block = engine.render(n)
                 controller.after_block()

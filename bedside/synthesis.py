@@ -34,14 +34,16 @@ CHUNK = 2048
 #: LOW_CHUNKS, so the thread wakes a few times a second, not once per chunk.
 AHEAD_CHUNKS = 12
 LOW_CHUNKS = 6
-#: Between two chunks of a top-up the thread pauses, at least this long and at least twice the CPU
-#: time the chunk took: on a CPU held to a share (a Pi, a cgroup quota), back-to-back chunks would
-#: use up the share and hold the audio thread back. Sustained, synthesis needs a few per cent.
-BREATHER_S = 0.004
+#: A top-up runs at most TOP_UP_SPEED times faster than the sound plays (and pauses at least twice
+#: the CPU time each chunk took): on a CPU held to a share (a Pi, a cgroup quota), chunks back to
+#: back would use up the share and hold the audio thread back. Below CRITICAL_CHUNKS ahead, it
+#: hurries.
+TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 2.0
+CRITICAL_CHUNKS = 3
 #: How full a new sound's feed is before it starts: the crossfade begins within a chunk's
 #: rendering time of the command.
-PRIME_CHUNKS = 2
+PRIME_CHUNKS = 6
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
@@ -124,6 +126,7 @@ class Synthesis:
         self._jobs: deque[Callable[[], None]] = deque()
         self._wake = threading.Event()
         self._topping_up = False
+        self._critical = False
         self._closing = False
         self.errors = 0
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
@@ -132,13 +135,20 @@ class Synthesis:
     def prepare(self, make: Callable[[], Source], name: str, done: Callable[[Feed], None]) -> None:
         """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis thread)."""
         def job() -> None:
+            spent = time.thread_time()
             feed = Feed(make(), name)
             for _ in range(PRIME_CHUNKS):
+                self._breathe(spent)  # even a new sound must not take the audio thread's share
+                spent = time.thread_time()
                 feed.fill(self.chunk)
             self._feeds.append(weakref.ref(feed))
             done(feed)
         self._jobs.append(job)
         self._wake.set()
+
+    def _breathe(self, since: float) -> None:
+        """Pause for twice the CPU time used since ``since`` (a duty cycle of a third at most)."""
+        time.sleep(DUTY_PAUSE * max(0.0, time.thread_time() - since))
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
@@ -149,7 +159,10 @@ class Synthesis:
             spent = time.thread_time()
             least = self._fill_hungriest()
             if least is None:
-                self._wake.wait(max(BREATHER_S, DUTY_PAUSE * (time.thread_time() - spent)))  # a job wakes it
+                pause = DUTY_PAUSE * (time.thread_time() - spent)
+                if not self._critical:
+                    pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
+                self._wake.wait(pause)  # a job still wakes it at once
                 self._wake.clear()
                 continue
             # Everything is ahead: sleep until the feed furthest behind is down to the low mark,
@@ -173,6 +186,7 @@ class Synthesis:
             self._topping_up = False
             return hungriest.ahead
         self._topping_up = True
+        self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         if not self._guarded(lambda: hungriest.fill(self.chunk)):
             hungriest.closed = True  # a source that fails once is not asked again
         return None

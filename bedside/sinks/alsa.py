@@ -139,22 +139,24 @@ class AlsaSink:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
 
-    def wait_for_room(self, frames: int) -> None:
-        """Block until the device can take ``frames`` frames now (or has run dry: then at once)."""
+    def wait_for_room(self, frames: int) -> int:
+        """Block until the device can take ``frames`` frames now (or has run dry: then at once);
+        returns how many it can take (a whole buffer when it is stopped and empty: starting with
+        a full buffer, not one period, is what survives a busy CPU in the first milliseconds)."""
         if self._resting:
-            return  # stopped and empty: the next write starts it again
+            return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
         deadline = None
         try:
             while True:
                 avail = self._pcm.avail()
-                if avail < 0:  # -EPIPE: it ran dry; the next write recovers
+                if avail < 0:  # -EPIPE: it ran dry; the next write recovers (after a lead-in)
                     self._xrun = True
                     self._avail = self.buffer_frames
-                    return
+                    return self.buffer_frames - self.buffer_frames // 2
                 if avail >= frames:
                     self._avail = avail
-                    return
+                    return frames  # late and more room? the next call returns at once
                 now = time.monotonic()
                 deadline = deadline or now + STALL_S
                 if now > deadline:

@@ -191,7 +191,7 @@ def constant_power_pan(position: float) -> np.ndarray:
 class Resonance:
     """A decaying, gliding sinusoid: a rain drop's ping or a water bubble's Minnaert tone."""
 
-    __slots__ = ("_decay", "_freq", "_glide", "_pan", "_rate", "_tail", "length", "start")
+    __slots__ = ("_decay", "_freq", "_glide", "_pan", "_rate", "_tail", "_wave", "length", "start")
 
     def __init__(self, start: int, rate: int, freq: float, glide: float, decay_s: float,
                  amplitude: float, pan: float) -> None:
@@ -201,8 +201,16 @@ class Resonance:
         self._tail = math.exp(-6.0)  # subtracted, so the decay lands on exactly zero at the end
         self._freq, self._glide, self._decay = freq, glide, decay_s  # glide: Hz per second
         self._pan = constant_power_pan(pan) * amplitude
+        self._wave: np.ndarray | None = None
 
     def render(self, offset: int, n: int) -> np.ndarray:
+        """Frames ``offset .. offset + n - 1``: the whole grain is computed at its first use (one
+        pass of numpy calls per grain, not one per block it spans) and sliced after that."""
+        if self._wave is None:
+            self._wave = self._compute(0, self.length)
+        return self._wave[offset:offset + n]
+
+    def _compute(self, offset: int, n: int) -> np.ndarray:
         # float32 throughout: a grain lasts milliseconds, and float32 sin/exp are several times faster.
         f32 = np.float32
         t = np.arange(offset, offset + n, dtype=f32) * f32(1 / self._rate)
