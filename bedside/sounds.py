@@ -90,19 +90,32 @@ def mix_sound(name: str, description: str, layers: Sequence[tuple[Sound, float]]
 
 
 def load_recording(path: Path, rate: int) -> np.ndarray:
-    """Decode a WAV/FLAC/OGG file to float32 stereo at ``rate`` (mono is doubled, more is downmixed)."""
+    """Decode a WAV/FLAC/OGG file to float32 stereo at ``rate`` (mono is doubled, more is downmixed).
+
+    Runs beside the audio thread (a reload), so every big step is a numpy call that lets go of
+    the GIL, in slices: ``np.repeat`` on a 20-minute file held it for a whole second.
+    """
     import soundfile
 
     from bedside.synth.resample import resample
 
     data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    if data.shape[1] == 1:
-        data = np.repeat(data, 2, axis=1)
-    elif data.shape[1] > 2:
-        data = np.stack([data[:, 0::2].mean(axis=1), data[:, 1::2].mean(axis=1)], axis=1)
+    stereo = np.empty((len(data), 2), np.float32)
+    step = 1 << 20
+    for start in range(0, len(data), step):
+        part = data[start:start + step]
+        if part.shape[1] == 1:
+            stereo[start:start + step, 0] = part[:, 0]
+            stereo[start:start + step, 1] = part[:, 0]
+        elif part.shape[1] == 2:
+            stereo[start:start + step] = part
+        else:
+            stereo[start:start + step, 0] = part[:, 0::2].mean(axis=1)
+            stereo[start:start + step, 1] = part[:, 1::2].mean(axis=1)
+    del data
     if file_rate != rate:
-        data = resample(data, file_rate, rate)
-    return np.ascontiguousarray(data)
+        stereo = resample(stereo, file_rate, rate)
+    return stereo
 
 
 def recording_sound(name: str, description: str, path: Path, rate: int) -> Sound:
