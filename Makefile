@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh Debian / Raspberry Pi OS machine:
 #   make run    installs what is missing, builds the venv, runs the appliance (Ctrl-C fades out)
-#   make test   installs what is missing (and sox), builds the venv, runs ruff and the test suite
+#   make test   installs what is missing (sox, mosquitto, PulseAudio), builds the venv, runs ruff and the tests
 # and on a Pi, `make install` sets it up as a service that starts at boot.
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,6 +12,11 @@ BIN := $(VENV)/bin
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# What the tests and benchmarks need on top (pytest, ruff, scipy for measuring): not on the Pi.
+$(VENV)/.test-deps: $(BIN)/bedside
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
@@ -27,14 +32,15 @@ run: system $(BIN)/bedside
 install:
 	./scripts/install.sh
 
-test: system-test $(BIN)/bedside
+test: system-test $(VENV)/.test-deps
 	$(BIN)/ruff check bedside tests benchmarks scripts
 	$(BIN)/python -m pytest
 
-bench: system-test $(BIN)/bedside
+bench: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/synthesis.py
 	$(BIN)/python benchmarks/appliance.py
 	$(BIN)/python benchmarks/mqtt.py
+	$(BIN)/python benchmarks/realtime.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,10 +2,14 @@
 # Installs the Debian / Raspberry Pi OS packages bedside needs, only if any is missing.
 #   runtime: python3-venv, the ALSA library and headers (pyalsaaudio builds against them), libsndfile
 #   tests and benchmarks: sox (the baseline the benchmarks compare against), systemd-analyze,
-#   mosquitto (a real broker the tests start on a free loopback port), openssl (a throwaway CA)
+#   mosquitto (a real broker the tests start on a free loopback port), openssl (a throwaway CA),
+#   PulseAudio with ALSA's pulse plugin (a clocked sound device without a sound card: a private
+#   daemon with a null sink, recorded with parec)
 set -euo pipefail
 packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1)
-if [ "${1:-}" = "--test" ]; then packages+=(sox systemd mosquitto mosquitto-clients openssl); fi
+if [ "${1:-}" = "--test" ]; then
+  packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins)
+fi
 # On a Raspberry Pi, gpiozero drives the pins through lgpio, which comes from the Pi's Debian
 # archive (the venv sees it through --system-site-packages).
 if grep -qs "Raspberry Pi" /proc/device-tree/model; then packages+=(python3-lgpio); fi

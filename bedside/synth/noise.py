@@ -119,6 +119,7 @@ class SpectralNoise:
         scale = math.sqrt(block * variance / (2 * 2.0**32 / 12))
         self._magnitude = (magnitude * scale).astype(np.float32)
         self._fade_in, self._fade_out = _crossfade(overlap)
+        self._window_sum = float(block - 2 * overlap + self._fade_in.sum() + self._fade_out.sum())
         self._tail: np.ndarray | None = None  # the faded end of the last block, waiting for the next
         # Start at a random point of the first block, so that the layers of one sound (surf has
         # three) do not all need their next block, and its FFT, in the same chunk.
@@ -137,6 +138,12 @@ class SpectralNoise:
         right -= (np.vdot(left, right).real / max(np.vdot(left, left).real, 1e-30)) * left
         frames = np.ascontiguousarray(np.fft.irfft(spectrum, n=self._block, axis=1).T, dtype=np.float32)
         v = self._overlap
+        # No DC: the spectrum has none, but the crossfade window would let a little through. Shift
+        # the block so its windowed sum is exactly zero, and the long-run mean stays at zero (as
+        # a filter with a zero at DC keeps it).
+        weighted = (frames[v:-v].sum(axis=0, dtype=np.float64) + (self._fade_in * frames[:v]).sum(axis=0)
+                    + (self._fade_out * frames[-v:]).sum(axis=0))
+        frames -= (weighted / self._window_sum).astype(np.float32)
         frames[:v] *= self._fade_in
         frames[-v:] *= self._fade_out
         if self._tail is not None:

@@ -1,0 +1,218 @@
+"""What the appliance costs and how it holds, measured on the `bedside run` process itself.
+
+1. CPU per audio hour of the whole `bedside run` process (imports, threads, everything) with the
+   default [audio] on ALSA's `null` device (paced in real time), playing each built-in sound and
+   stopped, as a ratio to `sox -n -r 48000 -c 2 -b 16 -t raw /dev/null synth N brownnoise` measured
+   in the same run. Start-up CPU is counted once, steady state from /proc over a window. Beside it,
+   the floor of this machine: a process that only wakes as often as the appliance does.
+2. Start to READY=1 and peak RSS of that process.
+3. On a clocked device (PulseAudio's null sink through ALSA `pulse`) with the process held to 15% and
+   10% of one core (a Pi Zero 2 W / Pi 3 core is about 15% of one here): gaps (runs of exact zeros
+   >= 1 ms in the recorded monitor) and underruns for every sound.
+4. Knob detent -> first changed sample at the DAC on the clocked device: the time until the block
+   holding the change is handed to ALSA, plus what ALSA still had queued before it.
+
+Usage: python benchmarks/realtime.py [--seconds 30] [--pi-seconds 90] [--detents 200] [--skip-pi]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from clocked import CpuLimit, PulseNullSink, read_recording, sounding, zero_runs
+
+from bedside.config import AudioConfig
+from bedside.sounds import builtin_sounds
+
+BEDSIDE = [sys.executable, "-m", "bedside"]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def sox_seconds_per_hour(seconds: int) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", "-b", "16", "-t", "raw", "/dev/null", "synth",
+                    str(seconds), "brownnoise"], check=True, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
+
+
+def appliance_dir(sound: str | None, device: str = "null", extra: str = "") -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
+    state = {"sound": sound or "brown", "volume": 50, "playing": sound is not None}
+    (tmp / "state.json").write_text(json.dumps(state))
+    (tmp / "bedside.toml").write_text(f'[audio]\ndevice = "{device}"\n{extra}[state]\ndirectory = "{tmp}"\n'
+                                      f"resume_on_boot = true\n")
+    return tmp
+
+
+def run_appliance(sound: str | None, seconds: float, env: dict | None = None, device: str = "null",
+                  limit: CpuLimit | None = None) -> dict:
+    """`bedside run` playing ``sound`` (None: stopped) for ``seconds`` after READY=1."""
+    tmp = appliance_dir(sound, device)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp / "notify.sock"))
+    server.settimeout(60)
+    started = time.perf_counter()
+    process = subprocess.Popen([*BEDSIDE, "--config", str(tmp / "bedside.toml"), "run", "--simulate-pins"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {}), "NOTIFY_SOCKET": str(tmp / "notify.sock")})
+    if limit is not None:
+        limit.add(process.pid)
+    while "READY=1" not in server.recv(4096).decode():
+        pass
+    ready = time.perf_counter() - started
+    time.sleep(6)  # past the first seconds (the clock check of an unclocked device)
+    cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
+    time.sleep(seconds)
+    cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server.close()
+    underruns = [line for line in out.splitlines() if line.startswith("stopped after")]
+    return {"ready_s": ready, "startup_cpu": cpu_at_start, "cpu_per_s": cpu / window,
+            "maxrss_mib": usage.ru_maxrss / 1024, "exit": underruns[-1] if underruns else out[-300:]}
+
+
+def wake_floor(period_s: float, seconds: float) -> float:
+    """CPU seconds per hour of a process that only sleeps and wakes at the appliance's cadence."""
+    code = (f"import time\nend = time.monotonic() + {seconds}\n"
+            f"while time.monotonic() < end: time.sleep({period_s})\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-S", "-c", code], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
+
+
+def cost_table(seconds: float) -> None:
+    sox = sox_seconds_per_hour(600)
+    audio = AudioConfig()
+    period_s = audio.period_frames / audio.rate
+    floor = wake_floor(period_s, min(seconds, 20))
+    print(f"\n### CPU per audio hour, whole `bedside run` process, default [audio] ({audio.period_frames} frames "
+          f"× {audio.periods}), ALSA `null` paced\n")
+    print(f"sox brownnoise: {sox:.2f} s per audio hour. Wake-up floor of this machine (a process that only "
+          f"sleeps {period_s * 1000:.1f} ms at a time): {floor:.1f} s per hour = {floor / sox:.1f}× sox.\n")
+    print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | start → READY, s | peak RSS, MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for sound in [None, *builtin_sounds()]:
+        r = run_appliance(sound, seconds)
+        hour = r["startup_cpu"] + r["cpu_per_s"] * 3600
+        print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | {r['ready_s']:.2f} | "
+              f"{r['maxrss_mib']:.0f} |", flush=True)
+
+
+def pi_table(seconds: float, shares: tuple[float, ...]) -> None:
+    print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, default [audio])\n")
+    print("| sound | share | gaps ≥ 1 ms | ms of gaps | underruns (exit line) |")
+    print("|---|---:|---:|---:|---|")
+    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    try:
+        for sound in builtin_sounds():
+            for share in shares:
+                limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
+                recording = Path(tempfile.mkdtemp()) / "monitor.raw"
+                try:
+                    with pulse.recording(recording):
+                        r = run_appliance(sound, seconds, env=pulse.env, device="pulse", limit=limit)
+                finally:
+                    limit.close()
+                gaps = zero_runs(sounding(read_recording(recording)))
+                recording.unlink()
+                print(f"| {sound} | {share:.0%} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {r['exit']} |",
+                      flush=True)
+    finally:
+        pulse.stop()
+
+
+def latency_table(detents: int) -> None:
+    """In-process daemon on MockFactory pins, playing into the clocked device."""
+    from gpiozero import Device
+
+    from bedside.config import load
+    from bedside.daemon import Daemon
+
+    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    os.environ.update(pulse.env)
+    tmp = appliance_dir("brown", "pulse")
+    daemon = Daemon(load(tmp / "bedside.toml"), simulate_pins=True, keyboard=False, seed=1)
+    applied: deque[tuple[int, int]] = deque()
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert daemon.ready.wait(30)
+        daemon.player.writes = deque(maxlen=100000)
+        daemon.controller.subscribe(lambda state, reason: reason == "volume" and applied.append(
+            (state.volume, daemon.controller.engine.now)))
+        time.sleep(2)
+        a, b = Device.pin_factory.pin(5), Device.pin_factory.pin(6)
+        turned = []
+        for i in range(detents):
+            first, second = (a, b) if (i // 10) % 2 == 0 else (b, a)  # sweeps up and down, ten at a time
+            first.drive_low()
+            second.drive_low()
+            first.drive_high()
+            time.sleep(0.002)
+            turned.append(time.monotonic())
+            second.drive_high()  # the last edge of the quadrature cycle: the detent
+            time.sleep(0.06 + 0.04 * np.random.default_rng(i).random())
+        time.sleep(0.5)
+        writes = list(daemon.player.writes)
+        sink = daemon.output.sink
+        granted = f"{sink.period_frames} frames × {sink.periods} (buffer {sink.buffer_seconds * 1000:.1f} ms)"
+    finally:
+        daemon.request_exit()
+        thread.join(10)
+        pulse.stop()
+    firsts = np.array([w[0] for w in writes])
+    latencies = []
+    for when, (_, frame) in zip(turned, list(applied), strict=False):
+        k = np.searchsorted(firsts, frame, side="right") - 1
+        first, handed, queued = writes[k]
+        latencies.append(handed - when + (queued + frame - first) / 48000)
+    lat = np.array(latencies) * 1000
+    print(f"\n### Knob detent → first changed sample at the DAC, clocked device, granted {granted}\n")
+    print("| detents | p50, ms | p99, ms | max, ms |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | {lat.max():.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady-state window per sound")
+    parser.add_argument("--pi-seconds", type=float, default=90.0)
+    parser.add_argument("--detents", type=int, default=200)
+    parser.add_argument("--skip-pi", action="store_true")
+    parser.add_argument("--only", choices=("cost", "pi", "latency"))
+    args = parser.parse_args()
+    if args.only in (None, "latency"):
+        latency_table(args.detents)
+    if args.only in (None, "cost"):
+        cost_table(args.seconds)
+    if args.only in (None, "pi") and not args.skip_pi:
+        pi_table(args.pi_seconds, (0.15, 0.10))
+
+
+if __name__ == "__main__":
+    main()
