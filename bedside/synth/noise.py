@@ -119,7 +119,9 @@ class SpectralNoise:
         scale = math.sqrt(block * variance / (2 * 2.0**32 / 12))
         self._magnitude = (magnitude * scale).astype(np.float32)
         self._fade_in, self._fade_out = _crossfade(overlap)
-        self._window_sum = float(block - 2 * overlap + self._fade_in.sum() + self._fade_out.sum())
+        self._window = np.ones(block, np.float32)
+        self._window[:overlap], self._window[-overlap:] = self._fade_in[:, 0], self._fade_out[:, 0]
+        self._window_scale = np.float32(1 / self._window.sum(dtype=np.float64))
         self._tail: np.ndarray | None = None  # the faded end of the last block, waiting for the next
         # Start at a random point of the first block, so that the layers of one sound (surf has
         # three) do not all need their next block, and its FFT, in the same chunk.
@@ -141,9 +143,8 @@ class SpectralNoise:
         # No DC: the spectrum has none, but the crossfade window would let a little through. Shift
         # the block so its windowed sum is exactly zero, and the long-run mean stays at zero (as
         # a filter with a zero at DC keeps it).
-        weighted = (frames[v:-v].sum(axis=0, dtype=np.float64) + (self._fade_in * frames[:v]).sum(axis=0)
-                    + (self._fade_out * frames[-v:]).sum(axis=0))
-        frames -= (weighted / self._window_sum).astype(np.float32)
+        frames -= (self._window @ frames) * self._window_scale  # one matrix-vector product
+
         frames[:v] *= self._fade_in
         frames[-v:] *= self._fade_out
         if self._tail is not None:
