@@ -41,8 +41,9 @@ LOW_CHUNKS = 6
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 2.0
 CRITICAL_CHUNKS = 3
-#: How full a new sound's feed is before it starts: the crossfade begins within a chunk's
-#: rendering time of the command.
+#: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
+#: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
+#: (the crossfade starts within 100 ms of the command).
 PRIME_CHUNKS = 6
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
