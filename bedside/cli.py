@@ -163,7 +163,7 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
 
 
 def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]) -> None:
-    from bedside.daemon import SWITCH_INTERVAL_S, block_frames
+    from bedside.daemon import SWITCH_INTERVAL_S
     from bedside.sinks import AudioDeviceError
     from bedside.sinks.alsa import AlsaSink
 
@@ -173,8 +173,7 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
         sink = AlsaSink.from_config(config.audio, dither_seed, device=args.device)
     except AudioDeviceError as error:
         raise CliError(str(error)) from None
-    player = _player(config, sink.rate, args.volume, sound_seed, sink,
-                     block_frames(sink.buffer_frames, sink.period_frames), realtime=True)
+    player = _player(config, sink.rate, args.volume, sound_seed, sink, sink.period_frames, realtime=True)
     player.controller.submit(Play(sound.name))
     print(f"playing {sound.name} on {sink.device} ({sink.format}, {sink.rate} Hz, "
           f"{sink.period_frames} frames × {sink.periods}); Ctrl-C fades out", file=sys.stderr)

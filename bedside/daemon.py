@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bedside.commands import Play, Reload, State
-from bedside.config import AudioConfig, Config, ConfigError, load
+from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.engine import Engine
 from bedside.notify import Notifier
@@ -38,20 +38,6 @@ SHUTDOWN_FADE_S = 0.4
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
 SWITCH_INTERVAL_S = 0.0002
-
-
-def block_frames(buffer_frames: int, period_frames: int) -> int:
-    """Frames rendered and written per wake-up: one ALSA period.
-
-    The device wakes the loop (``poll``) when a period's worth of room is free, so writing exactly
-    a period needs no second look; the rest of the buffer is the margin against a late wake-up,
-    and a command waits at most one buffer to be heard.
-    """
-    return period_frames
-
-
-def configured_block(audio: AudioConfig) -> int:
-    return block_frames(audio.period_frames * audio.periods, audio.period_frames)
 
 
 class StateWriter:
@@ -198,10 +184,10 @@ class Daemon:
         self.output = output
         if not output.try_open():
             log.info("no sound device: running on the null sink until %r appears", config.audio.device)
-        sink = output.sink
-        block = (block_frames(sink.buffer_frames, sink.period_frames) if sink is not None
-                 else configured_block(config.audio))
-        player = Player(controller, output, block, realtime=True, after_write=self._after_write)
+        # One period per wake-up: the device's poll wakes the loop when a period's worth of room is
+        # free, and the rest of the buffer is the margin against a late wake-up.
+        period = output.sink.period_frames if output.sink is not None else config.audio.period_frames
+        player = Player(controller, output, period, realtime=True, after_write=self._after_write)
         self.player = player
         if saved.playing and config.state.resume_on_boot:
             controller.submit(Play())
