@@ -75,7 +75,7 @@ class Controller:
                  seed: np.random.SeedSequence | None = None, prepare: Prepare = prepare_now) -> None:
         self.engine = engine
         self._prepare = prepare
-        self._starting: dict[int, float | None] = {}  # sounds being prepared: token → fade-in
+        self._starting: tuple[int, float | None] | None = None  # the sound being prepared: token, fade-in
         self._tokens = itertools.count(1)
         self.catalog = dict(catalog)
         self.config = config
@@ -92,7 +92,7 @@ class Controller:
     @property
     def preparing(self) -> bool:
         """A sound has been asked for and its source is still being built."""
-        return bool(self._starting)
+        return self._starting is not None
 
     def set_prepare(self, prepare: Prepare) -> None:
         """Where sounds are built: in place, or on the synthesis thread (the player decides)."""
@@ -195,7 +195,7 @@ class Controller:
         if was_playing and name == self.state.sound:
             return
         token = next(self._tokens)
-        self._starting = {token: fade}  # a newer choice replaces one still being prepared
+        self._starting = (token, fade)  # a newer choice replaces one still being prepared
         self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
@@ -207,9 +207,9 @@ class Controller:
 
     def _start(self, token: int, name: str, source: Source) -> None:
         """The prepared source is ready: fade it in, or crossfade to it."""
-        if token not in self._starting or not self.state.playing:
+        if self._starting is None or self._starting[0] != token or not self.state.playing:
             return  # stopped, or another sound chosen, while this one was being prepared
-        fade = self._starting.pop(token)
+        fade, self._starting = self._starting[1], None
         sound = self.catalog.get(name)
         calibration = sound.calibration_db if sound is not None else 0.0
         self.engine.play(name, source, calibration, fade_in=self.config.sound.fade_in_s if fade is None else fade,
@@ -236,7 +236,7 @@ class Controller:
             self._update("underruns", underruns=total)
 
     def _stop(self, fade: float | None) -> None:
-        self._starting = {}
+        self._starting = None
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
         self._update("stopped", playing=False, fading=True, timer_end=None)
         log.info("stopped")

@@ -75,8 +75,7 @@ class Player:
     def _prepare(self, token: int, sound: Sound, rate: int, seed: np.random.SeedSequence,
                  done: Callable[[Prepared], None]) -> None:
         assert self.synthesis is not None
-        self.synthesis.prepare(lambda: sound.make(rate, seed), sound.name,
-                               lambda feed: done(Prepared(token, sound.name, feed)))
+        self.synthesis.prepare(lambda: sound.make(rate, seed), lambda feed: done(Prepared(token, sound.name, feed)))
 
     def stop(self, fade_s: float | None = None) -> None:
         """Fade out and end the loop (any thread; a signal handler may call it)."""

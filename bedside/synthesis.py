@@ -61,15 +61,13 @@ class Feed:
     counter has a single writer, so no lock is taken on the audio thread.
     """
 
-    def __init__(self, source: Source, name: str = "") -> None:
+    def __init__(self, source: Source) -> None:
         self.source = source
-        self.name = name
         self._chunks: deque[np.ndarray] = deque()
         self._current: np.ndarray | None = None
         self._position = 0
         self.produced = 0  # written by the synthesis thread only
         self.consumed = 0  # written by the audio thread only
-        self.starved = 0  # frames the audio thread had to fill with silence
         self.closed = False
         self._filled = threading.Event()
 
@@ -101,7 +99,7 @@ class Feed:
                     self._filled.clear()
                     if not self._chunks and not self._filled.wait(STARVED_WAIT_S):
                         out[done:] = 0.0  # the synthesis thread is stuck: silence, not a stall
-                        self.starved += frames - done
+                        log.warning("synthesis fell behind: %d frames of silence", frames - done)
                         break
                     continue
                 self._current, self._position = self._chunks.popleft(), 0
@@ -129,15 +127,14 @@ class Synthesis:
         self._topping_up = False
         self._critical = False
         self._closing = False
-        self.errors = 0
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
         self._thread.start()
 
-    def prepare(self, make: Callable[[], Source], name: str, done: Callable[[Feed], None]) -> None:
+    def prepare(self, make: Callable[[], Source], done: Callable[[Feed], None]) -> None:
         """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis thread)."""
         def job() -> None:
             spent = time.thread_time()
-            feed = Feed(make(), name)
+            feed = Feed(make())
             for _ in range(PRIME_CHUNKS):
                 self._breathe(spent)  # even a new sound must not take the audio thread's share
                 spent = time.thread_time()
@@ -196,7 +193,6 @@ class Synthesis:
         try:
             work()
         except Exception:  # a broken source must not stop the other sounds or future ones
-            self.errors += 1
             log.exception("synthesis failed")
             return False
         return True
