@@ -29,7 +29,7 @@ class ConfigError(ValueError):
 class AudioConfig:
     device: str = "default"
     rate: int = 48000
-    period_frames: int = 384
+    period_frames: int = 512
     periods: int = 3
     format: str = "auto"  # auto = S32_LE if the device takes it, else S16_LE
 

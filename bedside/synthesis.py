@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -63,9 +64,13 @@ class Feed:
 
     def __init__(self, source: Source) -> None:
         self.source = source
-        self._chunks: deque[np.ndarray] = deque()
+        self._chunks: deque[tuple[np.ndarray, float]] = deque()  # (frames, largest |sample|)
         self._current: np.ndarray | None = None
+        self._current_peak = 0.0
         self._position = 0
+        #: The largest |sample| in the frames :meth:`render` returned last (measured here, on the
+        #: synthesis thread, so the audio thread can skip its limiter's scan when gains keep it low).
+        self.peak = 0.0
         self.produced = 0  # written by the synthesis thread only
         self.consumed = 0  # written by the audio thread only
         self.closed = False
@@ -77,7 +82,9 @@ class Feed:
 
     def fill(self, chunk: int) -> None:
         """Render one more chunk (synthesis thread)."""
-        self._chunks.append(self.source.render(chunk))
+        frames = self.source.render(chunk)
+        peak = float(np.abs(frames).max())
+        self._chunks.append((frames, peak if peak <= 1e9 else math.inf))  # NaN: never "low"
         self.produced += chunk
         self._filled.set()
 
@@ -87,12 +94,14 @@ class Feed:
         if current is not None and position + frames <= len(current):
             self._position = position + frames
             self.consumed += frames
+            self.peak = self._current_peak
             return current[position:position + frames]
         return self._gather(frames)
 
     def _gather(self, frames: int) -> np.ndarray:
         out = np.empty((frames, CHANNELS), np.float32)
         done = 0
+        peak = self._current_peak if self._current is not None and self._position < len(self._current) else 0.0
         while done < frames:
             if self._current is None or self._position >= len(self._current):
                 if not self._chunks:
@@ -102,12 +111,14 @@ class Feed:
                         log.warning("synthesis fell behind: %d frames of silence", frames - done)
                         break
                     continue
-                self._current, self._position = self._chunks.popleft(), 0
+                (self._current, self._current_peak), self._position = self._chunks.popleft(), 0
+                peak = max(peak, self._current_peak)
             take = min(frames - done, len(self._current) - self._position)
             out[done:done + take] = self._current[self._position:self._position + take]
             self._position += take
             done += take
         self.consumed += frames
+        self.peak = peak
         return out
 
 

@@ -173,3 +173,32 @@ def test_darkening_passes_a_constant_without_a_step_and_its_cancel_glides_back()
     out = run(engine, 2)
     assert largest_step_db(out) <= ZIPPER_DB
     assert out[-1] == pytest.approx(0.25, rel=1e-5) and engine._darkening is None
+
+
+class Loud:
+    """A square-ish noise at ±level: every sample is a peak, so the limiter acts above 0.8."""
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+        self._rng = np.random.default_rng(3)
+
+    def render(self, frames):
+        return (self.level * np.sign(self._rng.standard_normal((frames, 2)))).astype(np.float32)
+
+
+@pytest.mark.parametrize("level", [0.3, 0.95, 1.5])
+def test_a_fed_source_at_a_steady_level_gives_the_same_samples_as_a_plain_one(level):
+    """The audio thread's steady-level path (one multiply, the limiter's scan skipped when the
+    feed's measured peak allows it) must give what the general path gives, and still limit."""
+    from bedside.synthesis import Feed
+
+    fed, plain = Engine(RATE, volume=100), Engine(RATE, volume=100)
+    feed = Feed(Loud(level))
+    for _ in range(200):
+        feed.fill(2048)
+    fed.play("loud", feed, fade_in=0.1)
+    plain.play("loud", Loud(level), fade_in=0.1)
+    a, b = run(fed, 4.0, block=512), run(plain, 4.0, block=512)
+    assert np.array_equal(a, b)
+    assert np.abs(a).max() <= 0.97  # the limiter's ceiling, loud or not
+    assert (fed.limited_samples > 0) == (level > 0.8)

@@ -102,7 +102,8 @@ class AlsaSink:
         self.period_frames, self.periods = info["period_size"], info["periods"]
         self.buffer_frames = info["buffer_size"]
         self.buffer_seconds = self.buffer_frames / self.rate
-        self._encoder = Encoder(fmt, dither_seed)
+        # Fed by the player only: blocks from the engine, within its limiter's ceiling.
+        self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         self._poll = select.poll()
         for fd, events in pcm.polldescriptors():
