@@ -252,11 +252,15 @@ class Engine:
                 voice = self._voices[0]
                 out = voice.source.render(frames)
                 _apply(out, voice.envelope.db_block(t0, frames) + voice.calibration_db + master)
-            else:
+            else:  # a crossfade: each voice's gains come a window at a time, ready to multiply
                 out = np.zeros((frames, CHANNELS), np.float32)
                 for voice in self._voices:
                     block = voice.source.render(frames)
-                    _apply(block, voice.envelope.db_block(t0, frames) + voice.calibration_db)
+                    gain = voice.envelope.gain_block(t0, frames, voice.calibration_db)
+                    if isinstance(gain, float):
+                        block *= np.float32(gain)
+                    else:
+                        block *= gain[:, None]
                     out += block
                 _apply(out, master)
             if self._darkening is not None:

@@ -35,12 +35,15 @@ CHUNK = 2048
 #: LOW_CHUNKS, so the thread wakes a few times a second, not once per chunk.
 AHEAD_CHUNKS = 12
 LOW_CHUNKS = 6
-#: A top-up runs at most TOP_UP_SPEED times faster than the sound plays (and pauses at least twice
-#: the CPU time each chunk took): on a CPU held to a share (a Pi, a cgroup quota), chunks back to
-#: back would use up the share and hold the audio thread back. Below CRITICAL_CHUNKS ahead, it
-#: hurries.
+#: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
+#: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
+#: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
+#: audio thread waits for the next slice whatever its priority: measured at 12% of a core, priming
+#: a new sound at a third of a core starved the audio thread for 90 ms. Below CRITICAL_CHUNKS
+#: ahead, it hurries (HURRY_PAUSE).
 TOP_UP_SPEED = 1.5
-DUTY_PAUSE = 2.0
+DUTY_PAUSE = 8.0
+HURRY_PAUSE = 2.0
 CRITICAL_CHUNKS = 3
 #: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
@@ -156,8 +159,10 @@ class Synthesis:
         self._wake.set()
 
     def _breathe(self, since: float) -> None:
-        """Pause for twice the CPU time used since ``since`` (a duty cycle of a third at most)."""
-        time.sleep(DUTY_PAUSE * max(0.0, time.thread_time() - since))
+        """Pause for DUTY_PAUSE times the CPU time used since ``since``, if a sound is playing
+        (with nothing playing, there is no audio thread to leave room for: a press starts at once)."""
+        if any(ref() is not None for ref in self._feeds):
+            time.sleep(DUTY_PAUSE * max(0.0, time.thread_time() - since))
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
@@ -168,7 +173,7 @@ class Synthesis:
             spent = time.thread_time()
             least = self._fill_hungriest()
             if least is None:
-                pause = DUTY_PAUSE * (time.thread_time() - spent)
+                pause = (HURRY_PAUSE if self._critical else DUTY_PAUSE) * (time.thread_time() - spent)
                 if not self._critical:
                     pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
                 self._wake.wait(pause)  # a job still wakes it at once
