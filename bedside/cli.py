@@ -18,6 +18,7 @@ from bedside.commands import Play, SetTimer
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.engine import Engine
+from bedside.logs import BoundedLines, bounded
 from bedside.player import Player, ProgressBar
 from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
     p.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"),
                    help="fade out and stop after this long")
+    # `bedside run --config F` as well as `bedside --config F run`: people put options after the
+    # command. SUPPRESS: not given after it, the one before it (or the default) stands.
+    for command in sub.choices.values():
+        command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -194,10 +199,12 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(BoundedLines())
     try:
         args = build_parser().parse_args(argv)
     except CliError as error:
-        print(f"bedside: {error}", file=sys.stderr)
+        print(bounded(f"bedside: {error}"), file=sys.stderr)
         return EXIT_USAGE
     try:
         config = load(_config_path(args))
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":  # the doctor reports a bad config rather than refusing to run
             from bedside.doctor import doctor
             return doctor(None, str(error))
-        print(f"bedside: config: {error}", file=sys.stderr)
+        print(bounded(f"bedside: config: {error}"), file=sys.stderr)
         return EXIT_CONFIG
     try:
         if args.command == "sounds":
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "play":
             cmd_play(args, config, catalog)
     except (CliError, UnknownSound) as error:
-        print(f"bedside: {error}", file=sys.stderr)
+        print(bounded(f"bedside: {error}"), file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `bedside sounds | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -146,6 +146,22 @@ class Config:
 
 Check = Callable[[Any], str | None]  # returns what is allowed, if the value is not
 
+#: Keys whose values are never repeated in an error or a log line.
+SECRET_KEYS = frozenset({"mqtt.password"})
+#: The longest string any key takes (a path, a topic, a name): longer is a mistake or an attack,
+#: and would be copied into every log line that names it.
+MAX_STRING = 1024
+#: A config file larger than this is not a config file.
+MAX_FILE_BYTES = 1 << 20
+
+
+def shown(key: str, value: Any) -> str:
+    """A value as an error message may show it: secrets hidden, and never more than 60 characters."""
+    if key in SECRET_KEYS:
+        return "(hidden)"
+    text = repr(value) if not isinstance(value, list | dict) or len(value) < 100 else f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else f"{text[:50]}… ({len(text)} characters)"
+
 
 def _between(low: float, high: float) -> Check:
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
@@ -222,21 +238,24 @@ def _typed(key: str, value: Any, kind: Any) -> Any:
     if kind is PIN:
         if value is False or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 27):
             return value
-        raise ConfigError(key, f"must be a BCM GPIO number 0-27, or false for none; got {value!r}")
+        raise ConfigError(key, f"must be a BCM GPIO number 0-27, or false for none; got {shown(key, value)}")
     if kind is PRESETS:
         if (isinstance(value, list) and value and len(value) <= 12
                 and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 24 * 60 for v in value)):
             return tuple(float(v) for v in value)
-        raise ConfigError(key, f"must be a list of 1-12 durations in minutes (0-1440), got {value!r}")
+        raise ConfigError(key, f"must be a list of 1-12 durations in minutes (0-1440), got {shown(key, value)}")
     if kind is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(key, f"must be true or false, got {value!r}")
+        raise ConfigError(key, f"must be true or false, got {shown(key, value)}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) or (kind is float and not math.isfinite(value)):
         raise ConfigError(key, f"must be {'a number' if kind is float else 'an integer' if kind is int else 'a string'}"
-                               f", got {value!r}")
+                               f", got {shown(key, value)}")
+    if kind is str and (len(value) > MAX_STRING or "\0" in value):
+        problem = "must not contain a NUL character" if "\0" in value else f"is longer than {MAX_STRING} characters"
+        raise ConfigError(key, f"{problem}, got {shown(key, value)}")
     return value
 
 
@@ -247,12 +266,12 @@ def _section(name: str, table: Any) -> Any:
     values = {}
     for key, value in table.items():
         if key not in keys:
-            raise ConfigError(f"{name}.{key}", f"unknown key; allowed: {', '.join(keys)}")
+            raise ConfigError(f"{name}.{shown('', key)[1:-1]}", f"unknown key; allowed: {', '.join(keys)}")
         kind, check = keys[key]
         value = _typed(f"{name}.{key}", value, kind)
         problem = check(value) if check else None
         if problem:
-            raise ConfigError(f"{name}.{key}", f"{problem}, got {value!r}")
+            raise ConfigError(f"{name}.{key}", f"{problem}, got {shown(f'{name}.{key}', value)}")
         values[key] = value
     return cls(**values)
 
@@ -267,7 +286,8 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
             raise ConfigError(where, "must be a table")
         unknown = set(entry) - {"name", "description", "file", "layers"}
         if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key; allowed: name, description, file, layers")
+            raise ConfigError(f"{where}.{shown('', sorted(unknown)[0])[1:-1]}",
+                              "unknown key; allowed: name, description, file, layers")
         name = _typed(f"{where}.name", entry.get("name"), str)
         description = _typed(f"{where}.description", entry.get("description", name), str)
         if ("file" in entry) == ("layers" in entry):
@@ -289,7 +309,7 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
                 raise ConfigError(lw, "must be {sound = \"name\", level_db = number}")
             level = _typed(f"{lw}.level_db", layer.get("level_db", 0.0), float)
             if not -60.0 <= level <= 0.0:
-                raise ConfigError(f"{lw}.level_db", f"must be between -60.0 and 0.0, got {level!r}")
+                raise ConfigError(f"{lw}.level_db", f"must be between -60.0 and 0.0, got {shown('', level)}")
             parsed.append((_typed(f"{lw}.sound", layer["sound"], str), level))
         out.append(SoundDeclaration(name, description, layers=tuple(parsed)))
     return tuple(out)
@@ -304,7 +324,7 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
         elif key == "sounds":
             sections["sounds"] = _sound_declarations(value, base)
         else:
-            raise ConfigError(key, f"unknown section; allowed: {', '.join([*_SCHEMA, 'sounds'])}")
+            raise ConfigError(shown("", key)[1:-1], f"unknown section; allowed: {', '.join([*_SCHEMA, 'sounds'])}")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")
@@ -354,14 +374,22 @@ def load(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError("", f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a config file")
+        text = raw.decode("utf-8")
         data = tomllib.loads(text)
     except OSError as error:
         raise ConfigError("", f"cannot read config {path}: {error.strerror}") from error
+    except RecursionError:  # tomllib recurses per nesting level: "x = [[[[…" must not be a traceback
+        raise ConfigError("", f"{path}: invalid TOML: nested too deeply") from None
     except UnicodeDecodeError as error:
         raise ConfigError("", f"{path}: not UTF-8 text: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("", f"{path}: invalid TOML: {error}") from error
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise ConfigError("", f"{path}: invalid TOML: {str(error)[:100]}") from None
     try:
         config = parse(data, path.parent)
     except ConfigError as error:

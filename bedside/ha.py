@@ -144,8 +144,10 @@ def _number(data: dict[str, Any], key: str, low: float, high: float) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CommandError(f"{key} must be a number, got {json.dumps(value)[:40]}")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise CommandError(f"{key} must be between {low:g} and {high:g}, got {value!r}")
+    # Compared as they are (Python compares a 400-digit int with a float exactly): converting
+    # first would overflow, and an exception here used to kill paho's network thread.
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise CommandError(f"{key} must be between {low:g} and {high:g}, got {repr(value)[:40]}")
     return float(value)
 
 
@@ -164,6 +166,8 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
         raise CommandError(f"payload is not JSON ({error.msg})") from None
     except RecursionError:
         raise CommandError("payload is nested too deeply") from None
+    except ValueError as error:  # e.g. a number of more digits than Python converts
+        raise CommandError(f"payload is not usable JSON ({str(error)[:60]})") from None
     if not isinstance(data, dict):
         raise CommandError("payload must be a JSON object")
     allowed = {"state", "sound", "volume", "volume_step", "timer", "fade_out", "transition"}

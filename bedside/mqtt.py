@@ -25,6 +25,7 @@ from bedside import __version__
 from bedside.commands import Command, State
 from bedside.config import MqttConfig
 from bedside.ha import CommandError, Topics, discovery_configs, parse_command, state_document
+from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class MqttBridge:
         self._closing = threading.Event()
         self.connected = threading.Event()
         self.rejected = 0
+        self.retained_ignored = 0
+        self._warn = RateLimitedLog(log)
 
         client_id = config.client_id or f"bedside-{self.topics.name}"
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -72,6 +75,9 @@ class MqttBridge:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_socket_open = self._on_socket_open
+        # An exception in a callback must not end paho's network thread (MQTT dead until restart):
+        # ours catch everything themselves, and paho is told to log and carry on as well.
+        self.client.suppress_exceptions = True
         self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-publish", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -111,6 +117,12 @@ class MqttBridge:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        try:
+            self._connected(client, reason_code)
+        except Exception as error:  # paho's thread must outlive anything
+            self._warn.warning("MQTT: on connect: %s: %s", type(error).__name__, error)
+
+    def _connected(self, client, reason_code) -> None:
         if reason_code.is_failure:
             log.warning("MQTT: broker refused the connection: %s", reason_code)
             return
@@ -121,20 +133,38 @@ class MqttBridge:
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set() and not self._closing.is_set():
-            log.warning("MQTT: connection lost (%s); reconnecting", reason_code)
+        was_connected = self.connected.is_set()
         self.connected.clear()
+        with contextlib.suppress(Exception):
+            if was_connected and not self._closing.is_set():
+                self._warn.warning("MQTT: connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
+        try:
+            self._received(message)
+        except Exception as error:  # paho's thread must outlive anything a message can do
+            self._warn.warning("MQTT: message on %s dropped: %s: %s", str(message.topic)[:100],
+                               type(error).__name__, str(error)[:200])
+            self.rejected += 1
+
+    def _received(self, message) -> None:
         if message.topic == self.topics.ha_status:
             if message.payload == b"online":  # Home Assistant restarted: tell it about us again
                 self._announce.set()
                 self._dirty.set()
             return
+        if message.retain:
+            # A command is for now: one left retained on the broker (Home Assistant never retains
+            # them) would replay at every reconnect and restart, in the middle of the night.
+            if not self.retained_ignored:
+                log.warning("MQTT: ignoring a retained command on %s (clear it with: mosquitto_pub -r -n -t %s)",
+                            message.topic, message.topic)
+            self.retained_ignored += 1
+            return
         try:
             batch = parse_command(message.payload, self._sounds)
         except CommandError as error:
-            log.warning("MQTT: rejected command on %s: %s", message.topic, error)
+            self._warn.warning("MQTT: rejected command on %s: %s", message.topic, error)
             self.rejected += 1  # after the log line, so a count seen means its line is written
             return
         self._submit(batch)

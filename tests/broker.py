@@ -103,8 +103,8 @@ class Listener:
         with self._lock:
             self.messages.append((message.topic, message.payload, bool(message.retain)))
 
-    def publish(self, topic: str, payload: str | bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 
     def on(self, topic: str) -> list[bytes]:
         with self._lock:
