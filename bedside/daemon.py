@@ -41,14 +41,17 @@ SWITCH_INTERVAL_S = 0.0002
 
 
 class StateWriter:
-    """Saves the state file on its own thread, a second after the last change (a knob turn makes
-    dozens of changes; an SD card should see one write)."""
+    """Saves the state file on its own thread, a second after a change (a knob turn makes dozens
+    of changes; an SD card should see one write) — but a start or a stop at once: with
+    ``resume_on_boot``, a power cut just after pressing stop must not bring the sound back."""
 
     DELAY_S = 1.0
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, playing: bool = False) -> None:
         self._store = store
         self._pending: SavedState | None = None
+        self._playing = playing  # as on disk, or as last handed to the thread
+        self._urgent = False
         self._changed = threading.Condition()
         self._closing = False
         #: Set at shutdown: the shutdown fade is not the user stopping the sound, and a reboot
@@ -63,6 +66,9 @@ class StateWriter:
         snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing)
         with self._changed:
             self._pending = snapshot
+            if snapshot.playing != self._playing:
+                self._urgent = True
+            self._playing = snapshot.playing
             self._changed.notify()
 
     def _run(self) -> None:
@@ -72,8 +78,8 @@ class StateWriter:
                     self._changed.wait()
                 if self._pending is None:
                     return
-                self._changed.wait_for(lambda: self._closing, timeout=self.DELAY_S)
-                snapshot, self._pending = self._pending, None
+                self._changed.wait_for(lambda: self._closing or self._urgent, timeout=self.DELAY_S)
+                snapshot, self._pending, self._urgent = self._pending, None, False
             self._store.save(snapshot)
 
     def close(self) -> None:
@@ -155,7 +161,7 @@ class Daemon:
         controller = Controller(engine, catalog, config, sound=saved.sound, volume=saved.volume,
                                 timer_min=saved.timer_min, seed=self._seed.spawn(1)[0])
         self.controller = controller
-        writer = StateWriter(store)
+        writer = StateWriter(store, saved.playing)
         controller.subscribe(writer.on_state)
         controller.subscribe(self._announce)
 

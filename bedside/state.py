@@ -17,6 +17,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FILENAME = "state.json"
+TEMP_PREFIX = ".state-"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class StateStore:
         self.path = directory / FILENAME
 
     def load(self) -> SavedState:
+        """The saved state (read at start, so leftovers of a save cut short are removed here)."""
+        self._remove_leftovers()
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -55,11 +58,23 @@ class StateStore:
             log.warning("state file %s is invalid (%s): starting from defaults", self.path, error)
             return SavedState()
 
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a save that a kill or a power cut interrupted: nothing else removes them."""
+        try:
+            leftovers = list(self.path.parent.glob(f"{TEMP_PREFIX}*"))
+        except OSError:
+            return
+        for leftover in leftovers:
+            try:
+                leftover.unlink()
+            except OSError as error:
+                log.warning("cannot remove %s: %s", leftover, error.strerror)
+
     def save(self, state: SavedState) -> None:
         """Write atomically; a failure is logged, not raised: losing a preference beats stopping."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=".state-", delete=False,
+            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=TEMP_PREFIX, delete=False,
                                              encoding="utf-8") as f:
                 json.dump(asdict(state), f)
                 f.flush()

@@ -236,3 +236,35 @@ def test_a_corrupt_state_file_means_defaults_and_a_warning(tmp_path, tone_file, 
     with Appliance(tmp_path, tone_file) as box:
         assert box.controller.state.volume == 80
     assert "invalid" in caplog.text
+
+
+def test_a_stop_is_on_disk_before_its_fade_ends(tmp_path, tone_file):
+    """With resume_on_boot, a power cut just after pressing stop must not bring the sound back:
+    the playing flag is written at once (volume changes still wait a second, for the SD card)."""
+    state_file = tmp_path / "state" / "state.json"
+    with Appliance(tmp_path, tone_file, state_extra="resume_on_boot = true") as box:
+        box.press(PLAY)
+        box.wait_for("started")
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["playing"]):
+            time.sleep(0.01)
+        assert json.loads(state_file.read_text())["playing"]  # a start: at once too
+        box.press(PLAY)
+        box.wait_for("stopped")
+        time.sleep(0.3)  # well inside the stop fade (and the old 1 s delay)
+        assert json.loads(state_file.read_text())["playing"] is False
+        box.detent(clockwise=True)
+        time.sleep(0.3)
+        assert json.loads(state_file.read_text())["volume"] == 80  # a detent: a second later
+        time.sleep(1.2)
+        assert json.loads(state_file.read_text())["volume"] == 81
+
+
+def test_leftovers_of_an_interrupted_save_are_removed_at_start(tmp_path, tone_file):
+    (tmp_path / "state").mkdir()
+    for name in (".state-abc123", ".state-x"):
+        (tmp_path / "state" / name).write_text('{"volume": ')  # a kill mid-write
+    (tmp_path / "state" / "state.json").write_text('{"volume": 33}')
+    with Appliance(tmp_path, tone_file) as box:
+        assert box.controller.state.volume == 33
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.json"]
