@@ -77,6 +77,9 @@ class ControlsConfig:
     led_brightness: float = 0.3  # 0–1: a bedroom at night is dark
     long_press_s: float = 0.8
     bounce_ms: float = 20.0
+    #: "auto": real GPIO on a Raspberry Pi (its device tree says so), simulated pins elsewhere;
+    #: "required": real GPIO or a loud error; "simulated": never touch the pins.
+    gpio: str = "auto"
 
     def pins(self) -> dict[str, int]:
         """The GPIO pins in use, by key."""
@@ -211,6 +214,7 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
         "led_brightness": (float, _between(0.01, 1.0)),
         "long_press_s": (float, _between(0.3, 5.0)),
         "bounce_ms": (float, _between(0.0, 200.0)),
+        "gpio": (str, _one_of("auto", "required", "simulated")),
     }),
     "mqtt": (MqttConfig, {
         "enabled": (bool, None),

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from gpiozero import MCP3008, PWMLED, Device, DigitalInputDevice, RotaryEncoder
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bedside.commands import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
@@ -21,21 +26,78 @@ from bedside.config import ControlsConfig
 log = logging.getLogger(__name__)
 
 
-def pin_factory(simulate: bool = False) -> tuple[object, bool]:
-    """The real GPIO if there is one, else gpiozero's MockFactory: ``(factory, simulated)``."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
+#: Where the kernel says what board this is.
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 
-    if not simulate:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # gpiozero warns about each fallback it tries
+
+def on_raspberry_pi(model: Path = DEVICE_TREE_MODEL) -> bool:
+    try:
+        return b"Raspberry Pi" in model.read_bytes()
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class PinChoice:
+    """The pins bedside will use, and, when real GPIO was expected and failed, why (never silent)."""
+
+    factory: object
+    simulated: bool
+    problem: str | None = None
+    fallbacks: str | None = None  # factories gpiozero tried before the one it gave (worth a line)
+
+    def describe(self) -> str:
+        name = type(self.factory).__name__
+        return f"{name} (simulated pins)" if self.simulated else name
+
+
+def _writable_lgpio_directory() -> None:
+    """lgpio makes its notification FIFO in the working directory (or ``$LG_WD``): under systemd
+    with ProtectSystem=strict that is read-only ``/``, lgpio fails and the buttons are dead.
+    The unit sets a runtime directory; this covers any other way of starting it."""
+    if os.environ.get("LG_WD") or os.access(".", os.W_OK):
+        return
+    for candidate in (os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0], tempfile.gettempdir()):
+        if candidate and os.access(candidate, os.W_OK):
+            os.environ["LG_WD"] = candidate
+            return
+
+
+def pin_factory(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
+    """The pins for ``[controls] gpio`` (``mode``): real GPIO where it is expected, else gpiozero's
+    MockFactory. Where real GPIO is expected and fails, the choice says why (the caller logs an
+    error and keeps playing: MQTT and the sleep timer still work)."""
+    expected = mode == "required" or (mode == "auto" and (on_raspberry_pi() if on_pi is None else on_pi))
+    problem = fallbacks = None
+    if expected:
+        _writable_lgpio_directory()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # gpiozero warns once per factory it could not use
             try:
-                Device.ensure_pin_factory()
-                if not isinstance(Device.pin_factory, MockFactory):
-                    return Device.pin_factory, False
-            except Exception:
-                pass
-    Device.pin_factory = MockFactory(pin_class=MockPWMPin)
-    return Device.pin_factory, True
+                factory = Device._default_pin_factory()
+            except Exception as error:
+                reasons = "; ".join(str(w.message) for w in caught) or str(error)
+                why = "this is a Raspberry Pi" if mode == "auto" else '[controls] gpio = "required"'
+                problem = f"real GPIO expected ({why}) but none works: {reasons}"
+            else:
+                Device.pin_factory = factory
+                reasons = "; ".join(str(w.message) for w in caught)
+                return PinChoice(factory, False, fallbacks=reasons or None)
+    Device.pin_factory = MockFactory(pin_class=_BoundedMockPin)
+    return PinChoice(Device.pin_factory, True, problem, fallbacks)
+
+
+class _BoundedMockPin(MockPWMPin):
+    """A simulated pin that keeps only its recent history: MockPin remembers every change (for
+    tests' assertions), and the breathing LED made that 16 MiB an hour."""
+
+    KEEP = 1000
+
+    def _change_state(self, value):
+        changed = super()._change_state(value)
+        if len(self.states) > 2 * self.KEEP:
+            del self.states[:-self.KEEP]
+        return changed
 
 
 class _PressButton:

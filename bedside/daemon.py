@@ -104,6 +104,7 @@ class Daemon:
         self.controller: Controller | None = None
         self.player: Player | None = None
         self.controls = None
+        self.gpio_problem: str | None = None  # real GPIO was expected and failed: why
         self.output: ResilientOutput | None = None
         self.mqtt = None
         self._started = time.monotonic()
@@ -170,16 +171,24 @@ class Daemon:
 
         from bedside.controls import Controls, pin_factory
 
-        _, simulated = pin_factory(self._simulate_pins)
+        pins = pin_factory("simulated" if self._simulate_pins else config.controls.gpio)
+        simulated = pins.simulated
+        if pins.problem:  # loud, in the journal and in `systemctl status`: the buttons are dead
+            self.gpio_problem = f"GPIO FAILED: {pins.problem}"
+            log.error("%s; the buttons and the knob do not work, playing on (MQTT and the timer work)",
+                      self.gpio_problem)
+        elif pins.fallbacks:
+            log.warning("GPIO: %s; using %s", pins.fallbacks, pins.describe())
         try:
             self.controls = Controls(config.controls, controller.submit)
         except Exception as error:  # a pin in use, a driver error: keep the sound and MQTT going
+            self.gpio_problem = f"GPIO FAILED: {error}"
             log.error("GPIO controls unavailable (%s): running without them", error)
         if self.controls is not None and self.controls.led is not None:
             controller.subscribe(self.controls.led.on_state)
         keyboard = None
-        if simulated:
-            log.info("no GPIO found: using simulated pins")
+        if simulated and not pins.problem:
+            log.info("no GPIO here (not a Raspberry Pi): using simulated pins")
             if self._keyboard_wanted if self._keyboard_wanted is not None else sys.stdin.isatty():
                 from bedside.keyboard import HELP, Keyboard
 
@@ -271,10 +280,11 @@ class Daemon:
 
     def _status(self, state: State) -> str:
         underruns = f"; {state.underruns} underruns" if state.underruns else ""
+        problem = f"; {self.gpio_problem[:200]}" if self.gpio_problem else ""
         if not state.playing:
-            return f"stopped{underruns}"
+            return f"stopped{underruns}{problem}"
         timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
-        return f"playing {state.sound} at volume {state.volume}{timer}{underruns}"
+        return f"playing {state.sound} at volume {state.volume}{timer}{underruns}{problem}"
 
     def _announce(self, state: State, reason: str) -> None:
         if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out", "underruns"):

@@ -35,11 +35,19 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
         healthy = False
         _line(False, "audio device", str(error))
 
-    from bedside.controls import pin_factory
+    from bedside.controls import on_raspberry_pi, pin_factory
 
-    factory, simulated = pin_factory()
-    name = type(factory).__name__
-    _line(None if simulated else True, "GPIO", f"{name} (simulated pins: no GPIO found)" if simulated else name)
+    pins = pin_factory(config.controls.gpio)
+    if pins.problem:
+        healthy = False
+        _line(False, "GPIO", pins.problem)
+    elif pins.simulated:
+        why = "[controls] gpio = \"simulated\"" if config.controls.gpio == "simulated" else "not a Raspberry Pi"
+        _line(None, "GPIO", f"{pins.describe()}: {why}")
+    else:
+        _line(True, "GPIO", pins.describe() + (f" (after: {pins.fallbacks})" if pins.fallbacks else ""))
+    if on_raspberry_pi() or config.controls.gpio == "required":
+        _service_checks()
     _line(None, "state directory", str(state_directory(config.state.directory)))
 
     if config.mqtt.enabled:
@@ -52,6 +60,28 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     else:
         _line(None, "MQTT", "disabled ([mqtt] enabled = false)")
     return 0 if healthy else 1
+
+
+def _service_checks() -> None:
+    """What the service will meet that a shell does not: its user and groups, and lgpio's
+    working directory (the unit gives it /run/bedside; a read-only one kills the buttons)."""
+    import grp
+    import pwd
+
+    try:
+        pwd.getpwnam("bedside")
+        _line(True, "service user", "bedside exists")
+    except KeyError:
+        _line(None, "service user", "no user 'bedside' yet: `make install` creates it")
+        return
+    missing = []
+    for group in ("audio", "gpio", "spi"):
+        try:
+            if "bedside" not in grp.getgrnam(group).gr_mem:
+                missing.append(f"{group} (not a member)")
+        except KeyError:
+            missing.append(f"{group} (no such group)")
+    _line(not missing, "service groups", "audio, gpio, spi" if not missing else "missing: " + ", ".join(missing))
 
 
 def mqtt_info(config: Config) -> None:

@@ -121,6 +121,8 @@ def load_recording(path: Path, rate: int) -> np.ndarray:
 def recording_sound(name: str, description: str, path: Path, rate: int) -> Sound:
     """A recording, decoded once, calibrated from its own loudness."""
     data = load_recording(path, rate)
+    if len(data) < rate // 2:  # checked here, at check-config, not at the first press of play
+        raise ValueError(f"it lasts {len(data) / rate:.2f} s; a recording must last at least half a second")
     loudness = loudness_lufs(data, rate)
     if loudness == -math.inf:
         raise ValueError(f"{path} is silent")

@@ -39,11 +39,13 @@ LOW_CHUNKS = 6
 #: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
 #: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
 #: audio thread waits for the next slice whatever its priority: measured at 12% of a core, priming
-#: a new sound at a third of a core starved the audio thread for 90 ms. Below CRITICAL_CHUNKS
-#: ahead, it hurries (HURRY_PAUSE).
+#: a new sound at a third of a core starved the audio thread for 90 ms, and at a ninth it still
+#: could. A slice that took much longer on the clock than on the CPU means the CPU is short: the
+#: pause is then CONTENDED times longer. Below CRITICAL_CHUNKS ahead, it hurries (HURRY_PAUSE).
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
+CONTENDED = 4.0
 CRITICAL_CHUNKS = 3
 #: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
@@ -147,22 +149,30 @@ class Synthesis:
     def prepare(self, make: Callable[[], Source], done: Callable[[Feed], None]) -> None:
         """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis thread)."""
         def job() -> None:
-            spent = time.thread_time()
+            slice_ = self._slice()
             feed = Feed(make())
             for _ in range(PRIME_CHUNKS):
-                self._breathe(spent)  # even a new sound must not take the audio thread's share
-                spent = time.thread_time()
+                if any(ref() is not None for ref in self._feeds):  # something plays: leave it room
+                    time.sleep(self._pause(slice_))
+                slice_ = self._slice()
                 feed.fill(self.chunk)
             self._feeds.append(weakref.ref(feed))
             done(feed)
         self._jobs.append(job)
         self._wake.set()
 
-    def _breathe(self, since: float) -> None:
-        """Pause for DUTY_PAUSE times the CPU time used since ``since``, if a sound is playing
-        (with nothing playing, there is no audio thread to leave room for: a press starts at once)."""
-        if any(ref() is not None for ref in self._feeds):
-            time.sleep(DUTY_PAUSE * max(0.0, time.thread_time() - since))
+    @staticmethod
+    def _slice() -> tuple[float, float]:
+        return time.thread_time(), time.monotonic()
+
+    def _pause(self, since: tuple[float, float], hurry: bool = False) -> float:
+        """How long to pause after the work done since ``since``: DUTY_PAUSE (HURRY_PAUSE) times its
+        CPU time, and CONTENDED times more if the work took much longer on the clock than on the
+        CPU — the thread was held back, so the CPU is short (a Pi at full load, a cgroup quota)."""
+        cpu = max(0.0, time.thread_time() - since[0])
+        wall = time.monotonic() - since[1]
+        factor = HURRY_PAUSE if hurry else DUTY_PAUSE
+        return factor * cpu * (CONTENDED if wall > 1.5 * cpu + 0.0005 else 1.0)
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
@@ -170,10 +180,10 @@ class Synthesis:
         while not self._closing:
             while self._jobs:
                 self._guarded(self._jobs.popleft())
-            spent = time.thread_time()
+            slice_ = self._slice()
             least = self._fill_hungriest()
             if least is None:
-                pause = (HURRY_PAUSE if self._critical else DUTY_PAUSE) * (time.thread_time() - spent)
+                pause = self._pause(slice_, hurry=self._critical)
                 if not self._critical:
                     pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
                 self._wake.wait(pause)  # a job still wakes it at once

@@ -246,7 +246,8 @@ def test_a_stop_is_on_disk_before_its_fade_ends(tmp_path, tone_file):
         box.press(PLAY)
         box.wait_for("started")
         deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["playing"]):
+        while time.monotonic() < deadline and not (state_file.exists()
+                                                   and json.loads(state_file.read_text())["playing"]):
             time.sleep(0.01)
         assert json.loads(state_file.read_text())["playing"]  # a start: at once too
         box.press(PLAY)

@@ -2,11 +2,13 @@
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from gpiozero import Device
 
 from bedside.config import Config, TimerConfig
 from bedside.controller import Controller, FadeOut, SetTimer, State, StepTimer, TogglePlay
@@ -81,7 +83,7 @@ def test_knob_smoother_holds_still_through_noise_and_follows_a_turn(seed):
 
 
 def test_led_glows_breathes_blinks_and_goes_dark():
-    pin_factory(simulate=True)
+    pin_factory("simulated")
     led = Led(12, brightness=0.4)
     try:
         led.on_state(State(playing=True), "started")
@@ -116,3 +118,67 @@ def test_the_systemd_unit_verifies(tmp_path):
     local.write_text(unit.replace("/opt/bedside/venv/bin/bedside", str(bedside)))
     result = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_off_a_pi_auto_means_simulated_pins_and_no_problem():
+    pins = pin_factory("auto", on_pi=False)
+    assert pins.simulated and pins.problem is None
+
+
+def test_real_gpio_expected_and_missing_is_a_problem_with_gpiozeros_reasons():
+    """On a Pi whose GPIO fails (lgpio without a writable directory under systemd), the old code
+    fell back to simulated pins with an info line: the buttons were dead and nothing said so."""
+    for pins in (pin_factory("required"), pin_factory("auto", on_pi=True)):
+        assert pins.simulated and pins.problem
+        assert "lgpio" in pins.problem  # gpiozero's own reason for each factory it tried
+
+
+def test_simulated_pins_do_not_remember_every_change():
+    """MockPin kept every state change: the breathing LED grew the daemon by 16 MiB an hour."""
+    pin_factory("simulated")
+    led = Led(12, brightness=0.4)
+    try:
+        pin = Device.pin_factory.pin(12)
+        for i in range(5000):
+            pin.state = (i % 100) / 100
+        assert len(pin.states) <= 2000
+    finally:
+        led.close()
+
+
+def test_the_daemon_says_loudly_that_the_buttons_are_dead_and_keeps_playing(tmp_path, caplog):
+    from bedside.commands import Play
+    from bedside.config import load
+    from bedside.daemon import Daemon
+
+    path = tmp_path / "bedside.toml"
+    path.write_text(f'[audio]\ndevice = "null"\n[controls]\ngpio = "required"\n'
+                    f'[state]\ndirectory = "{tmp_path}"\n')
+    daemon = Daemon(load(path), keyboard=False, seed=1)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert daemon.ready.wait(10)
+        daemon.controller.submit(Play("pink"))
+        deadline = time.monotonic() + 5
+        while not daemon.controller.engine.playing and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert daemon.controller.engine.playing
+        assert "GPIO FAILED" in daemon._status(daemon.controller.state)
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert any("GPIO FAILED" in r.getMessage() and "buttons" in r.getMessage() for r in errors)
+    finally:
+        daemon.request_exit()
+        thread.join(10)
+
+
+def test_doctor_fails_naming_gpio_when_it_is_required_and_missing(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bedside.toml"
+    path.write_text('[audio]\ndevice = "null"\n[controls]\ngpio = "required"\n')
+    result = subprocess.run([sys.executable, "-m", "bedside", "--config", str(path), "doctor"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert any(line.startswith("[FAIL] GPIO: real GPIO expected") for line in result.stdout.splitlines()), result.stdout
