@@ -7,7 +7,7 @@ VENV ?= .venv
 CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test bench install system system-test clean
+.PHONY: run test bench install install-test system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -31,6 +31,11 @@ run: system $(BIN)/bedside
 
 install:
 	./scripts/install.sh
+
+# install.sh in a throw-away Debian bookworm chroot, with its results checked (not in CI: minutes,
+# and a Debian base system to download). ARCH=arm64 for a 64-bit Pi, with qemu-user-static.
+install-test:
+	./scripts/install-test.sh
 
 test: system-test $(VENV)/.test-deps
 	$(BIN)/ruff check bedside tests benchmarks scripts

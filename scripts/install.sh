@@ -13,8 +13,14 @@ PREFIX=/opt/bedside
 if ! id bedside >/dev/null 2>&1; then
   useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin bedside
 fi
+# The unit names these groups (SupplementaryGroups=); systemd refuses to start it if one is
+# missing (216/GROUP), so a system without one (not a Pi, an old image) gets it created.
 for group in audio gpio spi; do
-  if getent group "$group" >/dev/null; then usermod -aG "$group" bedside; fi
+  if ! getent group "$group" >/dev/null; then
+    groupadd --system "$group"
+    echo "created the missing group $group"
+  fi
+  usermod -aG "$group" bedside
 done
 
 install -d -m 0755 "$PREFIX"
@@ -22,17 +28,30 @@ python3 -m venv --system-site-packages "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --upgrade pip
 "$PREFIX/venv/bin/pip" install -q .
 
-install -d -m 0755 /etc/bedside
+# The config may hold an MQTT password: readable by root and the service only.
+install -d -m 0750 -o root -g bedside /etc/bedside
 if [ ! -e /etc/bedside/bedside.toml ]; then
-  install -m 0644 config/bedside.toml /etc/bedside/bedside.toml
+  install -m 0640 -o root -g bedside config/bedside.toml /etc/bedside/bedside.toml
   echo "installed the example config: /etc/bedside/bedside.toml"
 else
-  echo "kept the existing /etc/bedside/bedside.toml"
+  chown root:bedside /etc/bedside/bedside.toml
+  chmod 0640 /etc/bedside/bedside.toml
+  echo "kept the existing /etc/bedside/bedside.toml (now 0640 root:bedside)"
 fi
-"$PREFIX/venv/bin/bedside" check-config /etc/bedside/bedside.toml
+# Where the MQTT password goes ([mqtt] password_file = "mqtt-password"): one line, nothing else.
+if [ ! -e /etc/bedside/mqtt-password ]; then
+  install -m 0640 -o root -g bedside /dev/null /etc/bedside/mqtt-password
+fi
+chown root:bedside /etc/bedside/mqtt-password
+chmod 0640 /etc/bedside/mqtt-password
+runuser -u bedside -- "$PREFIX/venv/bin/bedside" check-config /etc/bedside/bedside.toml
 
 install -m 0644 systemd/bedside.service /etc/systemd/system/bedside.service
-systemctl daemon-reload
-systemctl enable bedside.service
-systemctl restart bedside.service
-echo "bedside is running: 'systemctl status bedside', 'journalctl -u bedside -f', '$PREFIX/venv/bin/bedside doctor'"
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable bedside.service
+  systemctl restart bedside.service
+  echo "bedside is running: 'systemctl status bedside', 'journalctl -u bedside -f', '$PREFIX/venv/bin/bedside doctor'"
+else
+  echo "systemd is not running here (a chroot or a container): the service is installed, not started"
+fi

@@ -11,8 +11,10 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins)
 fi
 # On a Raspberry Pi, gpiozero drives the pins through lgpio, which comes from the Pi's Debian
-# archive (the venv sees it through --system-site-packages).
-if grep -qs "Raspberry Pi" /proc/device-tree/model; then packages+=(python3-lgpio); fi
+# archive (the venv sees it through --system-site-packages). numpy and soundfile come from Debian
+# too: PyPI has no armhf wheels, so pip would build numpy from source for an hour on a Zero 2 W;
+# with --system-site-packages pip keeps Debian's (bookworm: numpy 1.24, soundfile 0.12).
+if grep -qs "Raspberry Pi" /proc/device-tree/model; then packages+=(python3-lgpio python3-numpy python3-soundfile); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -113,6 +113,9 @@ def test_the_systemd_unit_verifies(tmp_path):
     assert analyze, "systemd-analyze is installed by `make test`"
     unit = (Path(__file__).parent.parent / "systemd" / "bedside.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit and "DevicePolicy=closed" in unit
+    # lgpio needs a writable working directory: under ProtectSystem=strict, / is not one.
+    assert "RuntimeDirectory=bedside" in unit and "WorkingDirectory=/run/bedside" in unit
+    assert "Environment=LG_WD=/run/bedside" in unit
     bedside = Path(shutil.which("bedside") or Path(__file__).parent.parent / ".venv" / "bin" / "bedside")
     local = tmp_path / "bedside.service"
     local.write_text(unit.replace("/opt/bedside/venv/bin/bedside", str(bedside)))
