@@ -20,7 +20,7 @@ from bedside.loudness import loudness_lufs
 from bedside.synth import Source
 from bedside.synth.nature import Fan, Rain, Stream, Surf, Wind
 from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
-from bedside.synth.recording import Recording
+from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
 
 #: Every sound plays at this loudness at volume 100 (0 dB). Low enough that the sounds with the
 #: largest peaks (surf, wind) keep their peaks under the limiter's threshold.
@@ -89,44 +89,44 @@ def mix_sound(name: str, description: str, layers: Sequence[tuple[Sound, float]]
     return Sound(name, description, make, -total_db)
 
 
-def load_recording(path: Path, rate: int) -> np.ndarray:
-    """Decode a WAV/FLAC/OGG file to float32 stereo at ``rate`` (mono is doubled, more is downmixed).
+#: A long recording's loudness is measured on this many pieces (about a second each) spread
+#: through it; a shorter one is measured whole.
+LOUDNESS_PIECES = 16
 
-    Runs beside the audio thread (a reload), so every big step is a numpy call that lets go of
-    the GIL, in slices: ``np.repeat`` on a 20-minute file held it for a whole second.
-    """
-    import soundfile
 
-    from bedside.synth.resample import resample
-
-    data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    stereo = np.empty((len(data), 2), np.float32)
-    step = 1 << 20
-    for start in range(0, len(data), step):
-        part = data[start:start + step]
-        if part.shape[1] == 1:
-            stereo[start:start + step, 0] = part[:, 0]
-            stereo[start:start + step, 1] = part[:, 0]
-        elif part.shape[1] == 2:
-            stereo[start:start + step] = part
-        else:
-            stereo[start:start + step, 0] = part[:, 0::2].mean(axis=1)
-            stereo[start:start + step, 1] = part[:, 1::2].mean(axis=1)
-    del data
-    if file_rate != rate:
-        stereo = resample(stereo, file_rate, rate)
-    return stereo
+def recording_loudness(tape: FileTape, rate: int) -> float:
+    """Ungated loudness (LUFS) of a recording, a piece at a time: memory stays a piece, and the
+    pieces read (first and last among them) also prove that the file decodes."""
+    count = tape.pieces
+    picks = range(count) if count <= LOUDNESS_PIECES else np.linspace(0, count - 1, LOUDNESS_PIECES).round()
+    energy, frames = 0.0, 0
+    for index in picks:
+        piece = tape.piece(int(index))
+        loudness = loudness_lufs(piece, rate)
+        frames += len(piece)
+        if loudness > -math.inf:
+            energy += len(piece) * 10 ** ((loudness + 0.691) / 10)
+    return -0.691 + 10 * math.log10(energy / frames) if energy > 0 else -math.inf
 
 
 def recording_sound(name: str, description: str, path: Path, rate: int) -> Sound:
-    """A recording, decoded once, calibrated from its own loudness."""
-    data = load_recording(path, rate)
-    if len(data) < rate // 2:  # checked here, at check-config, not at the first press of play
-        raise ValueError(f"it lasts {len(data) / rate:.2f} s; a recording must last at least half a second")
-    loudness = loudness_lufs(data, rate)
+    """A recording, streamed from its file as it plays, calibrated from its own loudness.
+
+    Everything that could refuse it at the first press of play is checked here, at
+    ``check-config`` and at start: the format, the length, that it decodes, that it is not silent.
+    """
+    tape = FileTape(path, rate)
+    try:
+        if not 8000 <= tape.file_rate <= 384000 or not 1 <= tape.channels <= 64:
+            raise ValueError(f"{tape.file_rate} Hz, {tape.channels} channels: not a recording bedside can play")
+        if tape.seconds < MIN_SECONDS:
+            raise ValueError(f"it lasts {tape.seconds:.2f} s; a recording must last at least {MIN_SECONDS} s")
+        loudness = recording_loudness(tape, rate)
+    finally:
+        tape.close()
     if loudness == -math.inf:
         raise ValueError(f"{path} is silent")
-    return Sound(name, description, lambda r, seed: Recording(data, r, seed), TARGET_LUFS - loudness)
+    return Sound(name, description, lambda r, seed: Recording(FileTape(path, r), r, seed), TARGET_LUFS - loudness)
 
 
 class UnknownSound(KeyError):

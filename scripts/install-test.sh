@@ -30,6 +30,17 @@ echo "== debootstrap bookworm ($arch) into $root"
 debootstrap --arch="$arch" --variant=minbase --include=ca-certificates,python3,sudo bookworm "$root" >/dev/null
 for m in proc sys dev dev/pts; do mount --bind "/$m" "$root/$m"; done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The chroot reaches the package indexes the way this machine does: its pip configuration and any
+# locally trusted CA certificates (a proxy that re-signs TLS) come along.
+for conf in /etc/pip.conf /root/.config/pip/pip.conf; do
+  if [ -e "$conf" ]; then mkdir -p "$root$(dirname "$conf")"; cp "$conf" "$root$conf"; fi
+done
+if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
+  cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null
+fi
+export PIP_CERT=/etc/ssl/certs/ca-certificates.crt REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+unset SSL_CERT_FILE SSL_CERT_DIR PIP_FIND_LINKS
 mkdir -p "$root/root/bedside"
 git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$root/root/bedside"
 

@@ -66,3 +66,78 @@ def test_crossfade_legs_are_equal_power():
 def test_too_short_a_recording_is_refused():
     with pytest.raises(ValueError, match="half a second"):
         Recording(np.zeros((100, 2), np.float32), RATE, np.random.SeedSequence(0))
+
+
+def _peak_rss_mib(*args: str) -> float:
+    """Peak RSS of `bedside ARGS` in its own process: its VmHWM at exit (wait4's ru_maxrss would
+    count the pages it shared with this test process between fork and exec)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom bedside.cli import main\nrc = main(sys.argv[1:])\n"
+            "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])\n"
+            "sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1]) / 1024
+
+
+def _write_long_file(path, rate: int, channels: int, minutes: float) -> None:
+    import soundfile
+
+    block = (0.1 * np.random.default_rng(5).standard_normal((rate, channels))).astype(np.float32)
+    with soundfile.SoundFile(path, "w", rate, channels, "PCM_16") as f:
+        for _ in range(int(minutes * 60)):
+            f.write(block)
+
+
+@pytest.mark.parametrize("rate, channels, minutes", [(44100, 2, 20), (96000, 8, 10)])
+def test_a_long_recording_plays_in_bounded_memory(tmp_path, rate, channels, minutes):
+    """Decoded whole, a 20-minute 44.1 kHz stereo file took 2.7 GiB and a 10-minute 96 kHz
+    8-channel one far more (a Pi Zero 2 W has 512 MB): streamed, either costs a few MiB."""
+    path = tmp_path / "long.wav"
+    _write_long_file(path, rate, channels, minutes)
+    config = tmp_path / "bedside.toml"
+    config.write_text(f'[[sounds]]\nname = "long"\nfile = "{path}"\n')
+    common = ["--config", str(config), "render", "--null", "--seconds", "90", "--seed", "1"]
+    builtin = _peak_rss_mib(*common[:2], *common[2:3], "pink", *common[3:])
+    recording = _peak_rss_mib(*common[:2], *common[2:3], "long", *common[3:])
+    print(f"peak RSS: {recording:.0f} MiB playing the recording, {builtin:.0f} MiB playing pink")
+    assert recording < builtin + 16, f"{recording:.0f} MiB playing the recording, {builtin:.0f} MiB playing pink"
+
+
+def test_a_streamed_file_gives_what_decoding_it_whole_gives(tmp_path):
+    """Pieces are resampled with real margins, so they join into exactly the whole-file result."""
+    import soundfile
+
+    from bedside.synth.recording import FileTape
+    from bedside.synth.resample import resample
+
+    rng = np.random.default_rng(9)
+    data = (0.2 * rng.standard_normal((int(3.7 * 44100), 3))).astype(np.float32)
+    path = tmp_path / "x.wav"
+    soundfile.write(path, data, 44100, "FLOAT")
+    tape = FileTape(path, RATE)
+    whole = resample(np.stack([data[:, 0::2].mean(axis=1), data[:, 1::2].mean(axis=1)], axis=1), 44100, RATE)
+    assert tape.length == len(whole)
+    streamed = np.concatenate([tape.read(begin, 1000) for begin in range(0, tape.length, 1000)])[:tape.length]
+    assert np.allclose(streamed, whole, atol=1e-6)
+    # A random read in the middle (a segment starting anywhere) matches too.
+    assert np.allclose(tape.read(77_777, 5000), whole[77_777:82_777], atol=1e-6)
+
+
+def test_a_recording_too_short_or_silent_is_refused_by_check_config(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile
+
+    short, silent = tmp_path / "short.wav", tmp_path / "silent.wav"
+    soundfile.write(short, np.full((int(0.3 * RATE), 2), 0.1, np.float32), RATE)
+    soundfile.write(silent, np.zeros((2 * RATE, 2), np.float32), RATE)
+    for path, words in ((short, "lasts 0.30 s"), (silent, "is silent")):
+        config = tmp_path / "bedside.toml"
+        config.write_text(f'[[sounds]]\nname = "x"\nfile = "{path}"\n')
+        result = subprocess.run([sys.executable, "-m", "bedside", "check-config", str(config)],
+                                capture_output=True, text=True)
+        assert result.returncode == 78 and words in result.stderr and "sounds[0].file" in result.stderr

@@ -93,6 +93,6 @@ def test_declaring_a_twenty_minute_recording_never_makes_a_period_late(tmp_path,
     times = np.array([t for _, t, _ in writes])
     sink = box.daemon.output
     buffer_s = box.daemon.config.audio.period_frames * box.daemon.config.audio.periods / 48000
-    assert took > 1.0  # it was real work
+    assert took < 10.0  # measured a piece at a time, not decoded whole (that took seconds)
     assert np.diff(times).max() < buffer_s, f"a {np.diff(times).max() * 1000:.0f} ms wait between two writes"
     assert sink.underruns == 0
