@@ -20,6 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 root=$(mktemp -d /var/tmp/bedside-chroot.XXXXXX)
+chmod 0755 "$root"  # mktemp makes it 0700: no other user could reach anything inside
 cleanup() {
   for m in dev/pts dev proc sys; do umount "$root/$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$root"
@@ -69,6 +70,12 @@ for check in "/etc/bedside 750 root:bedside" "/etc/bedside/bedside.toml 640 root
   if [ "$got" = "$2 $3" ]; then echo "ok   $1 is $got"; else echo "FAIL $1 is $got, not $2 $3"; failures=$((failures + 1)); fi
 done
 echo "== running it again keeps the config and stays quiet"
-chroot "$root" /bin/bash -c "cd /root/bedside && ./scripts/install.sh" | grep -q "kept the existing" \
-  && echo "ok   second run kept the config" || { echo "FAIL second run"; failures=$((failures + 1)); }
+chroot "$root" /bin/bash -c "echo 'volume.default = 7 # a user edit' >> /etc/bedside/bedside.toml"
+second=$(chroot "$root" /bin/bash -c "cd /root/bedside && ./scripts/install.sh" 2>&1) || true
+if grep -q "kept the existing" <<<"$second" && grep -q "a user edit" "$root/etc/bedside/bedside.toml" \
+   && [ "$(mode /etc/bedside/bedside.toml)" = "640 root:bedside" ]; then
+  echo "ok   second run kept the edited config, 0640"
+else
+  echo "FAIL second run: $second" | tail -5; failures=$((failures + 1))
+fi
 [ "$failures" -eq 0 ] && echo "install-test: all checks passed ($arch)" || { echo "install-test: $failures failed"; exit 1; }

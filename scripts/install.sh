@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then exec sudo "$0" "$@"; fi
 
 PREFIX=/opt/bedside
+# The venv and unit must be readable by the service user whatever umask the installing shell has.
+umask 022
 ./scripts/system-packages.sh
 
 if ! id bedside >/dev/null 2>&1; then

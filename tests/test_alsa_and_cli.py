@@ -209,7 +209,11 @@ def test_24_bit_render_matches_32_bit(tmp_path):
 def test_ogg_and_wav_recordings_are_converted(tmp_path):
     import soundfile
 
-    from bedside.sounds import load_recording
+    from bedside.synth.recording import FileTape
+
+    def load_recording(path, rate):
+        tape = FileTape(path, rate)
+        return tape.read(0, tape.length)
 
     rng = np.random.default_rng(0)
     noise = (0.1 * rng.standard_normal((44100 * 2, 4))).astype(np.float32)
