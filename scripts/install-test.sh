@@ -70,7 +70,7 @@ for check in "/etc/bedside 750 root:bedside" "/etc/bedside/bedside.toml 640 root
   if [ "$got" = "$2 $3" ]; then echo "ok   $1 is $got"; else echo "FAIL $1 is $got, not $2 $3"; failures=$((failures + 1)); fi
 done
 echo "== running it again keeps the config and stays quiet"
-chroot "$root" /bin/bash -c "echo 'volume.default = 7 # a user edit' >> /etc/bedside/bedside.toml"
+chroot "$root" /bin/bash -c "echo '# a user edit' >> /etc/bedside/bedside.toml"
 second=$(chroot "$root" /bin/bash -c "cd /root/bedside && ./scripts/install.sh" 2>&1) || true
 if grep -q "kept the existing" <<<"$second" && grep -q "a user edit" "$root/etc/bedside/bedside.toml" \
    && [ "$(mode /etc/bedside/bedside.toml)" = "640 root:bedside" ]; then
