@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 
 from bedside.config import Config
 from bedside.state import state_directory
@@ -32,8 +34,12 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
                                     f"{sink.period_frames} frames × {sink.periods} periods")
         sink.close()
     except AudioDeviceError as error:
-        healthy = False
-        _line(False, "audio device", str(error))
+        holder = running_service() if "busy" in str(error).lower() else None
+        if holder is not None:  # a hw device is exclusive: the appliance itself is playing on it
+            _line(True, "audio device", f"{audio.device!r} is in use by the running bedside service (pid {holder})")
+        else:
+            healthy = False
+            _line(False, "audio device", str(error))
 
     from bedside.controls import on_raspberry_pi, pin_factory
 
@@ -62,6 +68,20 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     return 0 if healthy else 1
 
 
+def running_service() -> int | None:
+    """The pid of a running ``bedside run`` other than this process, if there is one."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if "run" in (a.decode(errors="replace") for a in argv) and any(a.endswith(b"bedside") for a in argv):
+            return int(entry.name)
+    return None
+
+
 def _service_checks() -> None:
     """What the service will meet that a shell does not: its user and groups, and lgpio's
     working directory (the unit gives it /run/bedside; a read-only one kills the buttons)."""
@@ -82,6 +102,12 @@ def _service_checks() -> None:
         except KeyError:
             missing.append(f"{group} (no such group)")
     _line(not missing, "service groups", "audio, gpio, spi" if not missing else "missing: " + ", ".join(missing))
+    unit = Path("/etc/systemd/system/bedside.service")
+    if unit.exists():
+        text = unit.read_text(errors="replace")
+        ok = "WorkingDirectory=/run/bedside" in text and "LG_WD=" in text
+        _line(ok, "service unit", "lgpio gets a writable working directory" if ok else
+              f"{unit} gives lgpio no writable working directory: the buttons will fail (run make install again)")
 
 
 def mqtt_info(config: Config) -> None:

@@ -185,3 +185,25 @@ def test_doctor_fails_naming_gpio_when_it_is_required_and_missing(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert any(line.startswith("[FAIL] GPIO: real GPIO expected") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_doctor_knows_the_running_service(tmp_path):
+    """A hw device is exclusive: doctor run beside the service would call the DAC broken. It finds
+    the running `bedside run` instead (here a real one, playing on ALSA null)."""
+    import sys
+
+    from bedside.doctor import running_service
+
+    path = tmp_path / "bedside.toml"
+    path.write_text(f'[audio]\ndevice = "null"\n[state]\ndirectory = "{tmp_path}"\n')
+    assert running_service() is None
+    service = subprocess.Popen([sys.executable, "-m", "bedside", "--config", str(path), "run", "--simulate-pins"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while running_service() != service.pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running_service() == service.pid
+    finally:
+        service.terminate()
+        service.wait(20)
