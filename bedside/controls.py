@@ -22,6 +22,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bedside.commands import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
+from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,21 @@ class _BoundedMockPin(MockPWMPin):
         return changed
 
 
+_callback_log = RateLimitedLog(log)
+
+
+def _guarded(callback: Callable[[], None]) -> Callable[[], None]:
+    """``callback`` for a gpiozero thread: an exception is logged (rate-limited), never raised
+    into the pin driver's thread, which would stop delivering every later edge."""
+    def run() -> None:
+        try:
+            callback()
+        except Exception as error:
+            _callback_log.warning("controls: %s failed: %s: %s", getattr(callback, "__name__", "a callback"),
+                                  type(error).__name__, error)
+    return run
+
+
 class _PressButton:
     """A button with a short press (acts on release) and a long press (acts once held long enough).
 
@@ -119,8 +135,8 @@ class _PressButton:
         self._hold_timer: threading.Timer | None = None
         self._lock = threading.Lock()  # the hold timer and a release may race: one of them wins
         self._short, self._long = short, long
-        self.button.when_activated = self._pressed
-        self.button.when_deactivated = self._released
+        self.button.when_activated = _guarded(self._pressed)
+        self.button.when_deactivated = _guarded(self._released)
 
     def _accept(self) -> bool:
         now = time.monotonic()
@@ -133,7 +149,7 @@ class _PressButton:
         if self._accept():
             self._down, self._held = True, False
             if self._long is not None:
-                self._hold_timer = threading.Timer(self._hold_s, self._on_hold)
+                self._hold_timer = threading.Timer(self._hold_s, _guarded(self._on_hold))
                 self._hold_timer.daemon = True
                 self._hold_timer.start()
 
@@ -254,7 +270,10 @@ class Led:
     def _run(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
-            self.led.value = self.value_at(now)
+            try:
+                self.led.value = self.value_at(now)
+            except Exception as error:  # a driver error: the LED is not worth the thread
+                _callback_log.warning("LED: %s: %s", type(error).__name__, error)
             animated = self._mode == "breathe" or now < self._blink_until
             self._wake.wait(self.FRAME_S if animated else None)
             self._wake.clear()
@@ -284,8 +303,8 @@ class Controls:
             self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()), None))
         if config.encoder_a_pin is not False and config.encoder_b_pin is not False:
             encoder = RotaryEncoder(config.encoder_a_pin, config.encoder_b_pin, max_steps=0)
-            encoder.when_rotated_clockwise = lambda: submit(StepVolume(1))
-            encoder.when_rotated_counter_clockwise = lambda: submit(StepVolume(-1))
+            encoder.when_rotated_clockwise = _guarded(lambda: submit(StepVolume(1)))
+            encoder.when_rotated_counter_clockwise = _guarded(lambda: submit(StepVolume(-1)))
             self._parts.append(encoder)
         if config.pot_channel is not False:
             self._parts.append(PotVolume(config.pot_channel, submit))
