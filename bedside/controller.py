@@ -56,7 +56,7 @@ class Prepared:
 
     token: int
     name: str
-    source: Source
+    source: Source | None  # None: it could not be built (its file vanished, say): logged, and it stops
 
 
 #: Builds ``sound``'s source (with ``seed``) and hands it back as ``Prepared`` through ``done``:
@@ -210,6 +210,10 @@ class Controller:
         if self._starting is None or self._starting[0] != token or not self.state.playing:
             return  # stopped, or another sound chosen, while this one was being prepared
         fade, self._starting = self._starting[1], None
+        if source is None:  # the box must not sit "playing" in silence: say so, and stop
+            log.error("cannot play %s: its source failed to build (see above)", name)
+            self._stop(None)
+            return
         sound = self.catalog.get(name)
         calibration = sound.calibration_db if sound is not None else 0.0
         self.engine.play(name, source, calibration, fade_in=self.config.sound.fade_in_s if fade is None else fade,

@@ -146,11 +146,17 @@ class Synthesis:
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
         self._thread.start()
 
-    def prepare(self, make: Callable[[], Source], done: Callable[[Feed], None]) -> None:
-        """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis thread)."""
+    def prepare(self, make: Callable[[], Source], done: Callable[[Feed | None], None]) -> None:
+        """Build a source with ``make`` and prime its feed, then call ``done(feed)`` (synthesis
+        thread); ``done(None)`` if building it fails (logged), so that nobody waits for it."""
         def job() -> None:
             slice_ = self._slice()
-            feed = Feed(make())
+            try:
+                feed = Feed(make())
+            except Exception:
+                log.exception("building a sound failed")
+                done(None)
+                return
             for _ in range(PRIME_CHUNKS):
                 if any(ref() is not None for ref in self._feeds):  # something plays: leave it room
                     time.sleep(self._pause(slice_))

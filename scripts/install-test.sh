@@ -18,6 +18,10 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then  # run the chroot's binaries through qemu
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  update-binfmts --enable "qemu-$( [ "$arch" = arm64 ] && echo aarch64 || echo arm)" || true
+fi
 
 root=$(mktemp -d /var/tmp/bedside-chroot.XXXXXX)
 chmod 0755 "$root"  # mktemp makes it 0700: no other user could reach anything inside
@@ -28,7 +32,11 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== debootstrap bookworm ($arch) into $root"
-debootstrap --arch="$arch" --variant=minbase --include=ca-certificates,python3,sudo bookworm "$root" >/dev/null
+if ! debootstrap --arch="$arch" --variant=minbase --include=ca-certificates,python3,sudo bookworm "$root" \
+     >"$root.log" 2>&1; then
+  tail -20 "$root.log"; exit 1
+fi
+rm -f "$root.log"
 for m in proc sys dev dev/pts; do mount --bind "/$m" "$root/$m"; done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # The chroot reaches the package indexes the way this machine does: its pip configuration and any

@@ -141,3 +141,43 @@ def test_a_recording_too_short_or_silent_is_refused_by_check_config(tmp_path):
         result = subprocess.run([sys.executable, "-m", "bedside", "check-config", str(config)],
                                 capture_output=True, text=True)
         assert result.returncode == 78 and words in result.stderr and "sounds[0].file" in result.stderr
+
+
+def test_a_recording_gone_after_start_stops_with_an_error_instead_of_hanging(tmp_path, caplog):
+    """The file is checked at start; if it vanishes later (a USB stick pulled), building the sound
+    fails on the synthesis thread: the box must not sit "playing" in silence forever."""
+    import threading
+    import time
+
+    import soundfile
+
+    from bedside.commands import Play
+    from bedside.config import load
+    from bedside.daemon import Daemon
+
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, (0.1 * np.random.default_rng(1).standard_normal((2 * RATE, 2))).astype(np.float32), RATE)
+    path = tmp_path / "bedside.toml"
+    path.write_text(f'[audio]\ndevice = "null"\n[state]\ndirectory = "{tmp_path}"\n'
+                    f'[[sounds]]\nname = "clip"\nfile = "{clip}"\n')
+    daemon = Daemon(load(path), simulate_pins=True, keyboard=False, seed=1)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert daemon.ready.wait(10)
+        clip.unlink()
+        daemon.controller.submit(Play("clip"))
+        deadline = time.monotonic() + 5
+        while "cannot play clip" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        assert "cannot play clip" in caplog.text
+        assert not daemon.controller.state.playing and not daemon.controller.preparing
+        daemon.controller.submit(Play("pink"))  # and the box still plays the rest
+        deadline = time.monotonic() + 5
+        while not daemon.controller.engine.playing and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert daemon.controller.engine.playing
+    finally:
+        daemon.request_exit()
+        thread.join(10)
