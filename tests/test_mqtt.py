@@ -163,7 +163,7 @@ BAD_PAYLOADS = [
     # A 400-digit integer fits in the size limit: converting it to a float overflowed, the error
     # escaped the callback and paho's network thread died (MQTT gone until a restart).
     b'{"volume": 1' + b"0" * 400 + b"}", b'{"timer": -1' + b"0" * 400 + b"}", b'{"transition": 1e400, "volume": 5}',
-    b'{"volume": 5, "volume": "x"}', b'{"sound": "\u0000"}', b"\x00" * 100,
+    b'{"volume": 5, "volume": "x"}', b'{"sound": "\\u0000"}', b"\x00" * 100,
 ]
 
 
