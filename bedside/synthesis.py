@@ -40,8 +40,9 @@ LOW_CHUNKS = 6
 #: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
 #: audio thread waits for the next slice whatever its priority: measured at 12% of a core, priming
 #: a new sound at a third of a core starved the audio thread for 90 ms, and at a ninth it still
-#: could. A slice that took much longer on the clock than on the CPU means the CPU is short: the
-#: pause is then CONTENDED times longer. Below CRITICAL_CHUNKS ahead, it hurries (HURRY_PAUSE).
+#: could. Building a new sound, a slice that took much longer on the clock than on the CPU means
+#: the CPU is short: the pause is then CONTENDED times longer (not for top-ups, which must keep
+#: pace). Below CRITICAL_CHUNKS ahead, a top-up hurries (HURRY_PAUSE).
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
@@ -171,14 +172,13 @@ class Synthesis:
     def _slice() -> tuple[float, float]:
         return time.thread_time(), time.monotonic()
 
-    def _pause(self, since: tuple[float, float], hurry: bool = False) -> float:
-        """How long to pause after the work done since ``since``: DUTY_PAUSE (HURRY_PAUSE) times its
-        CPU time, and CONTENDED times more if the work took much longer on the clock than on the
-        CPU — the thread was held back, so the CPU is short (a Pi at full load, a cgroup quota)."""
+    def _pause(self, since: tuple[float, float]) -> float:
+        """How long to pause, building a new sound, after the work done since ``since``: DUTY_PAUSE
+        times its CPU time, and CONTENDED times more if the work took much longer on the clock than
+        on the CPU — the thread was held back, so the CPU is short (a Pi at full load, a quota)."""
         cpu = max(0.0, time.thread_time() - since[0])
         wall = time.monotonic() - since[1]
-        factor = HURRY_PAUSE if hurry else DUTY_PAUSE
-        return factor * cpu * (CONTENDED if wall > 1.5 * cpu + 0.0005 else 1.0)
+        return DUTY_PAUSE * cpu * (CONTENDED if wall > 1.5 * cpu + 0.0005 else 1.0)
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
@@ -189,7 +189,11 @@ class Synthesis:
             slice_ = self._slice()
             least = self._fill_hungriest()
             if least is None:
-                pause = self._pause(slice_, hurry=self._critical)
+                # A top-up keeps pace with the sound, so it is paced by the sound (and its own
+                # duty cycle), not backed off when the CPU is short: that let it fall behind and
+                # then hurry in bursts, worse for the audio thread than a steady pace.
+                cpu = max(0.0, time.thread_time() - slice_[0])
+                pause = (HURRY_PAUSE if self._critical else DUTY_PAUSE) * cpu
                 if not self._critical:
                     pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
                 self._wake.wait(pause)  # a job still wakes it at once

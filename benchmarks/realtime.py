@@ -130,13 +130,13 @@ def cost_table(seconds: float) -> None:
               f"{r['maxrss_mib']:.0f} |", flush=True)
 
 
-def pi_table(seconds: float, shares: tuple[float, ...]) -> None:
+def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None) -> None:
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, default [audio])\n")
     print("| sound | share | gaps ≥ 1 ms | ms of gaps | underruns (exit line) |")
     print("|---|---:|---:|---:|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     try:
-        for sound in builtin_sounds():
+        for sound in sounds or builtin_sounds():
             for share in shares:
                 limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
                 recording = Path(tempfile.mkdtemp()) / "monitor.raw"
@@ -212,13 +212,14 @@ def main() -> None:
     parser.add_argument("--detents", type=int, default=200)
     parser.add_argument("--skip-pi", action="store_true")
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
+    parser.add_argument("--sounds", nargs="+", help="for the Pi-share table: these sounds only")
     args = parser.parse_args()
     if args.only in (None, "latency"):
         latency_table(args.detents)
     if args.only in (None, "cost"):
         cost_table(args.seconds)
     if args.only in (None, "pi") and not args.skip_pi:
-        pi_table(args.pi_seconds, (0.15, 0.10))
+        pi_table(args.pi_seconds, (0.15, 0.10), args.sounds)
 
 
 if __name__ == "__main__":
