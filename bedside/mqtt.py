@@ -74,6 +74,7 @@ class MqttBridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_socket_open = self._on_socket_open
         # An exception in a callback must not end paho's network thread (MQTT dead until restart):
         # ours catch everything themselves, and paho is told to log and carry on as well.
@@ -127,10 +128,15 @@ class MqttBridge:
             log.warning("MQTT: broker refused the connection: %s", reason_code)
             return
         client.subscribe([(self.topics.set, self.config.qos), (self.topics.ha_status, self.config.qos)])
-        self.connected.set()
-        self._announce.set()
-        self._dirty.set()
-        log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        """Connected *and* subscribed: from here a published command is heard (set at CONNACK,
+        a command sent in between was lost), and the announcements go out."""
+        with contextlib.suppress(Exception):  # paho's thread must outlive anything
+            self.connected.set()
+            self._announce.set()
+            self._dirty.set()
+            log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self.connected.is_set()
