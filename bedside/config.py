@@ -158,6 +158,11 @@ MAX_STRING = 1024
 MAX_FILE_BYTES = 1 << 20
 
 
+def _key_name(key: str) -> str:
+    """A key the user wrote, as an error names it: itself if short and printable, else shown."""
+    return key if len(key) <= 60 and key.isprintable() else shown("", key)
+
+
 def shown(key: str, value: Any) -> str:
     """A value as an error message may show it: secrets hidden, and never more than 60 characters."""
     if key in SECRET_KEYS:
@@ -270,7 +275,7 @@ def _section(name: str, table: Any) -> Any:
     values = {}
     for key, value in table.items():
         if key not in keys:
-            raise ConfigError(f"{name}.{shown('', key)[1:-1]}", f"unknown key; allowed: {', '.join(keys)}")
+            raise ConfigError(f"{name}.{_key_name(key)}", f"unknown key; allowed: {', '.join(keys)}")
         kind, check = keys[key]
         value = _typed(f"{name}.{key}", value, kind)
         problem = check(value) if check else None
@@ -290,7 +295,7 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
             raise ConfigError(where, "must be a table")
         unknown = set(entry) - {"name", "description", "file", "layers"}
         if unknown:
-            raise ConfigError(f"{where}.{shown('', sorted(unknown)[0])[1:-1]}",
+            raise ConfigError(f"{where}.{_key_name(sorted(unknown)[0])}",
                               "unknown key; allowed: name, description, file, layers")
         name = _typed(f"{where}.name", entry.get("name"), str)
         description = _typed(f"{where}.description", entry.get("description", name), str)
@@ -328,7 +333,7 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
         elif key == "sounds":
             sections["sounds"] = _sound_declarations(value, base)
         else:
-            raise ConfigError(shown("", key)[1:-1], f"unknown section; allowed: {', '.join([*_SCHEMA, 'sounds'])}")
+            raise ConfigError(_key_name(key), f"unknown section; allowed: {', '.join([*_SCHEMA, 'sounds'])}")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")
