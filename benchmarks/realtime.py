@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,15 +113,49 @@ def wake_floor(period_s: float, seconds: float) -> float:
     return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
 
 
+C_WAKER = """#include <stdlib.h>
+#include <time.h>
+int main(int argc, char **argv) {
+    long period = atol(argv[1]), count = atol(argv[2]);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    for (long i = 0; i < count; i++) {
+        t.tv_nsec += period;
+        if (t.tv_nsec >= 1000000000L) { t.tv_nsec -= 1000000000L; t.tv_sec++; }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+    }
+    return 0;
+}
+"""
+
+
+def c_wake_floor(period_s: float, seconds: float) -> float | None:
+    """The same floor for a C program (``clock_nanosleep`` on an absolute clock): what any
+    implementation, in any language, pays here to wake that often. None without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="bedside-waker-"))
+    (folder / "waker.c").write_text(C_WAKER)
+    subprocess.run([cc, "-O2", "-o", str(folder / "waker"), str(folder / "waker.c")], check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([str(folder / "waker"), str(round(period_s * 1e9)), str(round(seconds / period_s))], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    shutil.rmtree(folder)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
+
+
 def cost_table(seconds: float) -> None:
     sox = sox_seconds_per_hour(600)
     audio = AudioConfig()
     period_s = audio.period_frames / audio.rate
     floor = wake_floor(period_s, min(seconds, 20))
+    c_floor = c_wake_floor(period_s, min(seconds, 20))
     print(f"\n### CPU per audio hour, whole `bedside run` process, default [audio] ({audio.period_frames} frames "
           f"× {audio.periods}), ALSA `null` paced\n")
     print(f"sox brownnoise: {sox:.2f} s per audio hour. Wake-up floor of this machine (a process that only "
-          f"sleeps {period_s * 1000:.1f} ms at a time): {floor:.1f} s per hour = {floor / sox:.1f}× sox.\n")
+          f"sleeps {period_s * 1000:.1f} ms at a time): Python {floor:.1f} s per hour = {floor / sox:.1f}× sox"
+          + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "") + ".\n")
     print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | start → READY, s | peak RSS, MiB |")
     print("|---|---:|---:|---:|---:|---:|")
     for sound in [None, *builtin_sounds()]:
