@@ -69,7 +69,7 @@ def pin_factory(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
     MockFactory. Where real GPIO is expected and fails, the choice says why (the caller logs an
     error and keeps playing: MQTT and the sleep timer still work)."""
     expected = mode == "required" or (mode == "auto" and (on_raspberry_pi() if on_pi is None else on_pi))
-    problem = fallbacks = None
+    problem = None
     if expected:
         _writable_lgpio_directory()
         with warnings.catch_warnings(record=True) as caught:
@@ -85,7 +85,7 @@ def pin_factory(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
                 reasons = "; ".join(str(w.message) for w in caught)
                 return PinChoice(factory, False, fallbacks=reasons or None)
     Device.pin_factory = MockFactory(pin_class=_BoundedMockPin)
-    return PinChoice(Device.pin_factory, True, problem, fallbacks)
+    return PinChoice(Device.pin_factory, True, problem)
 
 
 class _BoundedMockPin(MockPWMPin):

@@ -188,7 +188,8 @@ class Daemon:
             controller.subscribe(self.controls.led.on_state)
         keyboard = None
         if simulated and not pins.problem:
-            log.info("no GPIO here (not a Raspberry Pi): using simulated pins")
+            why = "asked for" if self._simulate_pins or config.controls.gpio == "simulated" else "not a Raspberry Pi"
+            log.info("using simulated pins (%s)", why)
             if self._keyboard_wanted if self._keyboard_wanted is not None else sys.stdin.isatty():
                 from bedside.keyboard import HELP, Keyboard
 

@@ -284,7 +284,8 @@ class Engine:
         if not all(ramp.is_steady(t0, frames) for ramp in ramps):
             return None
         # Summed in the general path's order, so that both give the same float32 gain.
-        db = voice.envelope._hold(t0) + voice.calibration_db + (self._volume._hold(t0) + self._sleep._hold(t0) + 0.0)
+        master = self._volume.held_at(t0) + self._sleep.held_at(t0) + 0.0
+        db = voice.envelope.held_at(t0) + voice.calibration_db + master
         if db != self._steady_db:
             self._steady_db, self._steady_gain = db, np.float32(db_to_gain(db))
         out = voice.source.render(frames)

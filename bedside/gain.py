@@ -94,9 +94,10 @@ class Ramp:
 
     def level_at(self, t: int) -> float:
         """The gain in dB at sample ``t`` (``-inf`` for silence)."""
-        return self._hold(t) if self.is_steady(t, 1) else float(self._levels(t, 1)[0])
+        return self.held_at(t) if self.is_steady(t, 1) else float(self._levels(t, 1)[0])
 
-    def _hold(self, t: int) -> float:
+    def held_at(self, t: int) -> float:
+        """The level at ``t`` where the ramp is not moving (before or after it)."""
         if t < self.start:
             return self.begin_db
         return -math.inf if self.silent_after else self.end_db
@@ -122,7 +123,7 @@ class Ramp:
         instead of per period (on a CPU that has just woken, each call costs tens of µs).
         """
         if self.is_steady(t0, n):
-            return self._hold(t0)
+            return self.held_at(t0)
         w0 = t0 - t0 % RAMP_WINDOW
         if t0 + n > w0 + RAMP_WINDOW:
             return self._levels(t0, n)
