@@ -1,0 +1,122 @@
+"""Fetch the real recordings of benchmarks/references/references.toml as short excerpts.
+
+Only Debian's package archive is used (the one place an appliance's build machine can always
+reach): `apt-get download` fetches each package that carries a reference, the file is taken out of
+the package (and out of the zip inside it, for 0 A.D.), the excerpt is cut and written as 16-bit
+FLAC to the cache, and the package is deleted. About 3.3 GB is downloaded once; the excerpts keep
+about 40 MB. Excerpts already in the cache are not fetched again.
+
+    python scripts/fetch_references.py [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "benchmarks" / "references" / "references.toml"
+DEFAULT_CACHE = Path(os.environ.get("BEDSIDE_REFERENCES", Path.home() / ".cache" / "bedside" / "references"))
+
+
+def load_manifest() -> list[dict]:
+    with MANIFEST.open("rb") as f:
+        return tomllib.load(f)["reference"]
+
+
+def excerpt_path(cache: Path, entry: dict) -> Path:
+    return cache / f"{entry['name']}.flac"
+
+
+def _member_bytes(deb: Path, path: str) -> bytes:
+    """One file out of a .deb, streamed through dpkg-deb (nothing else is unpacked)."""
+    wanted = {path, "./" + path}
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.name in wanted:
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    data = handle.read()
+                    proc.stdout.close()
+                    proc.kill()
+                    return data
+    raise SystemExit(f"{path} is not in {deb.name}")
+
+
+def _zip_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
+    """A file inside a zip inside a .deb: the zip is written to scratch (zipfile needs to seek)."""
+    archive = scratch / "archive.zip"
+    if not archive.exists():
+        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for item in tar:
+                    if item.name in {path, "./" + path}:
+                        handle = tar.extractfile(item)
+                        assert handle is not None
+                        with archive.open("wb") as out:
+                            shutil.copyfileobj(handle, out, 1 << 20)
+                        break
+    with zipfile.ZipFile(archive) as z:
+        return z.read(member)
+
+
+def _write_excerpt(data: bytes, entry: dict, target: Path) -> None:
+    samples, rate = soundfile.read(io.BytesIO(data), always_2d=True, dtype="float32")
+    first = int(entry["start"] * rate)
+    last = first + int(entry["seconds"] * rate)
+    if last > len(samples):
+        raise SystemExit(f"{entry['name']}: the recording is {len(samples) / rate:.1f} s, shorter than the excerpt")
+    excerpt = np.clip(samples[first:last], -1.0, 1.0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    soundfile.write(partial, excerpt, rate, format="FLAC", subtype="PCM_16")
+    partial.replace(target)
+
+
+def fetch(cache: Path) -> int:
+    entries = [e for e in load_manifest() if not excerpt_path(cache, e).exists()]
+    by_package: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_package.setdefault(entry["package"], []).append(entry)
+    for package, wanted in by_package.items():
+        with tempfile.TemporaryDirectory(dir=cache.parent if cache.parent.exists() else None) as tmp:
+            scratch = Path(tmp)
+            print(f"downloading {package} ({len(wanted)} excerpt(s))", flush=True)
+            subprocess.run(["apt-get", "download", "-q", package], cwd=scratch, check=True)
+            deb = next(scratch.glob("*.deb"))
+            for entry in wanted:
+                if "zip" in entry:
+                    data = _zip_member(deb, entry["path"], entry["zip"], scratch)
+                else:
+                    data = _member_bytes(deb, entry["path"])
+                _write_excerpt(data, entry, excerpt_path(cache, entry))
+                print(f"  {entry['name']}: {entry['seconds']} s", flush=True)
+    print(f"{len(load_manifest())} excerpts in {cache}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = parser.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    return fetch(args.cache)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
