@@ -18,7 +18,19 @@ import numpy as np
 
 from bedside.loudness import loudness_lufs
 from bedside.synth import Source
-from bedside.synth.nature import Fan, Rain, Stream, Surf, Wind
+from bedside.synth.nature import (
+    Breeze,
+    Fan,
+    Rain,
+    Stream,
+    Surf,
+    Wind,
+    brook,
+    gentle_surf,
+    heavy_rain,
+    light_rain,
+    river,
+)
 from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
 
@@ -39,8 +51,9 @@ class Sound:
 
 # Measured loudness (LUFS) of each built-in at unit gain: `python scripts/calibrate.py` prints it.
 _MEASURED_LUFS = {
-    "white": 6.11, "pink": -12.25, "brown": -9.22, "rain": 2.11, "surf": -9.48,
-    "fan": -15.16, "wind": -9.70, "stream": -1.17,
+    "white": 6.11, "pink": -12.25, "brown": -9.22,
+    "rain": 2.04, "light-rain": -11.01, "heavy-rain": -8.67, "surf": -18.61, "gentle-surf": -15.29,
+    "fan": -14.70, "wind": -20.14, "breeze": -9.33, "stream": 1.34, "brook": -3.07, "river": -0.86,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
@@ -48,10 +61,17 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("pink", "Pink noise: equal energy per octave, like steady rain on leaves.", PinkNoise),
     ("brown", "Brown noise: a deep, soft rumble, like a distant waterfall.", BrownNoise),
     ("rain", "Steady rain: a soft hiss with drops landing all around.", Rain),
-    ("surf", "Ocean surf: waves of every size breaking on a beach.", Surf),
-    ("fan", "A box fan: moving air and a faint, drifting blade hum.", Fan),
-    ("wind", "Wind in the trees: gusts that swell and fade.", Wind),
+    ("light-rain", "Light rain on leaves: a hush, and single drops you can tell apart.", light_rain),
+    ("heavy-rain", "A downpour heard from indoors: dense, dark and steady, with the odd knock of a big drop.",
+     heavy_rain),
+    ("surf", "Rolling surf: waves breaking on an open beach in a slow, steady rhythm.", Surf),
+    ("gentle-surf", "Gentle surf: small waves lapping a sheltered shore under a far-off roar.", gentle_surf),
+    ("fan", "A box fan: moving air chopped by the passing blades, a faint motor hum.", Fan),
+    ("wind", "Gusty wind: a dark roar that surges and dies away.", Wind),
+    ("breeze", "A steady breeze: soft moving air that drifts.", Breeze),
     ("stream", "A babbling brook: running water and small bubbles.", Stream),
+    ("brook", "A shallow brook close by: water splashing and bubbling over stones.", brook),
+    ("river", "A wide river: a steady, bright rush of water.", river),
 )
 
 

@@ -39,7 +39,11 @@ RATE = 48000
 #: The class of every built-in natural sound (the noise colours have none, but still compete
 #: for "nearest bedside sound").
 KIND = {
-    "rain": "rain", "surf": "surf", "wind": "wind", "stream": "stream", "fan": "fan",
+    "rain": "rain", "light-rain": "rain", "heavy-rain": "rain",
+    "surf": "surf", "gentle-surf": "surf",
+    "wind": "wind", "breeze": "wind",
+    "stream": "stream", "brook": "stream", "river": "stream",
+    "fan": "fan",
 }
 
 
@@ -80,6 +84,25 @@ def load_references(path: Path = STATISTICS) -> list[Reference]:
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def misses(references: list[Reference], sounds: dict[str, Texture]) -> list[str]:
+    """Every check that fails: a sound outside its class in some group, a recording whose
+    nearest bedside sound is of another class."""
+    scale = normalisers(references)
+    kinds = {r.kind for r in references}
+    out = []
+    for name, tex in sounds.items():
+        kind = KIND.get(name)
+        if kind in kinds:
+            out += [f"{name} outside {kind} in {group} ({near:.2f} > {spread:.2f})"
+                    for group, (near, spread) in class_fit(tex, references, kind, scale).items() if near > spread]
+    for ref in references:
+        if ref.kind in set(KIND.values()):
+            best, d = nearest_sound(ref, sounds, scale)
+            if KIND.get(best) != ref.kind:
+                out.append(f"{ref.name} ({ref.kind}) is nearest to {best} ({d:.2f})")
+    return out
 
 
 def report(references: list[Reference], sounds: dict[str, Texture], white: Texture) -> bool:
@@ -126,8 +149,9 @@ def report(references: list[Reference], sounds: dict[str, Texture], white: Textu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="audio analysed per bedside sound")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=120.0, help="audio analysed per bedside sound")
+    parser.add_argument("--seeds", default="1,3,7,11",
+                        help="comma-separated seeds: tables for the first, the misses of every one")
     parser.add_argument("--update", action="store_true", help="recompute the references' statistics from audio")
     parser.add_argument("--cache", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -139,10 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         STATISTICS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {STATISTICS.relative_to(HERE.parent)} ({len(data)} excerpts)\n")
     references = load_references()
-    sounds = {name: render_texture(name, args.seconds, args.seed) for name in builtin_sounds()}
-    white = sounds["white"]
-    print(f"bedside sounds: {args.seconds:.0f} s each at {RATE} Hz, seed {args.seed}\n")
-    return 0 if report(references, sounds, white) else 1
+    seeds = [int(s) for s in args.seeds.split(",")]
+    failed = 0
+    for i, seed in enumerate(seeds):
+        sounds = {name: render_texture(name, args.seconds, seed) for name in builtin_sounds()}
+        if i == 0:
+            print(f"bedside sounds: {args.seconds:.0f} s each at {RATE} Hz, seed {seed}\n")
+            report(references, sounds, sounds["white"])
+            print(f"\n## Misses by seed ({args.seconds:.0f} s of each sound)\n")
+        found = misses(references, sounds)
+        failed += bool(found)
+        print(f"- seed {seed}: " + ("none" if not found else "; ".join(found)))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ last, and no stretch of a night repeats.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -47,37 +48,101 @@ class _Clock:
 #: A drop landing on leaves or a puddle: a short, high ping.
 RAIN_DROP = ResonanceKind(freq_hz=(1500.0, 6500.0), glide=(0.5, 3.0), decay_s=(0.002, 0.009),
                           amplitude=0.25, spread_db=6.0, pan_width=0.9)
+#: A big drop striking a roof or a window sill, heard from inside: a dull, low knock.
+RAIN_THUD = ResonanceKind(freq_hz=(90.0, 400.0), glide=(-0.5, 0.0), decay_s=(0.008, 0.025),
+                          amplitude=0.2, spread_db=5.0, pan_width=0.9)
 #: A bubble in running water: a lower tone whose pitch rises as it shrinks (Minnaert resonance).
-BROOK_BUBBLE = ResonanceKind(freq_hz=(350.0, 1800.0), glide=(0.5, 4.0), decay_s=(0.004, 0.012),
-                             amplitude=0.14, spread_db=5.0, pan_width=0.8)
+BROOK_BUBBLE = ResonanceKind(freq_hz=(400.0, 5000.0), glide=(0.5, 4.0), decay_s=(0.003, 0.010),
+                             amplitude=0.3, spread_db=6.0, pan_width=0.8)
+
+
+@dataclass(frozen=True)
+class RainStyle:
+    """What the rain falls on and how hard: the hiss of many drops, the few that are heard alone."""
+
+    hiss: tuple[tuple[float, float], ...]  # band-pass regions of the hiss, each wandering on its own
+    hiss_db: tuple[float, ...]  # each region's level
+    drops_per_second: float
+    drop_db: float  # the heard drops' level relative to RAIN_DROP's
+    intensity_sigma_db: float
+    intensity_tau_s: float
+    rumble_db: float | None = None  # a dark floor of heavy rain far off (brown noise), if any
+    rumble_hz: float = 300.0  # where that floor is cut off (2nd-order low-pass)
+    shower_db: float = 0.0  # a fast swell shared by every part (showers in a downpour), if any
+    thuds_per_second: float = 0.0  # big drops striking a roof or a sill: low, dull knocks
+
+
+#: Steady rain: an even hiss with drops all around.
+STEADY = RainStyle(hiss=((400.0, 9000.0),), hiss_db=(0.0,), drops_per_second=40.0, drop_db=0.0,
+                   intensity_sigma_db=1.0, intensity_tau_s=10.0)
+#: Light rain on leaves: a quiet hiss, and single drops that can be told apart (in real light
+#: rain the 3–8 kHz envelopes are spiky: skew near 3, kurtosis near 16).
+LIGHT = RainStyle(hiss=((500.0, 8000.0),), hiss_db=(-14.0,), drops_per_second=8.0, drop_db=4.0,
+                  intensity_sigma_db=1.2, intensity_tau_s=8.0, rumble_db=-12.0)
+#: A downpour heard from indoors: dense and dark, its low and high parts swelling on their own.
+HEAVY = RainStyle(hiss=((700.0, 9000.0), (150.0, 1500.0)), hiss_db=(-28.0, -13.0), drops_per_second=150.0,
+                  drop_db=-32.0, intensity_sigma_db=0.6, intensity_tau_s=0.8, rumble_db=0.0, rumble_hz=500.0,
+                  shower_db=1.5, thuds_per_second=40.0)
 
 
 class Rain:
-    """Steady rain: a soft hiss that swells and eases, with drops landing all around."""
+    """Rain: a hiss that swells and eases, with drops landing all around."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        hiss_seed, rest = seed.spawn(2)
-        drop_rng, mod_rng, event_rng = spawn_generators(rest, 3)
-        self._rate, self._clock = rate, _Clock()
-        self._hiss = _band_noise(rate, hiss_seed, 400.0, 9000.0)
-        self._intensity = SlowRandom(mod_rng, rate, mean=0.0, sigma=1.5, tau=10.0)  # dB
+    def __init__(self, rate: int, seed: np.random.SeedSequence, style: RainStyle = STEADY) -> None:
+        hiss_seeds = seed.spawn(len(style.hiss) + 2)
+        drop_rng, event_rng, *mod_rngs, shower_rng, thud_rng, thud_event_rng = spawn_generators(
+            hiss_seeds[-1], 5 + len(style.hiss))
+        self._rate, self._clock, self._style = rate, _Clock(), style
+        self._hiss = [_band_noise(rate, s, low, high) for s, (low, high) in zip(hiss_seeds, style.hiss, strict=False)]
+        self._levels = [SlowRandom(rng, rate, mean=db, sigma=style.intensity_sigma_db, tau=style.intensity_tau_s)
+                        for rng, db in zip(mod_rngs, style.hiss_db, strict=True)]  # dB
+        self._rumble = (BrownNoise(rate, hiss_seeds[-2], butterworth(rate, "lowpass", style.rumble_hz, 2))
+                        if style.rumble_db is not None else None)
+        self._shower = (SlowRandom(shower_rng, rate, mean=0.0, sigma=style.shower_db, tau=0.15)
+                        if style.shower_db else None)
+        self._drop_gain = 10 ** (style.drop_db / 20)
         self._drop_rng = drop_rng
         self._bus = GrainBus()
         self._drops = EventTrain(event_rng, rate, self._drop_rate, self._drop, self._bus)
+        self._thud_rng = thud_rng
+        self._thuds = (EventTrain(thud_event_rng, rate, lambda t: style.thuds_per_second, self._thud, self._bus)
+                       if style.thuds_per_second else None)
+
+    def _thud(self, start: int) -> Resonance:
+        return RAIN_THUD.draw(self._thud_rng, start, self._rate)
 
     def _drop_rate(self, t: float) -> float:
-        return 40.0 * 10 ** (self._intensity.value_at(t) / 10)  # heavier rain: many more drops
+        # Heavier rain (the first region louder than its mean) brings many more drops.
+        first = self._levels[0]
+        return self._style.drops_per_second * 10 ** ((first.value_at(t) - self._style.hiss_db[0]) / 10)
 
     def _drop(self, start: int) -> Resonance:
-        return RAIN_DROP.draw(self._drop_rng, start, self._rate)
+        return RAIN_DROP.draw(self._drop_rng, start, self._rate, self._drop_gain)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        out = self._hiss.render(frames)
-        out *= _db_to_gain(self._intensity.block(t0, frames))[:, None]
+        first_db = self._levels[0].block(t0, frames)
+        out = self._hiss[0].render(frames) * _db_to_gain(first_db)[:, None]
+        for hiss, level in zip(self._hiss[1:], self._levels[1:], strict=True):
+            out += hiss.render(frames) * _db_to_gain(level.block(t0, frames))[:, None]
+        if self._rumble is not None:  # the far-off rain swells with the near
+            rumble_db = first_db + np.float32(self._style.rumble_db - self._style.hiss_db[0])
+            out += self._rumble.render(frames) * _db_to_gain(rumble_db)[:, None]
+        if self._shower is not None:
+            out *= _db_to_gain(self._shower.block(t0, frames))[:, None]
         self._drops.advance(t0, frames)
+        if self._thuds is not None:
+            self._thuds.advance(t0, frames)
         self._bus.render_into(out, t0)
         return out
+
+
+def light_rain(rate: int, seed: np.random.SeedSequence) -> Rain:
+    return Rain(rate, seed, LIGHT)
+
+
+def heavy_rain(rate: int, seed: np.random.SeedSequence) -> Rain:
+    return Rain(rate, seed, HEAVY)
 
 
 class _Wave:
@@ -135,113 +200,231 @@ class EnvelopeBus:
         return out
 
 
+@dataclass(frozen=True)
+class SurfStyle:
+    """How the sea behaves: how often waves come, how big they are, how much roar lies beneath."""
+
+    seconds_between_waves: float
+    regularity: float  # gamma shape of the gaps: 1 = Poisson, higher = more even rhythm
+    size_sigma_db: float
+    rise_s: tuple[float, float]
+    decay_s: tuple[float, float]
+    bed_db: float  # the distant roar between waves, relative to a wave of average size
+    crash: tuple[float, float]  # the bright breaking burst's level relative to the wave's body
+    churn: float  # the foam's restless motion within a wave: its level wanders by up to ± this share
+
+
+#: Waves rolling in on an open beach: a steady rhythm, every band lifted together by each wave,
+#: and a quiet wash between them (real surf's envelope varies twice as much as a steady noise's).
+ROLLING = SurfStyle(seconds_between_waves=9.0, regularity=5.0, size_sigma_db=2.0, rise_s=(2.5, 4.0),
+                    decay_s=(1.5, 3.0), bed_db=-26.0, crash=(0.5, 1.0), churn=0.35)
+#: Small waves lapping on a sheltered shore under a constant far-off roar.
+GENTLE = SurfStyle(seconds_between_waves=7.0, regularity=2.0, size_sigma_db=3.0, rise_s=(1.5, 3.5),
+                   decay_s=(2.0, 5.0), bed_db=-6.0, crash=(0.1, 0.3), churn=0.25)
+
+
 class Surf:
     """Ocean surf: waves of random size and spacing breaking on a beach, over a distant roar."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
+    def __init__(self, rate: int, seed: np.random.SeedSequence, style: SurfStyle = ROLLING) -> None:
         body_seed, bright_seed, bed_seed = seed.spawn(3)
-        wave_rng, event_rng, mod_rng = spawn_generators(seed.spawn(1)[0], 3)
-        self._rate, self._clock = rate, _Clock()
-        self._body = BrownNoise(rate, body_seed)
+        wave_rng, event_rng, mod_rng, churn_rng = spawn_generators(seed.spawn(1)[0], 4)
+        self._rate, self._clock, self._style = rate, _Clock(), style
+        self._churn = SlowRandom(churn_rng, rate, mean=0.0, sigma=1.0, tau=0.35, hop=128)
+        self._body = PinkNoise(rate, body_seed, butterworth(rate, "highpass", 90.0, 2),
+                               butterworth(rate, "lowpass", 3500.0, 1))
         self._bright = PinkNoise(rate, bright_seed, butterworth(rate, "highpass", 700.0))
-        self._bed = BrownNoise(rate, bed_seed)
-        self._bed_level = SlowRandom(mod_rng, rate, mean=-6.0, sigma=1.5, tau=12.0)
+        self._bed = PinkNoise(rate, bed_seed, butterworth(rate, "bandpass", (60.0, 1500.0), 1))
+        self._bed_level = SlowRandom(mod_rng, rate, mean=style.bed_db, sigma=1.5, tau=12.0)
         self._wave_rng = wave_rng
         self._body_env, self._bright_env = EnvelopeBus(), EnvelopeBus()
-        self._waves = EventTrain(event_rng, rate, lambda t: 1 / 9.0, self._wave, self._body_env)
+        self._waves = EventTrain(event_rng, rate, lambda t: 1 / style.seconds_between_waves, self._wave,
+                                 self._body_env, regularity=style.regularity)
 
     def _wave(self, start: int) -> _Wave:
-        rng, rate = self._wave_rng, self._rate
-        size = 10 ** (rng.normal(0, 2.5) / 20)
-        rise = rng.uniform(1.5, 4.0)
+        rng, rate, style = self._wave_rng, self._rate, self._style
+        size = 10 ** (rng.normal(0, style.size_sigma_db) / 20)
+        rise = rng.uniform(*style.rise_s)
         pan = rng.uniform(-0.6, 0.6)
         # The crash: a bright burst where the wave breaks, fizzing out faster than the body.
         crash_at = start + int((rise - rng.uniform(0.1, 0.5)) * rate)
         self._bright_env.add(_Wave(crash_at, rate, rng.uniform(0.3, 0.8), rng.uniform(0.8, 2.5),
-                                   size * rng.uniform(0.3, 0.8), pan + rng.uniform(-0.2, 0.2)))
-        return _Wave(start, rate, rise, rng.uniform(2.0, 5.0), size, pan)
+                                   size * rng.uniform(*style.crash), pan + rng.uniform(-0.2, 0.2)))
+        return _Wave(start, rate, rise, rng.uniform(*style.decay_s), size, pan)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
         self._waves.advance(t0, frames)
         out = self._body.render(frames) * self._body_env.render(t0, frames)
         out += self._bright.render(frames) * self._bright_env.render(t0, frames)
+        # Symmetric in amplitude (not in dB): the foam churns without adding loud peaks.
+        out *= (1 + np.float32(self._style.churn) * np.tanh(self._churn.block(t0, frames)))[:, None]
         out += self._bed.render(frames) * _db_to_gain(self._bed_level.block(t0, frames))[:, None]
         return out
 
 
+def gentle_surf(rate: int, seed: np.random.SeedSequence) -> Surf:
+    return Surf(rate, seed, GENTLE)
+
+
 class Fan:
-    """A box fan: broadband air with the blade tone, which wobbles as the motor's speed drifts."""
+    """A box fan: broadband air chopped by the passing blades, a faint motor hum, a slow drift.
+
+    A real fan's air is not steady noise: each blade passing the grille pushes a puff (amplitude
+    modulation at the blade rate), one blade is never quite like the others (a weaker beat once
+    per revolution), and the motor hums at twice the mains frequency. Without these a fan's
+    envelope statistics are exactly pink noise's.
+    """
 
     def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
         air_seed, rest = seed.spawn(2)
         setup_rng, speed_rng, level_rng = spawn_generators(rest, 3)
         self._rate, self._clock = rate, _Clock()
         self._air = PinkNoise(rate, air_seed, butterworth(rate, "lowpass", setup_rng.uniform(1500.0, 3000.0)))
+        self._blades = int(setup_rng.integers(3, 6))
         self._blade_hz = setup_rng.uniform(45.0, 75.0)  # blades × revolutions per second
         self._harmonics = 10 ** (-np.array([0.0, 8.0, 15.0]) * setup_rng.uniform(0.8, 1.3) / 20)
+        self._chop = setup_rng.uniform(0.25, 0.35)  # depth of each blade's puff
+        self._wobble = setup_rng.uniform(0.10, 0.16)  # the odd blade, once per revolution
+        self._hum_hz = 2 * float(setup_rng.choice([50.0, 60.0]))  # mains hum at twice the mains
         self._speed = SlowRandom(speed_rng, rate, mean=1.0, sigma=0.006, tau=8.0)
         self._tone_level = SlowRandom(level_rng, rate, mean=-20.0, sigma=1.5, tau=12.0)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        phase = (2 * np.pi * self._blade_hz / self._rate) * self._speed.integral_block(t0, frames)
+        turns = self._speed.integral_block(t0, frames)  # samples × speed: the rotor's angle, in effect
+        phase = (2 * np.pi * self._blade_hz / self._rate) * turns
         blade = np.sin(phase)
         tone = self._harmonics[0] * blade
         for h, amp in enumerate(self._harmonics[1:], start=2):
             tone += amp * np.sin(h * phase)
         tone *= _db_to_gain(self._tone_level.block(t0, frames))
+        hum_phase = (2 * np.pi * self._hum_hz / self._rate) * np.arange(t0, t0 + frames, dtype=np.float64)
+        tone += 0.02 * np.sin(hum_phase)
+        puffs = 1 + self._chop * blade + self._wobble * np.sin(phase / self._blades)
         out = self._air.render(frames)
-        out *= (1 + 0.08 * blade).astype(np.float32)[:, None]  # the air pulses as each blade passes
+        out *= puffs.astype(np.float32)[:, None]
         out += tone.astype(np.float32)[:, None]
         return out
 
 
+#: Gusts stop rising this far above the wind's average level (a soft limit): the lulls may be as
+#: deep as real wind's, but a surge never startles a sleeper.
+GUST_CEILING_DB = 12.0
+
+
 class Wind:
-    """Wind through trees: gusts that come and go, brighter and louder as they build."""
+    """Gusty wind: a roar low in the spectrum that surges and dies away, every band together.
+
+    Real wind recorded outdoors is dark (little above 2 kHz: its noise is made by eddies, not by
+    anything small) and moves as one: a gust lifts the whole spectrum, and leaves the air almost
+    still between gusts. The gust level wanders in dB, so surges are peaky and lulls are long.
+    """
 
     def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
         low_seed, high_seed, rest = seed.spawn(3)
         gust_rng, weather_rng = spawn_generators(rest, 2)
         self._clock = _Clock()
-        self._low = BrownNoise(rate, low_seed)
-        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (500.0, 4000.0)))
-        self._gust = SlowRandom(gust_rng, rate, mean=0.0, sigma=3.0, tau=3.5)  # dB
-        self._weather = SlowRandom(weather_rng, rate, mean=0.0, sigma=1.5, tau=60.0)  # dB
+        self._low = PinkNoise(rate, low_seed, butterworth(rate, "highpass", 380.0, 2),
+                              butterworth(rate, "lowpass", 750.0, 3))
+        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (500.0, 1600.0), 2))
+        self._gust = SlowRandom(gust_rng, rate, mean=0.0, sigma=8.0, tau=2.0, smooth=True)  # dB
+        self._weather = SlowRandom(weather_rng, rate, mean=0.0, sigma=1.5, tau=20.0)  # dB
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
         gust_db = self._gust.block(t0, frames) + self._weather.block(t0, frames)
-        out = self._low.render(frames) * _db_to_gain(gust_db - 2.0)[:, None]
-        out += self._high.render(frames) * _db_to_gain(1.3 * gust_db - 4.0)[:, None]
+        surge = np.maximum(gust_db, np.float32(0.0))  # soft-limit the surges, not the lulls
+        gust_db += np.float32(GUST_CEILING_DB) * np.tanh(surge * np.float32(1 / GUST_CEILING_DB)) - surge
+        out = self._low.render(frames) * _db_to_gain(gust_db)[:, None]
+        out += self._high.render(frames) * _db_to_gain(1.4 * gust_db - 16.0)[:, None]
         return out
 
 
-class Stream:
-    """A babbling brook: a bed of running water and countless small bubbles."""
+class Breeze:
+    """A steady breeze: soft, dark moving air whose low and high parts drift on their own."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        bed_seed, rest = seed.spawn(2)
-        bubble_rng, event_rng, flow_rng, babble_rng = spawn_generators(rest, 4)
-        self._rate, self._clock = rate, _Clock()
-        self._bed = _band_noise(rate, bed_seed, 250.0, 3500.0)
-        self._flow = SlowRandom(flow_rng, rate, mean=0.0, sigma=1.5, tau=20.0)  # dB
-        self._babble = SlowRandom(babble_rng, rate, mean=0.0, sigma=2.0, tau=0.25, hop=64)  # dB
+        low_seed, high_seed, rest = seed.spawn(3)
+        low_rng, high_rng, sway_rng = spawn_generators(rest, 3)
+        self._clock = _Clock()
+        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=1.6, tau=5.0, smooth=True)  # dB, both parts
+        self._low = BrownNoise(rate, low_seed, butterworth(rate, "lowpass", 900.0, 1))
+        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (400.0, 2500.0), 1))
+        self._low_level = SlowRandom(low_rng, rate, mean=0.0, sigma=1.5, tau=6.0)  # dB
+        self._high_level = SlowRandom(high_rng, rate, mean=-10.0, sigma=2.0, tau=4.0)  # dB
+
+    def render(self, frames: int) -> np.ndarray:
+        t0 = self._clock.tick(frames)
+        sway = self._sway.block(t0, frames)
+        out = self._low.render(frames) * _db_to_gain(sway + self._low_level.block(t0, frames))[:, None]
+        out += self._high.render(frames) * _db_to_gain(sway + self._high_level.block(t0, frames))[:, None]
+        return out
+
+
+@dataclass(frozen=True)
+class StreamStyle:
+    """Running water: where its rush lives in the spectrum, how it babbles, how many bubbles."""
+
+    regions: tuple[tuple[float, float], ...]  # band-pass regions whose levels wander on their own
+    region_db: tuple[float, ...]
+    babble_db: float  # how far each region's level wanders, fast (the water's many small falls)
+    bubbles_per_second: float
+    bubble_db: float  # relative to BROOK_BUBBLE's level
+    bubble_hz: tuple[float, float] = BROOK_BUBBLE.freq_hz  # smaller bubbles in faster water ring higher
+
+
+#: A babbling brook: bubbles that can be heard one by one over a rush that moves in every part
+#: of the spectrum on its own (real rivers' band envelopes correlate with their neighbours' only).
+BROOK = StreamStyle(regions=((200.0, 700.0), (700.0, 2200.0), (2200.0, 7000.0)), region_db=(0.0, 0.0, 0.0),
+                    babble_db=2.5, bubbles_per_second=45.0, bubble_db=3.0)
+#: A shallow brook close by, splashing over stones: bright, single splashes and bubbles over a
+#: thin rush (a close recording's envelope is spiky: skew near 2 above 2 kHz).
+SPLASHING = StreamStyle(regions=((60.0, 400.0), (400.0, 2000.0), (2000.0, 6000.0)), region_db=(-4.0, -14.0, -8.0),
+                        babble_db=3.5, bubbles_per_second=25.0, bubble_db=10.0, bubble_hz=(1500.0, 5000.0))
+#: A wide river: a steady, bright rush with bubbles lost in it.
+RIVER = StreamStyle(regions=((120.0, 1500.0), (1500.0, 3500.0), (3000.0, 6000.0)), region_db=(-5.0, -4.0, 0.0),
+                    babble_db=1.2, bubbles_per_second=120.0, bubble_db=-3.0, bubble_hz=(1000.0, 3500.0))
+
+
+class Stream:
+    """Running water: a bed of rushing water and countless small bubbles."""
+
+    def __init__(self, rate: int, seed: np.random.SeedSequence, style: StreamStyle = BROOK) -> None:
+        bed_seeds = seed.spawn(len(style.regions) + 1)
+        bubble_rng, event_rng, flow_rng, *babble_rngs = spawn_generators(bed_seeds[-1], 3 + len(style.regions))
+        self._rate, self._clock, self._style = rate, _Clock(), style
+        self._beds = [SpectralNoise(rate, s, butterworth(rate, "bandpass", region, 2))
+                      for s, region in zip(bed_seeds, style.regions, strict=False)]
+        self._flow = SlowRandom(flow_rng, rate, mean=0.0, sigma=1.0, tau=20.0)  # dB
+        self._babbles = [SlowRandom(rng, rate, mean=db, sigma=style.babble_db, tau=0.12, hop=64)
+                         for rng, db in zip(babble_rngs, style.region_db, strict=True)]  # dB
+        self._bubble_gain = 10 ** (style.bubble_db / 20)
+        self._bubble_kind = replace(BROOK_BUBBLE, freq_hz=style.bubble_hz)
         self._bubble_rng = bubble_rng
         self._bus = GrainBus()
         self._bubbles = EventTrain(event_rng, rate, self._bubble_rate, self._bubble, self._bus)
 
     def _bubble_rate(self, t: float) -> float:
-        return 90.0 * 10 ** (self._flow.value_at(t) / 10)
+        return self._style.bubbles_per_second * 10 ** (self._flow.value_at(t) / 10)
 
     def _bubble(self, start: int) -> Resonance:
-        return BROOK_BUBBLE.draw(self._bubble_rng, start, self._rate)
+        return self._bubble_kind.draw(self._bubble_rng, start, self._rate, self._bubble_gain)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        out = self._bed.render(frames)
-        level = self._flow.block(t0, frames) + self._babble.block(t0, frames)
-        out *= _db_to_gain(level)[:, None]
+        flow = self._flow.block(t0, frames)
+        out = np.zeros((frames, CHANNELS), np.float32)
+        for bed, babble in zip(self._beds, self._babbles, strict=True):
+            out += bed.render(frames) * _db_to_gain(flow + babble.block(t0, frames))[:, None]
         self._bubbles.advance(t0, frames)
         self._bus.render_into(out, t0)
         return out
+
+
+def brook(rate: int, seed: np.random.SeedSequence) -> Stream:
+    return Stream(rate, seed, SPLASHING)
+
+
+def river(rate: int, seed: np.random.SeedSequence) -> Stream:
+    return Stream(rate, seed, RIVER)

@@ -50,16 +50,20 @@ class SlowRandom:
 
     ``tau`` seconds is how long it takes to forget where it was. It is drawn on a control grid of
     ``hop`` samples and interpolated linearly in between, which is smooth enough for any gain or
-    rate and costs almost nothing.
+    rate and costs almost nothing. ``smooth=True`` passes it through the same decay twice: the
+    same spread and slow wandering, but far less fast jitter (real gusts swell, they do not flicker).
     """
 
     def __init__(self, rng: np.random.Generator, rate: int, mean: float, sigma: float, tau: float,
-                 hop: int = 256) -> None:
+                 hop: int = 256, smooth: bool = False) -> None:
         self._rng = rng
         self._hop = hop
         self._mean = mean
-        self._decay = math.exp(-hop / (tau * rate))
-        self._kick = sigma * math.sqrt(1 - self._decay**2)
+        self._decay = a = math.exp(-hop / (tau * rate))
+        # Stationary variance of one AR(1) stage is k²/(1−a²); of two in cascade, k²(1+a²)/(1−a²)³.
+        self._kick = sigma * (math.sqrt((1 - a * a) ** 3 / (1 + a * a)) if smooth else math.sqrt(1 - a * a))
+        self._smooth = smooth
+        self._inner = 0.0  # the first stage's last value, when smoothing
         self._values = np.array([mean + sigma * rng.standard_normal()])
         self._integrals = np.zeros(1)  # integral of the process from sample 0 to each grid point
         self._first = 0  # grid index of self._values[0]
@@ -69,6 +73,9 @@ class SlowRandom:
         if missing <= 0:
             return
         kicks = self._rng.standard_normal(missing) * self._kick
+        if self._smooth:
+            kicks = one_pole(kicks, self._decay, self._inner)
+            self._inner = float(kicks[-1])
         last = self._values[-1] - self._mean
         new = one_pole(kicks, self._decay, last) + self._mean
         # Trapezoids between grid points, accumulated one by one (the same sums in any partition).
@@ -160,11 +167,14 @@ class EventTrain:
     """Events at random times: a Poisson process whose rate may itself wander.
 
     ``make_grain(start)`` builds the event; ``rate(t)`` is the events per second at sample ``t``.
+    ``regularity`` above 1 makes the gaps gamma-distributed with that shape: the same mean rate,
+    but fewer very short and very long gaps (waves come in a rhythm, drops do not).
     """
 
     def __init__(self, rng: np.random.Generator, rate_hz: int, events_per_second: Callable[[float], float],
-                 make_grain: Callable[[int], Grain], bus: GrainBus | EnvelopeSink) -> None:
+                 make_grain: Callable[[int], Grain], bus: GrainBus | EnvelopeSink, regularity: float = 1.0) -> None:
         self._rng = rng
+        self._regularity = regularity
         self._fs = rate_hz
         self._rate = events_per_second
         self._make = make_grain
@@ -172,7 +182,9 @@ class EventTrain:
         self._next = self._gap(0.0)
 
     def _gap(self, t: float) -> float:
-        return self._rng.exponential() * self._fs / max(self._rate(t), 1e-6)
+        k = self._regularity
+        draw = self._rng.exponential() if k == 1.0 else self._rng.gamma(k, 1 / k)
+        return draw * self._fs / max(self._rate(t), 1e-6)
 
     def advance(self, t0: int, n: int) -> None:
         """Create every event that starts before ``t0 + n``."""
@@ -237,12 +249,12 @@ class ResonanceKind:
     spread_db: float  # standard deviation of the level
     pan_width: float  # positions drawn from [-width, width]
 
-    def draw(self, rng: np.random.Generator, start: int, rate: int) -> Resonance:
+    def draw(self, rng: np.random.Generator, start: int, rate: int, gain: float = 1.0) -> Resonance:
         low, high = self.freq_hz
         freq = math.exp(rng.uniform(math.log(low), math.log(high)))
         return Resonance(start, rate, freq=freq, glide=rng.uniform(*self.glide) * freq,
                          decay_s=rng.uniform(*self.decay_s),
-                         amplitude=self.amplitude * 10 ** (rng.normal(0, self.spread_db) / 20),
+                         amplitude=gain * self.amplitude * 10 ** (rng.normal(0, self.spread_db) / 20),
                          pan=rng.uniform(-self.pan_width, self.pan_width))
 
 
