@@ -7,7 +7,7 @@ VENV ?= .venv
 CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test bench install install-test system system-test clean
+.PHONY: run test bench references install install-test system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -46,6 +46,14 @@ bench: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/appliance.py
 	$(BIN)/python benchmarks/mqtt.py
 	$(BIN)/python benchmarks/realtime.py
+	$(BIN)/python benchmarks/texture.py
+
+# The real recordings the natural sounds are measured against (about 3.3 GB of Debian packages
+# downloaded once, 48 MB of excerpts kept in ~/.cache/bedside/references), and their statistics
+# recomputed into benchmarks/references/statistics.json. Not needed for the tests or the benchmark.
+references: system-test $(VENV)/.test-deps
+	$(BIN)/python scripts/fetch_references.py
+	$(BIN)/python benchmarks/texture.py --update
 
 clean:
 	rm -rf $(VENV) .pytest_cache

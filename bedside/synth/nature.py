@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.noise import BrownNoise, PinkNoise, SpectralNoise, butterworth
+from bedside.synth.noise import BrownNoise, PinkNoise, Shape, SpectralNoise, brown_shape, butterworth, layered, product
 from bedside.synth.processes import (
     EventTrain,
     GrainBus,
@@ -27,11 +27,6 @@ from bedside.synth.processes import (
 
 def _db_to_gain(db: np.ndarray) -> np.ndarray:
     return np.power(np.float32(10.0), db * np.float32(0.05))
-
-
-def _band_noise(rate: int, seed: np.random.SeedSequence, low: float, high: float) -> SpectralNoise:
-    """White noise of unit variance through a 1st-order Butterworth band-pass."""
-    return SpectralNoise(rate, seed, butterworth(rate, "bandpass", (low, high)))
 
 
 class _Clock:
@@ -50,7 +45,7 @@ RAIN_DROP = ResonanceKind(freq_hz=(1500.0, 6500.0), glide=(0.5, 3.0), decay_s=(0
                           amplitude=0.25, spread_db=6.0, pan_width=0.9)
 #: A big drop striking a roof or a window sill, heard from inside: a dull, low knock.
 RAIN_THUD = ResonanceKind(freq_hz=(90.0, 400.0), glide=(-0.5, 0.0), decay_s=(0.008, 0.025),
-                          amplitude=0.2, spread_db=5.0, pan_width=0.9)
+                          amplitude=0.3, spread_db=5.0, pan_width=0.9)
 #: A bubble in running water: a lower tone whose pitch rises as it shrinks (Minnaert resonance).
 BROOK_BUBBLE = ResonanceKind(freq_hz=(400.0, 5000.0), glide=(0.5, 4.0), decay_s=(0.003, 0.010),
                              amplitude=0.3, spread_db=6.0, pan_width=0.8)
@@ -60,44 +55,45 @@ BROOK_BUBBLE = ResonanceKind(freq_hz=(400.0, 5000.0), glide=(0.5, 4.0), decay_s=
 class RainStyle:
     """What the rain falls on and how hard: the hiss of many drops, the few that are heard alone."""
 
-    hiss: tuple[tuple[float, float], ...]  # band-pass regions of the hiss, each wandering on its own
-    hiss_db: tuple[float, ...]  # each region's level
+    hiss: tuple[tuple[float, float, float], ...]  # (low Hz, high Hz, dB): band-pass layers of the hiss
     drops_per_second: float
     drop_db: float  # the heard drops' level relative to RAIN_DROP's
     intensity_sigma_db: float
     intensity_tau_s: float
     rumble_db: float | None = None  # a dark floor of heavy rain far off (brown noise), if any
     rumble_hz: float = 300.0  # where that floor is cut off (2nd-order low-pass)
-    shower_db: float = 0.0  # a fast swell shared by every part (showers in a downpour), if any
+    shower_db: float = 0.0  # a fast swell (showers in a downpour), if any
     thuds_per_second: float = 0.0  # big drops striking a roof or a sill: low, dull knocks
+
+    def shape(self, rate: int) -> Shape:
+        layers = [(db, butterworth(rate, "bandpass", (low, high))) for low, high, db in self.hiss]
+        if self.rumble_db is not None:
+            layers.append((self.rumble_db, product(brown_shape(rate), butterworth(rate, "lowpass", self.rumble_hz, 2))))
+        return layered(*layers)
 
 
 #: Steady rain: an even hiss with drops all around.
-STEADY = RainStyle(hiss=((400.0, 9000.0),), hiss_db=(0.0,), drops_per_second=40.0, drop_db=0.0,
+STEADY = RainStyle(hiss=((400.0, 9000.0, 0.0),), drops_per_second=40.0, drop_db=0.0,
                    intensity_sigma_db=1.0, intensity_tau_s=10.0)
 #: Light rain on leaves: a quiet hiss, and single drops that can be told apart (in real light
 #: rain the 3–8 kHz envelopes are spiky: skew near 3, kurtosis near 16).
-LIGHT = RainStyle(hiss=((500.0, 8000.0),), hiss_db=(-14.0,), drops_per_second=8.0, drop_db=4.0,
+LIGHT = RainStyle(hiss=((500.0, 8000.0, -14.0),), drops_per_second=8.0, drop_db=4.0,
                   intensity_sigma_db=1.2, intensity_tau_s=8.0, rumble_db=-12.0)
-#: A downpour heard from indoors: dense and dark, its low and high parts swelling on their own.
-HEAVY = RainStyle(hiss=((700.0, 9000.0), (150.0, 1500.0)), hiss_db=(-28.0, -13.0), drops_per_second=150.0,
-                  drop_db=-32.0, intensity_sigma_db=0.6, intensity_tau_s=0.8, rumble_db=0.0, rumble_hz=500.0,
-                  shower_db=1.5, thuds_per_second=40.0)
+#: A downpour heard from indoors: dense and dark, swelling in showers, with the knock of big drops.
+HEAVY = RainStyle(hiss=((700.0, 4000.0, -15.0), (150.0, 1500.0, -11.0)), drops_per_second=30.0, drop_db=-26.0,
+                  intensity_sigma_db=0.6, intensity_tau_s=0.8, rumble_db=-3.0, rumble_hz=500.0,
+                  shower_db=1.0, thuds_per_second=30.0)
 
 
 class Rain:
     """Rain: a hiss that swells and eases, with drops landing all around."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence, style: RainStyle = STEADY) -> None:
-        hiss_seeds = seed.spawn(len(style.hiss) + 2)
-        drop_rng, event_rng, *mod_rngs, shower_rng, thud_rng, thud_event_rng = spawn_generators(
-            hiss_seeds[-1], 5 + len(style.hiss))
+        hiss_seed, rest = seed.spawn(2)
+        drop_rng, event_rng, level_rng, shower_rng, thud_rng, thud_event_rng = spawn_generators(rest, 6)
         self._rate, self._clock, self._style = rate, _Clock(), style
-        self._hiss = [_band_noise(rate, s, low, high) for s, (low, high) in zip(hiss_seeds, style.hiss, strict=False)]
-        self._levels = [SlowRandom(rng, rate, mean=db, sigma=style.intensity_sigma_db, tau=style.intensity_tau_s)
-                        for rng, db in zip(mod_rngs, style.hiss_db, strict=True)]  # dB
-        self._rumble = (BrownNoise(rate, hiss_seeds[-2], butterworth(rate, "lowpass", style.rumble_hz, 2))
-                        if style.rumble_db is not None else None)
+        self._hiss = SpectralNoise(rate, hiss_seed, style.shape(rate))
+        self._level = SlowRandom(level_rng, rate, mean=0.0, sigma=style.intensity_sigma_db, tau=style.intensity_tau_s)
         self._shower = (SlowRandom(shower_rng, rate, mean=0.0, sigma=style.shower_db, tau=0.15)
                         if style.shower_db else None)
         self._drop_gain = 10 ** (style.drop_db / 20)
@@ -112,24 +108,19 @@ class Rain:
         return RAIN_THUD.draw(self._thud_rng, start, self._rate)
 
     def _drop_rate(self, t: float) -> float:
-        # Heavier rain (the first region louder than its mean) brings many more drops.
-        first = self._levels[0]
-        return self._style.drops_per_second * 10 ** ((first.value_at(t) - self._style.hiss_db[0]) / 10)
+        # Heavier rain (a louder hiss than its mean) brings many more drops.
+        return self._style.drops_per_second * 10 ** (self._level.value_at(t) / 10)
 
     def _drop(self, start: int) -> Resonance:
         return RAIN_DROP.draw(self._drop_rng, start, self._rate, self._drop_gain)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        first_db = self._levels[0].block(t0, frames)
-        out = self._hiss[0].render(frames) * _db_to_gain(first_db)[:, None]
-        for hiss, level in zip(self._hiss[1:], self._levels[1:], strict=True):
-            out += hiss.render(frames) * _db_to_gain(level.block(t0, frames))[:, None]
-        if self._rumble is not None:  # the far-off rain swells with the near
-            rumble_db = first_db + np.float32(self._style.rumble_db - self._style.hiss_db[0])
-            out += self._rumble.render(frames) * _db_to_gain(rumble_db)[:, None]
+        level_db = self._level.block(t0, frames)
         if self._shower is not None:
-            out *= _db_to_gain(self._shower.block(t0, frames))[:, None]
+            level_db += self._shower.block(t0, frames)
+        out = self._hiss.render(frames)
+        out *= _db_to_gain(level_db)[:, None]
         self._drops.advance(t0, frames)
         if self._thuds is not None:
             self._thuds.advance(t0, frames)
@@ -348,7 +339,7 @@ class Breeze:
         low_seed, high_seed, rest = seed.spawn(3)
         low_rng, high_rng, sway_rng = spawn_generators(rest, 3)
         self._clock = _Clock()
-        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=1.6, tau=5.0, smooth=True)  # dB, both parts
+        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=1.2, tau=5.0, smooth=True)  # dB, both parts
         self._low = BrownNoise(rate, low_seed, butterworth(rate, "lowpass", 900.0, 1))
         self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (400.0, 2500.0), 1))
         self._low_level = SlowRandom(low_rng, rate, mean=0.0, sigma=1.5, tau=6.0)  # dB
@@ -366,39 +357,41 @@ class Breeze:
 class StreamStyle:
     """Running water: where its rush lives in the spectrum, how it babbles, how many bubbles."""
 
-    regions: tuple[tuple[float, float], ...]  # band-pass regions whose levels wander on their own
-    region_db: tuple[float, ...]
-    babble_db: float  # how far each region's level wanders, fast (the water's many small falls)
+    regions: tuple[tuple[float, float, float], ...]  # (low Hz, high Hz, dB): band-pass layers of the rush
+    babble_db: float  # how far the rush's level wanders, fast (the water's many small falls)
+    flow_db: float  # how far the flow wanders, slowly (more water, more bubbles)
     bubbles_per_second: float
     bubble_db: float  # relative to BROOK_BUBBLE's level
     bubble_hz: tuple[float, float] = BROOK_BUBBLE.freq_hz  # smaller bubbles in faster water ring higher
 
+    def shape(self, rate: int) -> Shape:
+        return layered(*((db, butterworth(rate, "bandpass", (low, high), 2)) for low, high, db in self.regions))
 
-#: A babbling brook: bubbles that can be heard one by one over a rush that moves in every part
-#: of the spectrum on its own (real rivers' band envelopes correlate with their neighbours' only).
-BROOK = StreamStyle(regions=((200.0, 700.0), (700.0, 2200.0), (2200.0, 7000.0)), region_db=(0.0, 0.0, 0.0),
-                    babble_db=2.5, bubbles_per_second=45.0, bubble_db=3.0)
+
+#: A babbling brook: bubbles that can be heard one by one over a rush that barely wavers (real
+#: rivers' band envelopes correlate with their neighbours' only: their motion is local, made by
+#: the bubbles, not by the whole rush rising and falling).
+BROOK = StreamStyle(regions=((200.0, 700.0, 0.0), (700.0, 2200.0, 0.0), (2200.0, 7000.0, 0.0)),
+                    babble_db=0.8, flow_db=1.0, bubbles_per_second=45.0, bubble_db=3.0)
 #: A shallow brook close by, splashing over stones: bright, single splashes and bubbles over a
 #: thin rush (a close recording's envelope is spiky: skew near 2 above 2 kHz).
-SPLASHING = StreamStyle(regions=((60.0, 400.0), (400.0, 2000.0), (2000.0, 6000.0)), region_db=(-4.0, -14.0, -8.0),
-                        babble_db=3.5, bubbles_per_second=25.0, bubble_db=10.0, bubble_hz=(1500.0, 5000.0))
+SPLASHING = StreamStyle(regions=((60.0, 400.0, -4.0), (400.0, 2000.0, -14.0), (2000.0, 6000.0, -8.0)),
+                        babble_db=2.0, flow_db=1.0, bubbles_per_second=25.0, bubble_db=10.0, bubble_hz=(1500.0, 5000.0))
 #: A wide river: a steady, bright rush with bubbles lost in it.
-RIVER = StreamStyle(regions=((120.0, 1500.0), (1500.0, 3500.0), (3000.0, 6000.0)), region_db=(-5.0, -4.0, 0.0),
-                    babble_db=1.2, bubbles_per_second=120.0, bubble_db=-3.0, bubble_hz=(1000.0, 3500.0))
+RIVER = StreamStyle(regions=((120.0, 1500.0, -5.0), (1500.0, 3500.0, -4.0), (3000.0, 6000.0, 0.0)),
+                    babble_db=0.4, flow_db=0.4, bubbles_per_second=60.0, bubble_db=-3.0, bubble_hz=(1500.0, 4500.0))
 
 
 class Stream:
-    """Running water: a bed of rushing water and countless small bubbles."""
+    """Running water: a rush of water and countless small bubbles."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence, style: StreamStyle = BROOK) -> None:
-        bed_seeds = seed.spawn(len(style.regions) + 1)
-        bubble_rng, event_rng, flow_rng, *babble_rngs = spawn_generators(bed_seeds[-1], 3 + len(style.regions))
+        bed_seed, rest = seed.spawn(2)
+        bubble_rng, event_rng, flow_rng, babble_rng = spawn_generators(rest, 4)
         self._rate, self._clock, self._style = rate, _Clock(), style
-        self._beds = [SpectralNoise(rate, s, butterworth(rate, "bandpass", region, 2))
-                      for s, region in zip(bed_seeds, style.regions, strict=False)]
-        self._flow = SlowRandom(flow_rng, rate, mean=0.0, sigma=1.0, tau=20.0)  # dB
-        self._babbles = [SlowRandom(rng, rate, mean=db, sigma=style.babble_db, tau=0.12, hop=64)
-                         for rng, db in zip(babble_rngs, style.region_db, strict=True)]  # dB
+        self._bed = SpectralNoise(rate, bed_seed, style.shape(rate))
+        self._flow = SlowRandom(flow_rng, rate, mean=0.0, sigma=style.flow_db, tau=20.0)  # dB
+        self._babble = SlowRandom(babble_rng, rate, mean=0.0, sigma=style.babble_db, tau=0.12, hop=64)  # dB
         self._bubble_gain = 10 ** (style.bubble_db / 20)
         self._bubble_kind = replace(BROOK_BUBBLE, freq_hz=style.bubble_hz)
         self._bubble_rng = bubble_rng
@@ -413,10 +406,10 @@ class Stream:
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
-        flow = self._flow.block(t0, frames)
-        out = np.zeros((frames, CHANNELS), np.float32)
-        for bed, babble in zip(self._beds, self._babbles, strict=True):
-            out += bed.render(frames) * _db_to_gain(flow + babble.block(t0, frames))[:, None]
+        level = self._flow.block(t0, frames)
+        level += self._babble.block(t0, frames)
+        out = self._bed.render(frames)
+        out *= _db_to_gain(level)[:, None]
         self._bubbles.advance(t0, frames)
         self._bus.render_into(out, t0)
         return out

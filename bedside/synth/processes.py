@@ -107,11 +107,16 @@ class SlowRandom:
         return k - self._first, (t - k * self._hop).astype(np.float64)
 
     def block(self, t0: int, n: int) -> np.ndarray:
-        """The process at samples ``t0 .. t0 + n - 1`` as float32."""
-        i, offset = self._segments(t0, n)
-        a, b = self._values[i], self._values[i + 1]
-        out = (a + (b - a) * (offset / self._hop)).astype(np.float32)
-        self._forget_before(t0 // self._hop)
+        """The process at samples ``t0 .. t0 + n - 1`` as float32.
+
+        One ``np.interp`` between the grid points that the block spans: each sample's value
+        depends only on its own position, so blocks may be cut anywhere."""
+        first, last = t0 // self._hop, (t0 + n - 1) // self._hop + 1
+        self._extend_to(last)
+        grid = np.arange(first, last + 1, dtype=np.float64) * self._hop
+        values = self._values[first - self._first:last + 1 - self._first]
+        out = np.interp(np.arange(t0, t0 + n, dtype=np.float64), grid, values).astype(np.float32)
+        self._forget_before(first)
         return out
 
     def integral_block(self, t0: int, n: int) -> np.ndarray:
