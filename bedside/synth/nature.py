@@ -1,9 +1,10 @@
-"""Natural sounds: rain, surf, fan, wind and stream.
+"""Natural sounds: rain, surf, fan, wind and running water, each in the styles real ones come in.
 
 Each is a small model of the physical thing, driven by random processes instead of loops: drops
 and bubbles are Poisson events, waves arrive with random spacing and size, a fan's blade tone drifts
 with the motor, gusts come and go. Every start is seeded differently, so no night sounds like the
-last, and no stretch of a night repeats.
+last, and no stretch of a night repeats. The styles' numbers were set against real recordings'
+texture statistics (benchmarks/texture.py): where they differ from intuition, that is why.
 """
 
 from __future__ import annotations
