@@ -53,7 +53,7 @@ class Sound:
 _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "surf": -18.61, "gentle-surf": -15.29,
-    "fan": -14.70, "wind": -20.14, "breeze": -9.47, "stream": 1.17, "brook": -2.91, "river": -0.91,
+    "fan": -14.70, "wind": -20.14, "breeze": -9.47, "stream": 1.17, "brook": -4.95, "river": -0.91,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (

@@ -377,7 +377,7 @@ BROOK = StreamStyle(regions=((200.0, 700.0, 0.0), (700.0, 2200.0, 0.0), (2200.0,
 #: A shallow brook close by, splashing over stones: bright, single splashes and bubbles over a
 #: thin rush (a close recording's envelope is spiky: skew near 2 above 2 kHz).
 SPLASHING = StreamStyle(regions=((60.0, 400.0, -4.0), (400.0, 2000.0, -14.0), (2000.0, 6000.0, -8.0)),
-                        babble_db=2.0, flow_db=1.0, bubbles_per_second=25.0, bubble_db=10.0, bubble_hz=(1500.0, 5000.0))
+                        babble_db=1.5, flow_db=1.0, bubbles_per_second=30.0, bubble_db=6.0, bubble_hz=(1500.0, 5000.0))
 #: A wide river: a steady, bright rush with bubbles lost in it.
 RIVER = StreamStyle(regions=((120.0, 1500.0, -5.0), (1500.0, 3500.0, -4.0), (3000.0, 6000.0, 0.0)),
                     babble_db=0.4, flow_db=0.4, bubbles_per_second=60.0, bubble_db=-3.0, bubble_hz=(1500.0, 4500.0))
