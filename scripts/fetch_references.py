@@ -22,6 +22,7 @@ import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -40,8 +41,8 @@ def excerpt_path(cache: Path, entry: dict) -> Path:
     return cache / f"{entry['name']}.flac"
 
 
-def _member_bytes(deb: Path, path: str) -> bytes:
-    """One file out of a .deb, streamed through dpkg-deb (nothing else is unpacked)."""
+def _copy_member(deb: Path, path: str, out: BinaryIO) -> None:
+    """Copy one file out of a .deb into ``out``, streamed through dpkg-deb (nothing else unpacked)."""
     wanted = {path, "./" + path}
     with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
@@ -50,27 +51,24 @@ def _member_bytes(deb: Path, path: str) -> bytes:
                 if member.name in wanted:
                     handle = tar.extractfile(member)
                     assert handle is not None
-                    data = handle.read()
-                    proc.stdout.close()
-                    proc.kill()
-                    return data
+                    shutil.copyfileobj(handle, out, 1 << 20)
+                    proc.kill()  # the rest of the package is not needed
+                    return
     raise SystemExit(f"{path} is not in {deb.name}")
 
 
+def _member_bytes(deb: Path, path: str) -> bytes:
+    buffer = io.BytesIO()
+    _copy_member(deb, path, buffer)
+    return buffer.getvalue()
+
+
 def _zip_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
-    """A file inside a zip inside a .deb: the zip is written to scratch (zipfile needs to seek)."""
+    """A file inside a zip inside a .deb: the zip is written to scratch once (zipfile needs to seek)."""
     archive = scratch / "archive.zip"
     if not archive.exists():
-        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
-            assert proc.stdout is not None
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                for item in tar:
-                    if item.name in {path, "./" + path}:
-                        handle = tar.extractfile(item)
-                        assert handle is not None
-                        with archive.open("wb") as out:
-                            shutil.copyfileobj(handle, out, 1 << 20)
-                        break
+        with archive.open("wb") as out:
+            _copy_member(deb, path, out)
     with zipfile.ZipFile(archive) as z:
         return z.read(member)
 
