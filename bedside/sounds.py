@@ -12,25 +12,14 @@ import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from bedside.loudness import loudness_lufs
 from bedside.synth import Source
-from bedside.synth.nature import (
-    Breeze,
-    Fan,
-    Rain,
-    Stream,
-    Surf,
-    Wind,
-    brook,
-    gentle_surf,
-    heavy_rain,
-    light_rain,
-    river,
-)
+from bedside.synth.nature import GENTLE, HEAVY, LIGHT, RIVER, SPLASHING, Breeze, Fan, Rain, Stream, Surf, Wind
 from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
 
@@ -61,17 +50,18 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("pink", "Pink noise: equal energy per octave, like steady rain on leaves.", PinkNoise),
     ("brown", "Brown noise: a deep, soft rumble, like a distant waterfall.", BrownNoise),
     ("rain", "Steady rain: a soft hiss with drops landing all around.", Rain),
-    ("light-rain", "Light rain on leaves: a hush, and single drops you can tell apart.", light_rain),
+    ("light-rain", "Light rain on leaves: a hush, and single drops you can tell apart.", partial(Rain, style=LIGHT)),
     ("heavy-rain", "A downpour heard from indoors: dense, dark and steady, with the odd knock of a big drop.",
-     heavy_rain),
+     partial(Rain, style=HEAVY)),
     ("surf", "Rolling surf: waves breaking on an open beach in a slow, steady rhythm.", Surf),
-    ("gentle-surf", "Gentle surf: small waves lapping a sheltered shore under a far-off roar.", gentle_surf),
+    ("gentle-surf", "Gentle surf: small waves lapping a sheltered shore under a far-off roar.",
+     partial(Surf, style=GENTLE)),
     ("fan", "A box fan: moving air chopped by the passing blades, a faint motor hum.", Fan),
     ("wind", "Gusty wind: a dark roar that surges and dies away.", Wind),
     ("breeze", "A steady breeze: soft moving air that drifts.", Breeze),
     ("stream", "A babbling brook: running water and small bubbles.", Stream),
-    ("brook", "A shallow brook close by: water splashing and bubbling over stones.", brook),
-    ("river", "A wide river: a steady, bright rush of water.", river),
+    ("brook", "A shallow brook close by: water splashing and bubbling over stones.", partial(Stream, style=SPLASHING)),
+    ("river", "A wide river: a steady, bright rush of water.", partial(Stream, style=RIVER)),
 )
 
 

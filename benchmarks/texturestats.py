@@ -181,12 +181,9 @@ def distance(a: Texture, b: Texture, scale: dict[str, float]) -> dict[str, float
 def class_spread(references: list[Reference], kind: str, scale: dict[str, float]) -> dict[str, float]:
     """Per group, the largest distance between two different real recordings of one class."""
     members = [r for r in references if r.kind == kind]
-    spread = {}
-    for name in (*GROUPS, "all"):
-        pairs = [distance(a.texture, b.texture, scale)[name]
-                 for i, a in enumerate(members) for b in members[i + 1:] if a.recording != b.recording]
-        spread[name] = max(pairs) if pairs else 0.0
-    return spread
+    pairs = [distance(a.texture, b.texture, scale)
+             for i, a in enumerate(members) for b in members[i + 1:] if a.recording != b.recording]
+    return {name: max((d[name] for d in pairs), default=0.0) for name in (*GROUPS, "all")}
 
 
 def class_fit(sound: Texture, references: list[Reference], kind: str,
@@ -196,13 +193,9 @@ def class_fit(sound: Texture, references: list[Reference], kind: str,
     A sound belongs to the class in a group when the first is at most the second: it is no further
     from some real recording than two real recordings of the class are from each other.
     """
-    members = [r for r in references if r.kind == kind]
     spread = class_spread(references, kind, scale)
-    fit = {}
-    for name in (*GROUPS, "all"):
-        nearest = min(distance(sound, r.texture, scale)[name] for r in members)
-        fit[name] = (nearest, spread[name])
-    return fit
+    to_members = [distance(sound, r.texture, scale) for r in references if r.kind == kind]
+    return {name: (min(d[name] for d in to_members), spread[name]) for name in (*GROUPS, "all")}
 
 
 def nearest_sound(reference: Reference, sounds: dict[str, Texture], scale: dict[str, float]) -> tuple[str, float]:

@@ -129,12 +129,6 @@ class Rain:
         return out
 
 
-def light_rain(rate: int, seed: np.random.SeedSequence) -> Rain:
-    return Rain(rate, seed, LIGHT)
-
-
-def heavy_rain(rate: int, seed: np.random.SeedSequence) -> Rain:
-    return Rain(rate, seed, HEAVY)
 
 
 class _Wave:
@@ -254,9 +248,6 @@ class Surf:
         out += self._bed.render(frames) * _db_to_gain(self._bed_level.block(t0, frames))[:, None]
         return out
 
-
-def gentle_surf(rate: int, seed: np.random.SeedSequence) -> Surf:
-    return Surf(rate, seed, GENTLE)
 
 
 class Fan:
@@ -414,11 +405,3 @@ class Stream:
         self._bubbles.advance(t0, frames)
         self._bus.render_into(out, t0)
         return out
-
-
-def brook(rate: int, seed: np.random.SeedSequence) -> Stream:
-    return Stream(rate, seed, SPLASHING)
-
-
-def river(rate: int, seed: np.random.SeedSequence) -> Stream:
-    return Stream(rate, seed, RIVER)
