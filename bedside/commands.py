@@ -79,6 +79,47 @@ class FadeOut:
 
 
 @dataclass(frozen=True)
+class Wake:
+    """A wake-up: the sound rises from exact silence, linear in dB, to ``volume`` over ``rise_s``
+    (from the level playing, if a sound already plays). Sent by the scheduler."""
+
+    sound: str | None = None  # None: birds
+    volume: int | None = None  # None: the last volume
+    rise_s: float = 1200.0
+    stop_after_s: float = 0.0  # fade out and stop this long from now (0: play on)
+    brighten: bool = False  # the cutoff glides up from 400 Hz to 18 kHz over the rise
+    snooze_min: float = 9.0
+
+
+@dataclass(frozen=True)
+class PlayHeld:
+    """The play button held: snoozes a wake-up; otherwise steps the sleep timer on a box without a
+    timer button (``steps_timer``)."""
+
+    steps_timer: bool = True
+
+
+@dataclass(frozen=True)
+class SetWake:
+    """Home Assistant's wake-up switch and time; ``None`` leaves that one as it is."""
+
+    enabled: bool | None = None
+    at: str | None = None  # "HH:MM", validated by the sender
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """From the scheduler: what comes next (for Home Assistant and the LED), and the instant of the
+    last event it handled (saved, so a restart neither repeats nor forgets one). UTC epoch seconds."""
+
+    next_at: float | None = None
+    next_what: str = ""
+    next_wake_at: float | None = None
+    handled_until: float | None = None
+    clock_ok: bool = True  # False: the clock is not synchronised and nothing will fire yet
+
+
+@dataclass(frozen=True)
 class Reload:
     """A new config and its sound catalogue, prepared off the audio thread, applied at once."""
 
@@ -94,7 +135,7 @@ class Batch:
 
 
 Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
-           | SetTimer | FadeOut | Reload | Batch)
+           | SetTimer | FadeOut | Wake | PlayHeld | SetWake | ScheduleStatus | Reload | Batch)
 
 
 @dataclass(frozen=True)
@@ -106,6 +147,17 @@ class State:
     timer_end: int | None = None  # engine frame at which the sleep fade reaches silence
     fading: bool = False  # a stop fade or the sleep fade is audible right now
     underruns: int = 0  # times the sound device ran dry since start (a fact to show, not hide)
+    waking: bool = False  # a wake-up plays (rising, or risen): any press stops it, a long press snoozes
+    snoozed: bool = False  # a wake-up was snoozed and will rise again
+    snooze_min: float = 0.0  # how long the snooze lasts (from the wake-up that was snoozed)
+    wake_enabled: bool | None = None  # set from Home Assistant; None: as the config says (on)
+    wake_at: str | None = None  # "HH:MM" set from Home Assistant; None: the config's
+    wake_time: str = ""  # the wake time in effect ("" when there is no wake-up)
+    next_at: float | None = None  # the next scheduled event, UTC epoch seconds
+    next_what: str = ""
+    next_wake_at: float | None = None
+    schedule_handled: float | None = None  # the last scheduled event handled, UTC epoch seconds
+    clock_ok: bool = True
 
     def timer_remaining_s(self, now: int, rate: int) -> float:
         return 0.0 if self.timer_end is None else max(0.0, (self.timer_end - now) / rate)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bedside.gain import VolumeScale
+from bedside.schedule import ACTIONS, Entry, parse_days, parse_hhmm
 
 
 class ConfigError(ValueError):
@@ -125,6 +126,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class ClockConfig:
+    """Schedules fire on the wall clock, so it must be right: a Pi without a real-time clock boots
+    with the time of its last shutdown until NTP corrects it."""
+
+    require_synced: bool = True  # wait for NTP (systemd-timesyncd, or the kernel's NTP status)
+    catch_up_min: float = 15.0  # an event missed by at most this long (late sync, restart) still runs
+    timezone: str = ""  # an IANA name, e.g. "Europe/London"; default: the system's
+
+
+@dataclass(frozen=True)
 class SoundDeclaration:
     """A ``[[sounds]]`` entry: a recording (``file``) or a mix (``layers``)."""
 
@@ -143,7 +154,9 @@ class Config:
     controls: ControlsConfig = field(default_factory=ControlsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     sounds: tuple[SoundDeclaration, ...] = ()
+    schedule: tuple[Entry, ...] = ()
     path: Path | None = None
 
 
@@ -240,7 +253,35 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
         "directory": (str, None),
         "resume_on_boot": (bool, None),
     }),
+    "clock": (ClockConfig, {
+        "require_synced": (bool, None),
+        "catch_up_min": (float, _between(0.0, 180.0)),
+        "timezone": (str, lambda v: None if not v or _zone_problem(v) is None else _zone_problem(v)),
+    }),
 }
+
+
+def _zone_problem(name: str) -> str | None:
+    """Why ``name`` is not a time zone this system knows, or None."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "must be a time zone name this system knows, e.g. \"Europe/London\" (see timedatectl list-timezones)"
+    return None
+
+
+#: ``[[schedule]]`` keys: every action's, then each action's own (type, check, default).
+_SCHEDULE_COMMON = ("action", "days", "at")
+_SCHEDULE_KEYS: dict[str, dict[str, tuple[Any, Check | None]]] = {
+    "start": {"sound": (str, None), "volume": (int, _between(1, 100)), "timer_min": (float, _between(0.0, 1440.0))},
+    "wake": {"sound": (str, None), "volume": (int, _between(1, 100)), "rise_min": (float, _between(0.1, 180.0)),
+             "stop_after_min": (float, _between(0.0, 1440.0)), "brighten": (bool, None),
+             "snooze_min": (float, _between(0.1, 60.0))},
+    "stop": {"fade_min": (float, _between(0.05, 240.0))},
+}
+MAX_SCHEDULE_ENTRIES = 64
 
 
 def _typed(key: str, value: Any, kind: Any) -> Any:
@@ -324,6 +365,52 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
     return tuple(out)
 
 
+def _schedule_entries(entries: Any) -> tuple[Entry, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError("schedule", "must be an array of tables ([[schedule]])")
+    if len(entries) > MAX_SCHEDULE_ENTRIES:
+        raise ConfigError("schedule", f"at most {MAX_SCHEDULE_ENTRIES} entries, got {len(entries)}")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"schedule[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(where, "must be a table")
+        action = entry.get("action")
+        if action not in ACTIONS:
+            raise ConfigError(f"{where}.action", f"must be one of {', '.join(map(repr, ACTIONS))}, "
+                                                 f"got {shown('', action)}")
+        own = _SCHEDULE_KEYS[action]
+        for key in entry:
+            if key not in _SCHEDULE_COMMON and key not in own:
+                raise ConfigError(f"{where}.{_key_name(key)}", f"not a key of a {action!r} entry; allowed: "
+                                                              f"{', '.join([*_SCHEDULE_COMMON, *own])}")
+        for key in ("days", "at"):
+            if key not in entry:
+                raise ConfigError(f"{where}.{key}", "is required")
+        try:
+            days = parse_days(entry["days"])
+        except ValueError as error:
+            raise ConfigError(f"{where}.days", f"{error}, got {shown('', entry['days'])}") from None
+        try:
+            at = parse_hhmm(entry["at"])
+        except ValueError as error:
+            raise ConfigError(f"{where}.at", f"{error}, got {shown('', entry['at'])}") from None
+        values: dict[str, Any] = {}
+        for key, (kind, check) in own.items():
+            if key in entry:
+                value = _typed(f"{where}.{key}", entry[key], kind)
+                problem = check(value) if check else None
+                if problem:
+                    raise ConfigError(f"{where}.{key}", f"{problem}, got {shown('', value)}")
+                values[key] = value
+        made = Entry(index=i, action=action, days=days, at=at, **values)
+        if made.action == "wake" and made.stop_after_min and made.stop_after_min <= made.rise_min:
+            raise ConfigError(f"{where}.stop_after_min", f"must be longer than rise_min ({made.rise_min:g}), "
+                                                         "or 0 to play on")
+        out.append(made)
+    return tuple(out)
+
+
 def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     """Validate a parsed TOML document."""
     sections: dict[str, Any] = {}
@@ -332,8 +419,11 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
             sections[key] = _section(key, value)
         elif key == "sounds":
             sections["sounds"] = _sound_declarations(value, base)
+        elif key == "schedule":
+            sections["schedule"] = _schedule_entries(value)
         else:
-            raise ConfigError(_key_name(key), f"unknown section; allowed: {', '.join([*_SCHEMA, 'sounds'])}")
+            allowed = ", ".join([*_SCHEMA, "sounds", "schedule"])
+            raise ConfigError(_key_name(key), f"unknown section; allowed: {allowed}")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")

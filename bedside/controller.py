@@ -29,18 +29,23 @@ from bedside.commands import (
     Listener,
     NextSound,
     Play,
+    PlayHeld,
     Reload,
+    ScheduleStatus,
     SetSound,
     SetTimer,
     SetVolume,
+    SetWake,
     State,
     StepTimer,
     StepVolume,
     Stop,
     TogglePlay,
+    Wake,
 )
 from bedside.config import Config
 from bedside.engine import MIN_VOLUME_RAMP_S, Engine
+from bedside.schedule import WakeOverride, parse_hhmm, wake_time
 from bedside.sounds import Sound
 from bedside.synth import Source
 
@@ -48,6 +53,20 @@ log = logging.getLogger(__name__)
 
 #: After a reload, the level glides this long to what the new volume scale gives for the same step.
 RELOAD_RAMP_S = 1.0
+#: A wake-up's sound comes in this fast under the rise (at the volume floor: far below hearing).
+WAKE_FADE_IN_S = 0.05
+#: The sound a wake-up plays when its entry names none.
+WAKE_SOUND = "birds"
+#: Button commands: during a wake-up, a press of any button stops it (a long press of play snoozes).
+_PRESSES = (TogglePlay, NextSound, StepTimer)
+
+
+@dataclass(frozen=True)
+class _Rise:
+    volume: int
+    seconds: float
+    brighten: bool
+    from_silence: bool
 
 
 @dataclass(frozen=True)
@@ -72,10 +91,13 @@ def prepare_now(token: int, sound: Sound, rate: int, seed: np.random.SeedSequenc
 class Controller:
     def __init__(self, engine: Engine, catalog: Mapping[str, Sound], config: Config,
                  sound: str | None = None, volume: int | None = None, timer_min: float = 0.0,
-                 seed: np.random.SeedSequence | None = None, prepare: Prepare = prepare_now) -> None:
+                 seed: np.random.SeedSequence | None = None, prepare: Prepare = prepare_now,
+                 wake: WakeOverride | None = None, schedule_handled: float | None = None) -> None:
         self.engine = engine
         self._prepare = prepare
-        self._starting: tuple[int, float | None] | None = None  # the sound being prepared: token, fade-in
+        # The sound being prepared: token, fade-in, and the wake-up rise to start with it.
+        self._starting: tuple[int, float | None, _Rise | None] | None = None
+        self._wake_stop = False  # the timer running is a wake-up's stop_after, not the user's
         self._tokens = itertools.count(1)
         self.catalog = dict(catalog)
         self.config = config
@@ -87,7 +109,10 @@ class Controller:
             start_sound = next(iter(self.catalog))
         start_volume = config.volume.default if volume is None else volume
         engine.set_volume(start_volume, ramp=0.0)
-        self.state = State(sound=start_sound, volume=start_volume, timer_min=timer_min)
+        wake = wake or WakeOverride()
+        self.state = State(sound=start_sound, volume=start_volume, timer_min=timer_min, wake_enabled=wake.enabled,
+                           wake_at=wake.at, wake_time=wake_time(config.schedule, wake),
+                           schedule_handled=schedule_handled)
 
     @property
     def preparing(self) -> bool:
@@ -132,18 +157,41 @@ class Controller:
         while self.engine.events:
             event, _frame = self.engine.events.popleft()
             if event == "timer_expired":
-                keep = self.config.timer.at_end == "stop-keep-timer"
-                self._update("timer_expired", playing=False, fading=False, timer_end=None,
+                keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
+                self._update("timer_expired", playing=False, fading=False, timer_end=None, waking=False,
                              timer_min=self.state.timer_min if keep else 0.0)
-                log.info("sleep timer ended: stopped")
+                log.info("%s: stopped", "wake-up over" if self._wake_stop else "sleep timer ended")
+                self._wake_stop = False
         if self.state.fading and not self.engine.audible:
             self._update("faded", fading=False)
 
     def apply(self, command: Command) -> None:
+        if isinstance(command, _PRESSES) and (self.state.waking or self.state.snoozed):
+            self._end_wake()  # any button ends a wake-up: the alarm is off, the person is up
+            return
         match command:
+            case Wake():
+                self._wake(command)
+            case PlayHeld(steps_timer):
+                if self.state.waking:
+                    self._snooze()
+                elif self.state.snoozed:
+                    self._end_wake()
+                elif steps_timer:
+                    self._set_timer(self._next_preset())
+                    self._confirm()
+                else:  # a box with a timer button: a long press is just a press
+                    self.apply(TogglePlay())
+            case SetWake(enabled, at):
+                self._set_wake(enabled, at)
+            case ScheduleStatus(next_at, next_what, next_wake_at, handled, clock_ok):
+                self._update("schedule", next_at=next_at, next_what=next_what, next_wake_at=next_wake_at,
+                             schedule_handled=handled, clock_ok=clock_ok)
             case TogglePlay():
                 self._stop(None) if self.state.playing else self._play(self.state.sound)
             case Play(sound, fade):
+                if self.state.snoozed:
+                    self._update("snooze_cancelled", snoozed=False)
                 self._play(sound or self.state.sound, fade)
             case Batch(commands):
                 for each in commands:
@@ -171,7 +219,11 @@ class Controller:
                 elif name != self.state.sound:
                     self._update("sound", sound=name)
             case StepVolume(detents):
-                self._set_volume(min(100, max(0, self.state.volume + detents * self.config.volume.knob_step)), None)
+                # Mid-rise, a detent counts from what is heard, not from the rise's target.
+                base = self.state.volume
+                if self.engine.rising:
+                    base = self.engine.volume_scale.nearest_step(self.engine.level_db())
+                self._set_volume(min(100, max(0, base + detents * self.config.volume.knob_step)), None)
             case StepTimer():
                 self._set_timer(self._next_preset())
                 self._confirm()
@@ -187,15 +239,77 @@ class Controller:
                     self.engine.set_sleep_timer(self.engine.now + frames, frames, self.config.timer.darken)
                     self._update("fade_out", timer_end=self.engine.sleep_timer_end, fading=True)
 
+    # -- wake-ups ---------------------------------------------------------------------------
+
+    def _wake(self, wake: Wake) -> None:
+        """Rise from silence (or from what plays) to the wake-up's volume, on the sample clock."""
+        name = wake.sound or (WAKE_SOUND if WAKE_SOUND in self.catalog else self.state.sound)
+        if name not in self.catalog:
+            log.warning("wake-up sound %r is not in the config: using %r", name, self.config.sound.default)
+            name = self.config.sound.default
+        volume = wake.volume if wake.volume is not None else (self.state.volume or self.config.volume.default)
+        was_playing = self.state.playing
+        rise = _Rise(max(1, volume), wake.rise_s, wake.brighten, from_silence=not was_playing)
+        self.engine.cancel_sleep_timer()
+        self._wake_stop = False
+        self._update("waking", waking=True, snoozed=False, snooze_min=wake.snooze_min, timer_end=None,
+                     volume=rise.volume)
+        if was_playing and name == self.state.sound:
+            self._begin_rise(rise)
+        else:
+            self._play(name, WAKE_FADE_IN_S, rise)
+        if wake.stop_after_s > 0:
+            self._wake_stop = True
+            frames = self.engine.seconds(wake.stop_after_s)
+            fade = min(self.engine.seconds(self.config.timer.fade_min * 60),
+                       max(self.engine.seconds(1.0), frames - self.engine.seconds(wake.rise_s)))
+            self.engine.set_sleep_timer(self.engine.now + frames, fade)
+            self._update("timer", timer_end=self.engine.sleep_timer_end)
+        log.info("wake-up: %s rising to volume %d over %.0f s", name, rise.volume, rise.seconds)
+
+    def _begin_rise(self, rise: _Rise) -> None:
+        self.engine.rise(rise.volume, rise.seconds, brighten=rise.brighten, from_silence=rise.from_silence)
+
+    def _snooze(self) -> None:
+        """A long press during a wake-up: fade out; the scheduler brings it back in snooze_min."""
+        self._starting = None
+        self._wake_stop = False
+        self.engine.stop(self.config.sound.stop_fade_s)
+        self._update("snoozed", playing=False, fading=True, timer_end=None, waking=False, snoozed=True)
+        self._confirm()
+        log.info("wake-up snoozed for %g min", self.state.snooze_min)
+
+    def _end_wake(self) -> None:
+        """A press during a wake-up (or its snooze): stop with the usual fade, and no snooze after."""
+        if self.state.playing:
+            self._stop(None)
+        self._update("wake_ended", waking=False, snoozed=False)
+        self._emit("confirm")
+        log.info("wake-up ended by a press")
+
+    def _set_wake(self, enabled: bool | None, at: str | None) -> None:
+        if at is not None:
+            parse_hhmm(at)  # ValueError: refused, like any bad command
+        override = WakeOverride(self.state.wake_enabled if enabled is None else enabled,
+                                self.state.wake_at if at is None else at)
+        self._update("wake", wake_enabled=override.enabled, wake_at=override.at,
+                     wake_time=wake_time(self.config.schedule, override))
+        log.info("wake-up %s%s", "off" if override.enabled is False else "on",
+                 f" at {self.state.wake_time}" if self.state.wake_time else "")
+
+    @property
+    def wake_override(self) -> WakeOverride:
+        return WakeOverride(self.state.wake_enabled, self.state.wake_at)
+
     # -- the state machine ------------------------------------------------------------------
 
-    def _play(self, name: str, fade: float | None = None) -> None:
+    def _play(self, name: str, fade: float | None = None, rise: _Rise | None = None) -> None:
         sound = self.catalog[name]
         was_playing = self.state.playing
         if was_playing and name == self.state.sound:
             return
         token = next(self._tokens)
-        self._starting = (token, fade)  # a newer choice replaces one still being prepared
+        self._starting = (token, fade, rise)  # a newer choice replaces one still being prepared
         self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
@@ -209,7 +323,7 @@ class Controller:
         """The prepared source is ready: fade it in, or crossfade to it."""
         if self._starting is None or self._starting[0] != token or not self.state.playing:
             return  # stopped, or another sound chosen, while this one was being prepared
-        fade, self._starting = self._starting[1], None
+        fade, rise, self._starting = self._starting[1], self._starting[2], None
         if source is None:  # the box must not sit "playing" in silence: say so, and stop
             log.error("cannot play %s: its source failed to build (see above)", name)
             self._stop(None)
@@ -218,10 +332,13 @@ class Controller:
         calibration = sound.calibration_db if sound is not None else 0.0
         self.engine.play(name, source, calibration, fade_in=self.config.sound.fade_in_s if fade is None else fade,
                          crossfade=self.config.sound.crossfade_s)
+        if rise is not None:  # the rise starts with the sound, not when it was asked for
+            self._begin_rise(rise)
 
     def _reload(self, config: Config, catalog: Mapping[str, Sound]) -> None:
         """A new config: new sounds and settings, and the level glides to the new volume scale."""
         self.config, self.catalog = config, dict(catalog)
+        self.state = replace(self.state, wake_time=wake_time(config.schedule, self.wake_override))
         self.engine.volume_scale = config.volume.scale()
         self.engine.set_volume(self.state.volume, RELOAD_RAMP_S)
         if self.state.sound not in self.catalog:
@@ -241,8 +358,9 @@ class Controller:
 
     def _stop(self, fade: float | None) -> None:
         self._starting = None
+        self._wake_stop = False
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
-        self._update("stopped", playing=False, fading=True, timer_end=None)
+        self._update("stopped", playing=False, fading=True, timer_end=None, waking=False)
         log.info("stopped")
 
     def _set_volume(self, volume: int, ramp: float | None) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from gpiozero import MCP3008, PWMLED, Device, DigitalInputDevice, RotaryEncoder
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from bedside.commands import Command, NextSound, SetVolume, State, StepTimer, StepVolume, TogglePlay
+from bedside.commands import Command, NextSound, PlayHeld, SetVolume, State, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
 from bedside.logs import RateLimitedLog
 
@@ -235,8 +235,10 @@ class PotVolume:
 
 class Led:
     """The LED tells the state without a screen: a dim glow while playing, a slow breath while a
-    sleep timer runs, two quick blinks to confirm a press, dark when stopped. It runs on its own
-    thread; the controller's listener only records what to show."""
+    sleep timer runs, two quick blinks to confirm a press, dark when stopped — except for a brief,
+    dim double blink as the sound stops for the night when a wake-up is armed (so one knows the
+    morning is set without a light left on). It runs on its own thread; the controller's listener
+    only records what to show."""
 
     BREATH_S = 5.0
     FRAME_S = 0.05  # 20 frames a second: smooth enough for a slow breath, few wake-ups
@@ -246,6 +248,7 @@ class Led:
         self.brightness = brightness
         self._mode = "off"
         self._blink_until = 0.0
+        self._blink_level = brightness
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="led", daemon=True)
@@ -254,13 +257,18 @@ class Led:
     def on_state(self, state: State, reason: str) -> None:
         self._mode = "off" if not state.playing else "breathe" if state.timer_end is not None else "glow"
         if reason == "confirm":
-            self._blink_until = time.monotonic() + 0.4
+            self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness
+        elif reason in ("stopped", "timer_expired") and state.next_wake_at is not None and not state.waking:
+            self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness * self.ARMED_DIM
         self._wake.set()
+
+    #: The "wake-up armed" double blink, as a share of the LED's brightness.
+    ARMED_DIM = 0.25
 
     def value_at(self, now: float) -> float:
         if now < self._blink_until:
             phase = (self._blink_until - now) / 0.2
-            return self.brightness if int(phase) % 2 == 0 else 0.0
+            return self._blink_level if int(phase) % 2 == 0 else 0.0
         if self._mode == "glow":
             return self.brightness * 0.5
         if self._mode == "breathe":
@@ -291,7 +299,7 @@ class Controls:
     def __init__(self, config: ControlsConfig, submit: Callable[[Command], None]) -> None:
         self._parts: list = []
         timer_on_long_press = config.timer_pin is False
-        long_play = (lambda: submit(StepTimer())) if timer_on_long_press else None
+        long_play = lambda: submit(PlayHeld(steps_timer=timer_on_long_press))  # noqa: E731 (snoozes a wake-up)
         for key in ("play_pin", "encoder_button_pin"):
             pin = getattr(config, key)
             if pin is not False:

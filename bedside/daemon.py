@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bedside.clock import Clock, SystemClock, system_zone
 from bedside.commands import Play, Reload, State
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
@@ -27,6 +28,8 @@ from bedside.engine import Engine
 from bedside.notify import Notifier
 from bedside.output import ResilientOutput
 from bedside.player import Player
+from bedside.schedule import WakeOverride
+from bedside.scheduler import Scheduler
 from bedside.sounds import catalog_for
 from bedside.state import SavedState, StateStore, state_directory
 
@@ -63,7 +66,8 @@ class StateWriter:
     def on_state(self, state: State, reason: str) -> None:
         if self.frozen:
             return
-        snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing)
+        snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing, state.wake_enabled,
+                              state.wake_at, state.schedule_handled)
         with self._changed:
             self._pending = snapshot
             if snapshot.playing != self._playing:
@@ -91,8 +95,9 @@ class StateWriter:
 
 class Daemon:
     def __init__(self, config: Config, *, simulate_pins: bool = False, keyboard: bool | None = None,
-                 notifier: Notifier | None = None, seed: int | None = None) -> None:
+                 notifier: Notifier | None = None, seed: int | None = None, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock or SystemClock(system_zone(config.clock.timezone))
         self.notifier = notifier or Notifier()
         self._simulate_pins = simulate_pins
         self._keyboard_wanted = keyboard
@@ -107,6 +112,7 @@ class Daemon:
         self.gpio_problem: str | None = None  # real GPIO was expected and failed: why
         self.output: ResilientOutput | None = None
         self.mqtt = None
+        self.scheduler: Scheduler | None = None
         self._started = time.monotonic()
 
     # -- wiring -----------------------------------------------------------------------------
@@ -146,6 +152,10 @@ class Daemon:
             self.controls.led.brightness = config.controls.led_brightness
         if self.mqtt is not None:
             self.mqtt.update_sounds(list(catalog), config.timer.presets_min)
+        if self.scheduler is not None:
+            if config.clock.timezone != self.config.clock.timezone:
+                log.info("a time zone change takes effect at the next restart")
+            self.scheduler.set_entries(config.schedule, config.clock.require_synced, config.clock.catch_up_min)
         self.config = config
         log.info("config reloaded from %s", path)
 
@@ -160,11 +170,17 @@ class Daemon:
         saved = store.load()
         engine = Engine(rate, config.volume.scale())
         controller = Controller(engine, catalog, config, sound=saved.sound, volume=saved.volume,
-                                timer_min=saved.timer_min, seed=self._seed.spawn(1)[0])
+                                timer_min=saved.timer_min, seed=self._seed.spawn(1)[0],
+                                wake=WakeOverride(saved.wake_enabled, saved.wake_at),
+                                schedule_handled=saved.schedule_handled)
         self.controller = controller
         writer = StateWriter(store, saved.playing)
         controller.subscribe(writer.on_state)
         controller.subscribe(self._announce)
+        scheduler = Scheduler(config.schedule, self.clock, controller.submit, lambda: controller.state,
+                              require_synced=config.clock.require_synced, catch_up_min=config.clock.catch_up_min)
+        self.scheduler = scheduler
+        controller.subscribe(scheduler.on_state)
 
         if config.mqtt.enabled:
             self.mqtt = self._start_mqtt(config, controller, catalog)
@@ -217,6 +233,7 @@ class Daemon:
         failure: list[BaseException] = []
         audio = threading.Thread(target=self._play, args=(player, failure), name="audio")
         audio.start()
+        scheduler.start()
         stopping = False
         try:
             while audio.is_alive():
@@ -230,6 +247,7 @@ class Daemon:
                 self._wake.wait(0.5)
                 self._wake.clear()
         finally:
+            scheduler.close()
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
             audio.join(timeout=10)
             sys.setswitchinterval(previous_interval)
@@ -283,12 +301,15 @@ class Daemon:
         underruns = f"; {state.underruns} underruns" if state.underruns else ""
         problem = f"; {self.gpio_problem[:200]}" if self.gpio_problem else ""
         if not state.playing:
-            return f"stopped{underruns}{problem}"
+            snoozed = "; wake-up snoozed" if state.snoozed else ""
+            return f"stopped{snoozed}{underruns}{problem}"
         timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
-        return f"playing {state.sound} at volume {state.volume}{timer}{underruns}{problem}"
+        waking = ", waking up" if state.waking else ""
+        return f"playing {state.sound} at volume {state.volume}{waking}{timer}{underruns}{problem}"
 
     def _announce(self, state: State, reason: str) -> None:
-        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out", "underruns"):
+        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out", "underruns", "waking",
+                      "snoozed"):
             self.notifier.status(self._status(state))
 
 

@@ -96,6 +96,14 @@ class Darkening:
         cutoff = self.START_HZ * (self.END_HZ / self.START_HZ) ** min(max(progress, 0.0), 1.0)
         return math.exp(-2 * math.pi * cutoff / self._rate)
 
+    @classmethod
+    def brightening(cls, rate: int, start: int, length: int) -> Darkening:
+        """The reverse: from 400 Hz up to 18 kHz over ``length`` frames, then gone (a wake-up's dawn)."""
+        opening = cls(rate, start, length)
+        opening.progress = lambda t: 1 - (t - start) / length
+        opening.ends = start + length
+        return opening
+
     def cancel(self, now: int, ramp: int) -> None:
         """Glide the cutoff back up over ``ramp`` frames (removing it at once would be a step)."""
         held = self.progress(now)
@@ -131,6 +139,7 @@ class Engine:
         self._sleep_end: int | None = None
         self._darkening: Darkening | None = None
         self._dip: tuple[int, int, float] | None = None  # start, length, depth in dB
+        self._rise_end: int | None = None  # a wake-up's rise is moving the volume until this frame
         self._voices: list[Voice] = []
         self.limited_samples = 0
         self._steady_db, self._steady_gain = math.nan, np.float32(1.0)  # the last steady gain, cached
@@ -156,6 +165,16 @@ class Engine:
             if not voice.envelope.silent_after:
                 return voice.name
         return None
+
+    @property
+    def rising(self) -> bool:
+        """A wake-up's rise is still moving the volume."""
+        return self._rise_end is not None and self.now < self._rise_end and self._volume.length > 0 \
+            and not self._volume.finished(self.now)
+
+    def level_db(self) -> float:
+        """The volume's level in dB right now (mid-ramp, where it is)."""
+        return self._volume.level_at(self.now)
 
     @property
     def sleep_timer_end(self) -> int | None:
@@ -191,6 +210,21 @@ class Engine:
         self.volume = step
         length = self.seconds(max(ramp, MIN_VOLUME_RAMP_S))
         self._volume.move(self.now, SILENCE_DB if target == -math.inf else target, length)
+        self._rise_end = None
+
+    def rise(self, step: int, seconds: float, brighten: bool = False, from_silence: bool = True) -> None:
+        """A wake-up: the volume moves linearly in dB from the floor (``from_silence``: the sound
+        has just started from exact zeros) or from the level playing, to ``step`` over ``seconds``;
+        with ``brighten``, a low-pass opens from 400 Hz to 18 kHz over the same time."""
+        target = self.volume_scale.to_db(step)
+        current = self._volume.level_at(self.now)
+        begin = self.volume_scale.floor_db if from_silence or current == -math.inf else current
+        self.volume = step
+        self._volume = Ramp.hold(begin)
+        self._volume.move(self.now, target, self.seconds(seconds))
+        self._rise_end = self.now + self._volume.length
+        if brighten:
+            self._darkening = Darkening.brightening(self.rate, self.now, max(self.seconds(seconds), 1))
 
     def dip(self, depth_db: float = 6.0, length: float = 0.3) -> None:
         """A short, soft dip in the level: the confirmation of a press, heard without a screen."""

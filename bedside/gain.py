@@ -209,3 +209,10 @@ class VolumeScale:
         if step == 0:
             return -math.inf
         return self.floor_db + (self.ceiling_db - self.floor_db) * (step - 1) / (self.steps - 1)
+
+    def nearest_step(self, db: float) -> int:
+        """The step whose level is nearest ``db`` (0 for silence): where a knob turned mid-rise counts from."""
+        if db == -math.inf or db <= SILENCE_DB:
+            return 0
+        step = 1 + round((db - self.floor_db) * (self.steps - 1) / (self.ceiling_db - self.floor_db))
+        return min(self.steps, max(1, step))

@@ -188,6 +188,9 @@ def catalog_for(config, rate: int) -> dict[str, Sound]:
         catalog = build_catalog(config.sounds, rate)
         if config.sound.default not in catalog:
             raise ConfigError("sound.default", str(UnknownSound(config.sound.default, catalog)))
+        for entry in config.schedule:
+            if entry.sound is not None and entry.sound not in catalog:
+                raise ConfigError(f"{entry.name}.sound", str(UnknownSound(entry.sound, catalog)))
     except ConfigError as error:
         raise with_line(error, config.path) from None
     return catalog

@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bedside.schedule import parse_hhmm
+
 log = logging.getLogger(__name__)
 
 FILENAME = "state.json"
@@ -26,6 +28,9 @@ class SavedState:
     volume: int | None = None
     timer_min: float = 0.0  # the timer preset, 0 = off
     playing: bool = False
+    wake_enabled: bool | None = None  # Home Assistant's wake-up switch; None: as the config says
+    wake_at: str | None = None  # Home Assistant's wake time "HH:MM"; None: the config's
+    schedule_handled: float | None = None  # the last scheduled event handled (UTC epoch seconds)
 
 
 def state_directory(configured: str = "") -> Path:
@@ -97,4 +102,14 @@ def _validated(data: object) -> SavedState:
         raise ValueError("timer_min is not 0-1440")
     if not isinstance(playing, bool):
         raise TypeError("playing is not true/false")
-    return SavedState(sound, volume, float(timer), playing)
+    wake_enabled, wake_at = data.get("wake_enabled"), data.get("wake_at")
+    handled = data.get("schedule_handled")
+    if wake_enabled is not None and not isinstance(wake_enabled, bool):
+        raise TypeError("wake_enabled is not true/false")
+    if wake_at is not None:
+        parse_hhmm(wake_at)  # ValueError
+    if handled is not None and (not isinstance(handled, int | float) or isinstance(handled, bool)
+                                or not 0 <= handled < 1e11):
+        raise ValueError("schedule_handled is not a time")
+    return SavedState(sound, volume, float(timer), playing, wake_enabled, wake_at,
+                      None if handled is None else float(handled))

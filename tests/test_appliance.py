@@ -209,7 +209,8 @@ def test_state_survives_a_restart(tmp_path, tone_file):
         time.sleep(1.5)  # the state file is written a second after the last change
     saved = json.loads((tmp_path / "state" / "state.json").read_text())
     # Still "playing": it was stopped by shutting down, not by the user (resume_on_boot uses it).
-    assert saved == {"sound": "tone", "volume": 77, "timer_min": 45.0, "playing": True}
+    assert saved == {"sound": "tone", "volume": 77, "timer_min": 45.0, "playing": True,
+                     "wake_enabled": None, "wake_at": None, "schedule_handled": None}
     with Appliance(tmp_path, tone_file, extra) as box:
         state = box.controller.state
         assert (state.sound, state.volume, state.timer_min, state.playing) == ("tone", 77, 45.0, False)

@@ -1,0 +1,226 @@
+"""Schedules as pure functions: entries and a time zone in, the instants they fire at out.
+
+No clock is read here (the scheduler passes ``now``), so every rule — the ``days`` forms, a time
+that does not exist on a spring-forward night, one that happens twice on a fall-back night, what a
+late start may still catch up — is a function of its arguments and tested as such.
+
+Each occurrence is one (entry, local date) pair with exactly one instant in UTC, so an entry can
+fire at most once per local day whatever the wall clock does (DST, an NTP step, a clock set back).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_FORMS = {
+    "daily": frozenset(range(7)),
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+}
+ACTIONS = ("start", "wake", "stop")
+HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+#: The pattern Home Assistant's text entity checks before it sends a wake time.
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+#: How far back a clock that jumped forward is looked at for events it skipped (to log them).
+LOOK_BACK = timedelta(days=7)
+#: A spring-forward gap is never longer than this (real ones are 30 min to 2 h).
+MAX_GAP = timedelta(hours=3)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``[[schedule]]`` entry, validated (see :mod:`bedside.config`)."""
+
+    index: int  # its place in the config: how logs and errors name it (schedule[0])
+    action: str  # start | wake | stop
+    days: frozenset[int]  # 0 = Monday
+    at: time
+    sound: str | None = None  # None: the last sound (start) / "birds" (wake)
+    volume: int | None = None  # None: the last volume
+    timer_min: float = 0.0  # start: a sleep timer (0 = none)
+    rise_min: float = 20.0  # wake: from silence to the volume over this long
+    stop_after_min: float = 0.0  # wake: fade out this long after the wake time (0 = play on)
+    brighten: bool = False  # wake: the sleep fade's darkening, in reverse
+    snooze_min: float = 9.0  # wake: a long press silences it for this long, then it rises again
+    fade_min: float = 10.0  # stop: fade to silence over this long
+
+    @property
+    def name(self) -> str:
+        return f"schedule[{self.index}]"
+
+    def describe(self) -> str:
+        """What it does, in the words ``bedside schedule`` prints."""
+        sound = self.sound or ("the last sound" if self.action == "start" else "birds")
+        volume = f" at volume {self.volume}" if self.volume is not None else ""
+        if self.action == "start":
+            timer = f", sleep timer {self.timer_min:g} min" if self.timer_min else ""
+            return f"start {sound}{volume}{timer}"
+        if self.action == "wake":
+            after = f", stop after {self.stop_after_min:g} min" if self.stop_after_min else ""
+            bright = ", brightening" if self.brighten else ""
+            return f"wake-up: {sound} rising from silence{volume} over {self.rise_min:g} min{bright}{after}"
+        return f"fade out over {self.fade_min:g} min and stop"
+
+
+def parse_days(value: object) -> frozenset[int]:
+    """``"daily"``, ``"weekdays"``, ``"weekends"``, or a list of ``"mon"``…``"sun"``; ValueError else."""
+    if isinstance(value, str):
+        if value in DAY_FORMS:
+            return DAY_FORMS[value]
+        raise ValueError(f"must be {', '.join(map(repr, DAY_FORMS))} or a list of day names")
+    if not isinstance(value, list) or not value or len(value) > 7:
+        raise ValueError(f"must be {', '.join(map(repr, DAY_FORMS))} or a list of 1-7 of {', '.join(DAY_NAMES)}")
+    days = set()
+    for day in value:
+        if not isinstance(day, str) or day.lower() not in DAY_NAMES:
+            raise ValueError(f"{str(day)[:20]!r} is not a day; use {', '.join(DAY_NAMES)}")
+        days.add(DAY_NAMES.index(day.lower()))
+    return frozenset(days)
+
+
+def parse_hhmm(value: object) -> time:
+    """``"HH:MM"`` (24-hour) to a time; ValueError else."""
+    match = HHMM.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("must be a 24-hour time \"HH:MM\", e.g. \"06:45\"")
+    return time(int(match[1]), int(match[2]))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One firing of an entry."""
+
+    when: datetime  # UTC
+    entry: Entry
+    day: date  # the local date it belongs to
+    shifted: bool = False  # the written time did not exist that day (spring forward): moved later
+
+    def local(self, zone: ZoneInfo) -> datetime:
+        return self.when.astimezone(zone)
+
+
+def _exists(wall: datetime, zone: ZoneInfo) -> bool:
+    aware = wall.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+
+
+def occurrence(day: date, at: time, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """The UTC instant of ``at`` on local ``day``, and whether it was moved.
+
+    A time that happens twice (fall back) is its first occurrence; a time that does not exist
+    (spring forward) is the first valid minute after it.
+    """
+    wall = datetime.combine(day, at)
+    shifted = False
+    if not _exists(wall, zone):
+        shifted = True
+        step = wall
+        while step - wall <= MAX_GAP:
+            step += timedelta(minutes=1)
+            if _exists(step, zone):
+                wall = step
+                break
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC), shifted
+
+
+def events_between(start: datetime, end: datetime, zone: ZoneInfo, entries: Iterable[Entry]) -> list[Event]:
+    """Every event with ``start < when <= end`` (aware datetimes), in time order."""
+    if end <= start:
+        return []
+    start = max(start, end - LOOK_BACK)
+    first = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date() + timedelta(days=1)
+    entries = list(entries)
+    found = []
+    day = first
+    while day <= last:
+        for entry in entries:
+            if day.weekday() in entry.days:
+                when, shifted = occurrence(day, entry.at, zone)
+                if start < when <= end:
+                    found.append(Event(when, entry, day, shifted))
+        day += timedelta(days=1)
+    return sorted(found, key=lambda e: (e.when, e.entry.index))
+
+
+def upcoming(now: datetime, zone: ZoneInfo, entries: Iterable[Entry], days: int = 7) -> list[Event]:
+    """The events of the next ``days`` days after ``now``."""
+    return events_between(now, now + timedelta(days=days), zone, entries)
+
+
+def next_event(now: datetime, zone: ZoneInfo, entries: Sequence[Entry], action: str | None = None) -> Event | None:
+    """The first event after ``now`` (of one ``action``, if given) within eight days."""
+    chosen = [e for e in entries if action is None or e.action == action]
+    found = events_between(now, now + timedelta(days=8), zone, chosen)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the scheduler must do now: events to run (with how late they are) and events missed."""
+
+    run: tuple[tuple[Event, timedelta], ...]
+    skipped: tuple[Event, ...]
+
+
+def due(handled_until: datetime | None, now: datetime, zone: ZoneInfo, entries: Sequence[Entry],
+        catch_up: timedelta) -> Due:
+    """Events since the last one handled: those at most ``catch_up`` late run, older ones are skipped.
+
+    ``handled_until`` is the instant of the last event handled (persisted), so a restart neither
+    repeats an event nor forgets one; a clock set back never re-runs what already ran (it stays
+    below ``handled_until``). Without a record, only the catch-up window is looked at.
+    """
+    start = handled_until if handled_until is not None else now - catch_up
+    run, skipped = [], []
+    for event in events_between(start, now, zone, entries):
+        late = now - event.when
+        if late <= catch_up:
+            run.append((event, late))
+        else:
+            skipped.append(event)
+    return Due(tuple(run), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class WakeOverride:
+    """The wake-up as Home Assistant last set it; ``None`` fields mean "as in the config"."""
+
+    enabled: bool | None = None
+    at: str | None = None
+
+
+#: A wake-up set from Home Assistant when the config has none: daily, birds, over 20 minutes.
+DEFAULT_WAKE = Entry(index=-1, action="wake", days=DAY_FORMS["daily"], at=time(7, 0), sound="birds")
+
+
+def effective(entries: Sequence[Entry], override: WakeOverride) -> tuple[Entry, ...]:
+    """The config's entries with Home Assistant's wake-up settings applied.
+
+    ``at`` moves the first wake entry (or adds a daily one, when the config has none); ``enabled =
+    False`` leaves every wake entry out.
+    """
+    out = list(entries)
+    if override.at is not None:
+        at = parse_hhmm(override.at)
+        first = next((i for i, e in enumerate(out) if e.action == "wake"), None)
+        if first is None:
+            out.append(replace(DEFAULT_WAKE, index=len(out), at=at))
+        else:
+            out[first] = replace(out[first], at=at)
+    if override.enabled is False:
+        out = [e for e in out if e.action != "wake"]
+    return tuple(out)
+
+
+def wake_time(entries: Sequence[Entry], override: WakeOverride) -> str:
+    """The wake time as Home Assistant shows it: the override, else the first wake entry's, else ""."""
+    if override.at is not None:
+        return override.at
+    first = next((e for e in entries if e.action == "wake"), None)
+    return first.at.strftime("%H:%M") if first is not None else ""
