@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bedside import __version__
-from bedside.commands import Play, SetTimer
+from bedside.commands import Play, SetTimer, Wake
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.engine import Engine
@@ -24,6 +24,8 @@ from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG
+#: ``render --wake-up``: this much silence before the rise begins (the night before the morning).
+WAKE_SILENCE_S = 5.0
 
 log = logging.getLogger("bedside")
 
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = r.add_mutually_exclusive_group(required=True)
     out.add_argument("-o", "--output", type=Path, help="WAV file to write")
     out.add_argument("--null", action="store_true", help="render and discard (for benchmarks)")
-    r.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"), default=60.0)
+    r.add_argument("--seconds", type=_number(float, 0.01, 7 * 86400, "--seconds"), default=None,
+                   help="length (default 60; with --wake-up: the silence, the rise and a minute more)")
     r.add_argument("--volume", type=_number(int, 0, 100, "--volume"), default=100,
                    help="volume step 0-100 (default 100: the calibrated level, -30 LUFS)")
     r.add_argument("--seed", type=_number(int, 0, 2**63 - 1, "--seed"), default=None)
@@ -74,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="during the sleep fade, also glide a low-pass down, as a sound moving away")
     r.add_argument("--fade-in", type=_number(float, 0, 60, "--fade-in"), metavar="S",
                    help="seconds of fade-in at the start (default from config: 3)")
+    r.add_argument("--wake-up", type=_number(float, 0.05, 180, "--wake-up"), metavar="MIN",
+                   help="render a wake-up: 5 s of silence, then the sound rising from silence to "
+                        "--volume over MIN minutes (linear in dB), then steady")
+    r.add_argument("--brighten", action="store_true", help="with --wake-up: open a low-pass as it rises")
     r.add_argument("--bits", type=int, choices=(16, 24, 32), default=16)
     r.add_argument("--rate", type=int, choices=(44100, 48000, 88200, 96000))
     r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=4096,
@@ -87,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path)
 
     sub.add_parser("doctor", help="what bedside sees: sound devices, pins, config, MQTT broker")
+    sched = sub.add_parser("schedule", help="the scheduled events of the next 7 days, and why any will not fire")
+    sched.add_argument("--days", type=_number(int, 1, 31, "--days"), default=7)
     sub.add_parser("mqtt-info", help="the MQTT topics, and commands to try with mosquitto_pub")
 
     p = sub.add_parser("play", help="play a sound on ALSA in the foreground; Ctrl-C fades out")
@@ -136,6 +145,12 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
     sound = lookup(catalog, args.sound)
     if (args.fade is not None or args.darken) and args.sleep_timer is None:
         raise CliError("--fade and --darken need --sleep-timer")
+    if args.wake_up is not None and args.fade_in is not None:
+        raise CliError("--wake-up rises from silence by itself: leave out --fade-in")
+    if args.brighten and args.wake_up is None:
+        raise CliError("--brighten needs --wake-up")
+    if args.wake_up is not None and args.volume == 0:
+        raise CliError("--wake-up needs a --volume of at least 1")
     fmt = {16: "S16_LE", 24: "S24_3LE", 32: "S32_LE"}[args.bits]
     sound_seed, dither_seed = _seeds(args.seed)
     if args.sleep_timer is not None:
@@ -152,19 +167,63 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             sink = WavSink(args.output, rate, fmt, dither_seed)
         except OSError as error:
             raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    seconds = args.seconds if args.seconds is not None else (
+        60.0 if args.wake_up is None else WAKE_SILENCE_S + args.wake_up * 60 + 60)
     player = _player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
-    fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
-    player.controller.submit(Play(sound.name, fade_s=fade_in))
-    if args.sleep_timer is not None:
-        player.controller.submit(SetTimer(args.sleep_timer))
-    frames = player.engine.seconds(args.seconds)
-    progress = ProgressBar(f"{sound.name} {args.seconds:g} s") if args.seconds >= 60 else None
+    frames = player.engine.seconds(seconds)
+    progress = ProgressBar(f"{sound.name} {seconds:g} s") if seconds >= 60 else None
     try:
+        if args.wake_up is not None:  # silence, then the wake-up as the scheduler starts it
+            player.run(frames=min(frames, player.engine.seconds(WAKE_SILENCE_S)))
+            player.controller.submit(Wake(sound.name, args.volume, rise_s=args.wake_up * 60, brighten=args.brighten))
+        else:
+            fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
+            player.controller.submit(Play(sound.name, fade_s=fade_in))
+        if args.sleep_timer is not None:
+            player.controller.submit(SetTimer(args.sleep_timer))
         player.run(frames=frames, progress=progress)
     finally:
         sink.close()
     if player.engine.limited_samples:
         log.info("limiter touched %d samples", player.engine.limited_samples)
+
+
+def cmd_schedule(config: Config, days: int) -> None:
+    """The next ``days`` days of events, in local time, with why any will not fire."""
+    from datetime import UTC, datetime
+
+    from bedside.clock import clock_synced, system_zone
+    from bedside.schedule import WakeOverride, effective, upcoming
+    from bedside.state import StateStore, state_directory
+
+    zone = system_zone(config.clock.timezone)
+    saved = StateStore(state_directory(config.state.directory)).read()
+    override = WakeOverride(saved.wake_enabled, saved.wake_at)
+    synced = clock_synced()
+    now = datetime.now(UTC)
+    print(f"time zone {zone.key}; now {now.astimezone(zone):%a %d %b %H:%M %Z}; clock "
+          + ("synchronised" if synced else "NOT synchronised"
+             + (": nothing fires until NTP has set it ([clock] require_synced)" if config.clock.require_synced
+                else " (require_synced = false: firing anyway)")))
+    if saved.wake_enabled is not None or saved.wake_at is not None:
+        state = "off" if saved.wake_enabled is False else "on"
+        at = f" at {saved.wake_at}" if saved.wake_at else ""
+        print(f"wake-up set from Home Assistant: {state}{at} (overrides the config until changed there)")
+    # Every entry, including wake-ups switched off, so that the list can say why they will not fire.
+    shown = effective(config.schedule, WakeOverride(None if override.enabled is False else override.enabled,
+                                                     override.at))
+    events = upcoming(now, zone, shown, days)
+    if not events:
+        print(f"nothing scheduled in the next {days} days" + ("" if config.schedule else " (no [[schedule]] entries)"))
+    for event in events:
+        why = []
+        if event.entry.action == "wake" and override.enabled is False:
+            why.append("wake-up switched off from Home Assistant")
+        if config.clock.require_synced and not synced:
+            why.append("clock not synchronised")
+        moved = " (moved: that time does not exist that day)" if event.shifted else ""
+        note = f"  — will not fire: {', '.join(why)}" if why else ""
+        print(f"{event.local(zone):%a %d %b %H:%M %Z}  {event.entry.name}: {event.entry.describe()}{moved}{note}")
 
 
 def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]) -> None:
@@ -224,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "doctor":
             from bedside.doctor import doctor
             return doctor(config)
+        elif args.command == "schedule":
+            cmd_schedule(config, args.days)
         elif args.command == "mqtt-info":
             from bedside.doctor import mqtt_info
             mqtt_info(config)

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bedside.commands import (
@@ -25,10 +26,12 @@ from bedside.commands import (
     SetSound,
     SetTimer,
     SetVolume,
+    SetWake,
     State,
     Stop,
     TogglePlay,
 )
+from bedside.schedule import HHMM, HHMM_PATTERN
 
 #: Commands larger than this are refused unread: no legitimate command comes near it.
 MAX_PAYLOAD_BYTES = 1024
@@ -120,6 +123,17 @@ def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[f
         entity("sensor", "underruns", "Audio underruns", "mdi:waveform", state_topic=topics.state,
                value_template="{{ value_json.underruns }}", entity_category="diagnostic",
                state_class="total_increasing"),
+        entity("switch", "wake", "Wake-up", "mdi:alarm", command_topic=topics.set, state_topic=topics.state,
+               payload_on='{"wake_enabled": true}', payload_off='{"wake_enabled": false}', state_on="ON",
+               state_off="OFF", value_template="{{ 'ON' if value_json.wake_enabled else 'OFF' }}"),
+        entity("text", "wake_at", "Wake-up time", "mdi:clock-outline", command_topic=topics.set,
+               state_topic=topics.state, command_template='{"wake_at": {{ value | tojson }}}',
+               value_template="{{ value_json.wake_at }}", pattern=HHMM_PATTERN, min=5, max=5, mode="text"),
+        # "None" is Home Assistant's word for unknown: nothing scheduled.
+        entity("sensor", "next_event", "Next scheduled event", "mdi:calendar-clock", state_topic=topics.state,
+               device_class="timestamp", value_template="{{ value_json.next_event or 'None' }}",
+               json_attributes_topic=topics.state,
+               json_attributes_template='{{ {"action": value_json.next_event_action} | tojson }}'),
     ]
 
 
@@ -133,7 +147,19 @@ def state_document(state: State, remaining_s: float, sounds: Sequence[str]) -> d
         "timer_remaining": math.ceil(remaining_s),
         "fading": state.fading,
         "underruns": state.underruns,
+        "wake_enabled": state.wake_enabled is not False and bool(state.wake_time),
+        "wake_at": state.wake_time,
+        "waking": state.waking,
+        "snoozed": state.snoozed,
+        "next_event": _iso(state.next_at),
+        "next_event_action": state.next_what,
+        "clock_synced": state.clock_ok,
     }
+
+
+def _iso(epoch: float | None) -> str | None:
+    """An instant as Home Assistant's timestamp sensors take it: ISO 8601 with its offset."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _reject_constant(name: str) -> float:
@@ -170,12 +196,14 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
         raise CommandError(f"payload is not usable JSON ({str(error)[:60]})") from None
     if not isinstance(data, dict):
         raise CommandError("payload must be a JSON object")
-    allowed = {"state", "sound", "volume", "volume_step", "timer", "fade_out", "transition"}
+    allowed = {"state", "sound", "volume", "volume_step", "timer", "fade_out", "transition", "wake_enabled",
+               "wake_at"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise CommandError(f"unknown key {unknown[0][:40]!r}; allowed: {', '.join(sorted(allowed))}")
     if not set(data) - {"transition"}:
-        raise CommandError("nothing to do: give state, sound, volume, volume_step, timer or fade_out")
+        raise CommandError("nothing to do: give state, sound, volume, volume_step, timer, fade_out, "
+                           "wake_enabled or wake_at")
     transition = _number(data, "transition", 0, MAX_TRANSITION_S) if "transition" in data else None
     commands: list = []
     if "volume" in data and "volume_step" in data:
@@ -205,4 +233,11 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
         if seconds <= 0:
             raise CommandError("fade_out must be more than 0 seconds")
         commands.append(FadeOut(seconds))
+    if "wake_enabled" in data or "wake_at" in data:
+        enabled, at = data.get("wake_enabled"), data.get("wake_at")
+        if "wake_enabled" in data and not isinstance(enabled, bool):
+            raise CommandError(f"wake_enabled must be true or false, got {json.dumps(enabled)[:40]}")
+        if "wake_at" in data and not (isinstance(at, str) and HHMM.fullmatch(at)):
+            raise CommandError(f"wake_at must be a 24-hour time \"HH:MM\", got {json.dumps(at)[:40]}")
+        commands.append(SetWake(enabled, at))
     return Batch(tuple(commands))

@@ -203,24 +203,26 @@ def effective(entries: Sequence[Entry], override: WakeOverride) -> tuple[Entry, 
     """The config's entries with Home Assistant's wake-up settings applied.
 
     ``at`` moves the first wake entry (or adds a daily one, when the config has none); ``enabled =
-    False`` leaves every wake entry out.
+    False`` leaves every wake entry out, ``True`` with no wake-up anywhere adds the default one.
     """
     out = list(entries)
+    first = next((i for i, e in enumerate(out) if e.action == "wake"), None)
     if override.at is not None:
         at = parse_hhmm(override.at)
-        first = next((i for i, e in enumerate(out) if e.action == "wake"), None)
         if first is None:
             out.append(replace(DEFAULT_WAKE, index=len(out), at=at))
         else:
             out[first] = replace(out[first], at=at)
+    elif override.enabled and first is None:  # switched on with no time anywhere: the default one
+        out.append(replace(DEFAULT_WAKE, index=len(out)))
     if override.enabled is False:
         out = [e for e in out if e.action != "wake"]
     return tuple(out)
 
 
 def wake_time(entries: Sequence[Entry], override: WakeOverride) -> str:
-    """The wake time as Home Assistant shows it: the override, else the first wake entry's, else ""."""
-    if override.at is not None:
-        return override.at
-    first = next((e for e in entries if e.action == "wake"), None)
+    """The wake time as Home Assistant shows it (switched off or not): the override, else the first
+    wake entry's, else ""."""
+    shown = effective(entries, WakeOverride(None if override.enabled is False else override.enabled, override.at))
+    first = next((e for e in shown if e.action == "wake"), None)
     return first.at.strftime("%H:%M") if first is not None else ""

@@ -19,6 +19,7 @@ import numpy as np
 
 from bedside.loudness import loudness_lufs
 from bedside.synth import Source
+from bedside.synth.birds import Birds
 from bedside.synth.nature import GENTLE, HEAVY, LIGHT, RIVER, SPLASHING, Breeze, Fan, Rain, Stream, Surf, Wind
 from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
@@ -43,6 +44,7 @@ _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "surf": -18.61, "gentle-surf": -15.29,
     "fan": -14.70, "wind": -20.14, "breeze": -9.47, "stream": 1.17, "brook": -4.95, "river": -0.91,
+    "birds": -21.20,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
@@ -62,6 +64,8 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("stream", "A babbling brook: running water and small bubbles.", Stream),
     ("brook", "A shallow brook close by: water splashing and bubbling over stones.", partial(Stream, style=SPLASHING)),
     ("river", "A wide river: a steady, bright rush of water.", partial(Stream, style=RIVER)),
+    ("birds", "Birds at dawn: a few birds around the house, singing one by one, then more as it grows light.",
+     Birds),
 )
 
 

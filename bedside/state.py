@@ -50,6 +50,10 @@ class StateStore:
     def load(self) -> SavedState:
         """The saved state (read at start, so leftovers of a save cut short are removed here)."""
         self._remove_leftovers()
+        return self.read()
+
+    def read(self) -> SavedState:
+        """The saved state, touching nothing (for ``bedside schedule`` beside a running daemon)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:

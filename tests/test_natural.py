@@ -39,9 +39,30 @@ def test_the_samples_do_not_depend_on_how_blocks_are_cut(name):
     np.testing.assert_allclose(small[:n], large[:n], atol=2e-6)
 
 
+#: Sounds made of tones: their song is sharp in the second difference by nature (a 6 kHz whistle
+#: over quiet air scores 20–90 here, real dawn choruses 11–58), so a click is looked for above
+#: CLICK_BAND_HZ, where birdsong has nothing and a click, being broadband, stands out.
+TONAL = ("birds",)
+CLICK_BAND_HZ = 18000.0
+
+
+def above_song(x: np.ndarray) -> np.ndarray:
+    from scipy.signal import butter, sosfilt
+
+    return sosfilt(butter(8, CLICK_BAND_HZ, "highpass", fs=RATE, output="sos"), x, axis=0).astype(np.float32)
+
+
 @pytest.mark.parametrize("name", NATURAL)
 def test_no_click_sharper_than_a_real_splash(name):
-    assert click_score(render(name, 20, 16384)) < 15
+    x = render(name, 20, 16384)
+    assert click_score(above_song(x) if name in TONAL else x) < 15
+
+
+def test_the_click_score_above_the_song_catches_a_step_in_birdsong():
+    x = render("birds", 20, 16384)
+    stepped = x.copy()
+    stepped[10 * RATE:] += np.sqrt(np.mean(x**2))
+    assert click_score(above_song(x)) < 5 < 15 < click_score(above_song(stepped))
 
 
 def test_the_click_score_catches_a_step():
