@@ -456,11 +456,20 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
 def _line_of(text: str, key: str) -> int | None:
     """The line a key path is written on, where that can be found (TOML parsers do not say)."""
     table, _, name = key.rpartition(".")
+    if re.fullmatch(r"\w+\[\d+\]", key):  # "schedule[1]": the entry itself
+        table, name = key, ""
     current = ""
+    seen: dict[str, int] = {}  # [[array]] headers so far: its entries are named array[0], array[1]…
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if stripped.startswith("["):
-            current = "[[" if stripped.startswith("[[") else stripped.strip("[] ")
+        if stripped.startswith("[["):
+            array = stripped.strip("[] ")
+            seen[array] = seen.get(array, -1) + 1
+            current = f"{array}[{seen[array]}]"
+            if current == table and not name:
+                return number
+        elif stripped.startswith("["):
+            current = stripped.strip("[] ")
             if current == key:
                 return number
         elif current == table and re.match(rf"{re.escape(name)}\s*=", stripped):

@@ -26,7 +26,8 @@ ACTIONS = ("start", "wake", "stop")
 HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 #: The pattern Home Assistant's text entity checks before it sends a wake time.
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-#: How far back a clock that jumped forward is looked at for events it skipped (to log them).
+#: How far back a clock that jumped forward is looked at for events it skipped (to log them): a
+#: clock that jumps years must not make the scheduler walk every day in between.
 LOOK_BACK = timedelta(days=7)
 #: A spring-forward gap is never longer than this (real ones are 30 min to 2 h).
 MAX_GAP = timedelta(hours=3)
@@ -132,7 +133,6 @@ def events_between(start: datetime, end: datetime, zone: ZoneInfo, entries: Iter
     """Every event with ``start < when <= end`` (aware datetimes), in time order."""
     if end <= start:
         return []
-    start = max(start, end - LOOK_BACK)
     first = start.astimezone(zone).date() - timedelta(days=1)
     last = end.astimezone(zone).date() + timedelta(days=1)
     entries = list(entries)
@@ -176,7 +176,7 @@ def due(handled_until: datetime | None, now: datetime, zone: ZoneInfo, entries: 
     repeats an event nor forgets one; a clock set back never re-runs what already ran (it stays
     below ``handled_until``). Without a record, only the catch-up window is looked at.
     """
-    start = handled_until if handled_until is not None else now - catch_up
+    start = max(handled_until if handled_until is not None else now - catch_up, now - LOOK_BACK)
     run, skipped = [], []
     for event in events_between(start, now, zone, entries):
         late = now - event.when

@@ -33,7 +33,7 @@ def tone_file(tmp_path_factory) -> Path:
 
 
 class Appliance:
-    def __init__(self, tmp_path: Path, tone: Path, extra: str = "", state_extra: str = "") -> None:
+    def __init__(self, tmp_path: Path, tone: Path, extra: str = "", state_extra: str = "", clock=None) -> None:
         self.raw = tmp_path / "out.raw"
         self.raw.unlink(missing_ok=True)
         self.config_path = tmp_path / "bedside.toml"
@@ -54,7 +54,7 @@ name = "tone"
 file = "{tone}"
 {extra}
 """)
-        self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1)
+        self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1, clock=clock)
         self.events: list[tuple[str, object, int]] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.exit_code = None

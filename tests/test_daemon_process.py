@@ -113,6 +113,12 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_otherwise(tmp_path):
     ("[timer]\npresets_min = []\n", "timer.presets_min"),
     ("[volume]\nknob_step = 0\n", "volume.knob_step: must be between 1 and 20"),
     ('[sound]\ndefault = "bown"\n', "sound.default: unknown sound 'bown'; did you mean 'brown'?"),
+    ('[[schedule]]\naction = "stop"\ndays = "daily"\nat = "22:00"\n[[schedule]]\naction = "wake"\n'
+     'days = ["mon", "fri"]\nat = "6.30"\n', 'schedule[1].at: must be a 24-hour time "HH:MM"'),
+    ('[[schedule]]\naction = "wake"\ndays = "daily"\nat = "06:30"\nsound = "brids"\n',
+     "schedule[0].sound: unknown sound 'brids'; did you mean 'birds'?"),
+    ('[[schedule]]\naction = "wake"\ndays = "daily"\nat = "06:30"\nfade_min = 3\n',
+     "schedule[0].fade_min: not a key of a 'wake' entry"),
 ])
 def test_run_and_check_config_refuse_a_bad_config_with_78(tmp_path, text, message):
     config = tmp_path / "bad.toml"

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from broker import Broker, Listener
@@ -23,7 +25,7 @@ from bedside.ha import CommandError, parse_command
 NAME = "nightstand"
 STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"
 SOUNDS = ["white", "pink", "brown", "rain", "light-rain", "heavy-rain", "surf", "gentle-surf", "fan", "wind", "breeze",
-          "stream", "brook", "river"]
+          "stream", "brook", "river", "birds"]
 
 
 def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
@@ -75,24 +77,24 @@ def listener(broker):
 
 def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broker, listener):
     with Box(tmp_path, broker):
-        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 7 and
+        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 10 and
                                 {t: json.loads(p) for t, p, _ in listener.messages if t.endswith("/config")})
         assert listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
         late = Listener(broker)  # a client that subscribes later still gets them: they are retained
         try:
-            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 7)
+            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 10)
             assert retained and any(t == STATE and r for t, _, r in late.messages)
         finally:
             late.close()
     components = {topic.split("/")[1] for topic in configs}
-    assert components == {"switch", "number", "select", "sensor", "button"}
+    assert components == {"switch", "number", "select", "sensor", "button", "text"}
     assert all(topic.startswith("homeassistant/") and topic.split("/")[2] == f"bedside_{NAME}" for topic in configs)
     devices = {json.dumps(c["device"], sort_keys=True) for c in configs.values()}
     assert len(devices) == 1  # one shared device block
     device = json.loads(devices.pop())
     assert {"identifiers", "name", "manufacturer", "model", "sw_version"} <= set(device)
     unique_ids = [c["unique_id"] for c in configs.values()]
-    assert len(set(unique_ids)) == 7
+    assert len(set(unique_ids)) == 10
     for topic, config in configs.items():
         assert config["availability_topic"] == AVAIL and config["origin"]["name"] == "bedside"
         if topic.split("/")[1] != "button":
@@ -110,6 +112,13 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     assert (underruns["entity_category"], underruns["state_class"]) == ("diagnostic", "total_increasing")
     assert underruns["value_template"] == "{{ value_json.underruns }}"
     assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "s"
+    wake = configs[f"homeassistant/switch/bedside_{NAME}/wake/config"]
+    assert (wake["payload_on"], wake["payload_off"]) == ('{"wake_enabled": true}', '{"wake_enabled": false}')
+    wake_at = configs[f"homeassistant/text/bedside_{NAME}/wake_at/config"]
+    assert (wake_at["pattern"], wake_at["min"], wake_at["max"]) == ("^([01][0-9]|2[0-3]):[0-5][0-9]$", 5, 5)
+    assert wake_at["command_template"] == '{"wake_at": {{ value | tojson }}}'
+    next_event = configs[f"homeassistant/sensor/bedside_{NAME}/next_event/config"]
+    assert next_event["device_class"] == "timestamp"
 
 
 def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):
@@ -140,6 +149,38 @@ def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):
         assert not box.daemon.controller.engine.audible
 
 
+WAKE_CONFIG = '[clock]\ntimezone = "Europe/London"\n[[schedule]]\naction = "wake"\ndays = "daily"\nat = "06:30"\n'
+
+
+def test_the_wake_up_set_from_home_assistant_persists_and_overrides_the_config(tmp_path, broker, listener, capsys):
+    with Box(tmp_path, broker, WAKE_CONFIG) as box:
+        first = listener.wait_state(STATE, lambda d: d.get("next_event") is not None)
+        assert first["wake_enabled"] is True and first["wake_at"] == "06:30"
+        assert first["next_event_action"].startswith("wake-up: birds")
+        when = datetime.fromisoformat(first["next_event"])
+        assert when.utcoffset() is not None  # a timestamp sensor needs its offset
+        assert when.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") == "06:30"
+        listener.publish(SET, '{"wake_at": "05:45"}')
+        moved = listener.wait_state(STATE, lambda d: d["wake_at"] == "05:45" and d["next_event"] != first["next_event"])
+        assert datetime.fromisoformat(moved["next_event"]).astimezone(ZoneInfo("Europe/London")).strftime(
+            "%H:%M") == "05:45"
+        listener.publish(SET, '{"volume": 50, "wake_at": "25:00"}')  # all or nothing: nothing
+        listener.publish(SET, '{"wake_enabled": false}')
+        off = listener.wait_state(STATE, lambda d: d["wake_enabled"] is False)
+        assert off["next_event"] is None and off["wake_at"] == "05:45"
+        assert box.daemon.controller.state.volume != 50
+    with Box(tmp_path, broker, WAKE_CONFIG) as box:  # a restart keeps what Home Assistant set
+        state = box.daemon.controller.state
+        assert (state.wake_enabled, state.wake_at, state.wake_time) == (False, "05:45", "05:45")
+    from bedside.cli import main
+
+    capsys.readouterr()
+    assert main(["--config", str(tmp_path / "bedside.toml"), "schedule"]) == 0
+    out = capsys.readouterr().out
+    assert "wake-up set from Home Assistant: off at 05:45" in out
+    assert "05:45" in out and "will not fire: wake-up switched off from Home Assistant" in out
+
+
 def test_a_button_press_is_published(tmp_path, broker, listener):
     with Box(tmp_path, broker):
         listener.wait_state(STATE, lambda d: d["state"] == "OFF")
@@ -165,6 +206,9 @@ BAD_PAYLOADS = [
     # escaped the callback and paho's network thread died (MQTT gone until a restart).
     b'{"volume": 1' + b"0" * 400 + b"}", b'{"timer": -1' + b"0" * 400 + b"}", b'{"transition": 1e400, "volume": 5}',
     b'{"volume": 5, "volume": "x"}', b'{"sound": "\\u0000"}', b"\x00" * 100,
+    b'{"wake_at": "7:00"}', b'{"wake_at": "24:00"}', b'{"wake_at": "07:00\\n"}', b'{"wake_at": 700}',
+    b'{"wake_at": "07:60"}', b'{"wake_enabled": "yes"}', b'{"wake_enabled": 1}', b'{"wake_at": null}',
+    b'{"volume": 50, "wake_at": "25:00"}',
 ]
 
 
