@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -52,8 +53,29 @@ def kernel_ntp_synced() -> bool:
     return not timex.status & _STA_UNSYNC and timex.maxerror < _MAX_ERROR_US
 
 
+def timedated_synced() -> bool | None:
+    """systemd-timedated's NTPSynchronized (what ``timedatectl`` shows); None if it cannot say."""
+    try:
+        result = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                                text=True, timeout=3, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    answer = result.stdout.strip()
+    return {"yes": True, "no": False}.get(answer) if result.returncode == 0 else None
+
+
+def under_systemd() -> bool:
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
+
+
 def clock_synced(flag: Path = TIMESYNC_FLAG) -> bool:
-    return flag.exists() or kernel_ntp_synced()
+    """timesyncd's flag; else, as a service, timedated's answer — the unit's ProtectClock= forbids
+    even reading the kernel's NTP state (adjtimex), so that is asked only outside systemd."""
+    if flag.exists():
+        return True
+    if under_systemd():
+        return bool(timedated_synced())
+    return kernel_ntp_synced()
 
 
 def system_zone(configured: str = "") -> ZoneInfo:

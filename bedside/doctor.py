@@ -55,6 +55,7 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     if on_raspberry_pi() or config.controls.gpio == "required":
         _service_checks()
     _line(None, "state directory", str(state_directory(config.state.directory)))
+    _clock_check(config)
 
     if config.mqtt.enabled:
         try:
@@ -66,6 +67,24 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     else:
         _line(None, "MQTT", "disabled ([mqtt] enabled = false)")
     return 0 if healthy else 1
+
+
+def _clock_check(config: Config) -> None:
+    """The clock the schedules fire on: its zone, and whether it is trusted yet (not a failure:
+    the sound plays regardless; only [[schedule]] entries wait)."""
+    from bedside.clock import clock_synced, system_zone
+
+    zone = system_zone(config.clock.timezone)
+    entries = len(config.schedule)
+    if clock_synced():
+        _line(True, "clock", f"synchronised; time zone {zone.key}; {entries} schedule entries")
+    elif not entries:
+        _line(None, "clock", f"not synchronised (no [[schedule]] entries, so nothing waits for it); zone {zone.key}")
+    elif config.clock.require_synced:
+        _line(None, "clock", f"NOT synchronised: the {entries} schedule entries wait for NTP "
+                              "(no network and a real-time clock? set [clock] require_synced = false)")
+    else:
+        _line(None, "clock", f"not synchronised, firing anyway (require_synced = false); zone {zone.key}")
 
 
 def running_service() -> int | None:
@@ -128,5 +147,6 @@ def mqtt_info(config: Config) -> None:
     print("\ntry:")
     print(f"  mosquitto_sub {target} -v -t '{topics.state}' -t '{topics.availability}'")
     for command in ('{"state": "ON"}', '{"sound": "rain", "volume": 35}', '{"volume": 20, "transition": 10}',
-                    '{"timer": 30}', '{"fade_out": 120}', '{"state": "OFF"}'):
+                    '{"timer": 30}', '{"fade_out": 120}', '{"state": "OFF"}', '{"wake_at": "06:45"}',
+                    '{"wake_enabled": false}'):
         print(f"  mosquitto_pub {target} -t '{topics.set}' -m '{command}'")

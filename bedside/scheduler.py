@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: The clock is read at least this often (a step of the wall clock is noticed within it).
 IDLE_S = 30.0
 #: While the clock is not synchronised, it is asked again this often.
-UNSYNCED_POLL_S = 5.0
+UNSYNCED_POLL_S = 10.0
 #: A wake-up that starts late still rises over at least this long (or its whole rise, if shorter).
 MIN_LATE_RISE_S = 60.0
 #: After a snooze, the sound rises again over at most this long: the snooze was the rest.

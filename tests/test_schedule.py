@@ -300,3 +300,17 @@ def test_a_snooze_brings_the_wake_up_back_after_snooze_min():
     scheduler.step()
     first, again = recorder.fired()
     assert isinstance(again, Wake) and again.rise_s == 120.0 and again.sound == first.sound
+
+
+def test_a_reload_changes_what_comes_next():
+    clock = FakeClock(datetime(2026, 11, 26, 21, 0, tzinfo=LONDON).astimezone(UTC))
+    recorder = Recorder()
+    scheduler = scheduler_for([entry("06:30")], clock, recorder)
+    scheduler.step()
+    assert recorder.state.next_at == datetime(2026, 11, 27, 6, 30, tzinfo=LONDON).timestamp()
+    scheduler.set_entries([entry("05:15")], require_synced=True, catch_up_min=15.0)
+    scheduler.step()
+    assert recorder.state.next_at == datetime(2026, 11, 27, 5, 15, tzinfo=LONDON).timestamp()
+    scheduler.set_entries([], require_synced=True, catch_up_min=15.0)
+    scheduler.step()
+    assert recorder.state.next_at is None and recorder.state.next_wake_at is None

@@ -65,8 +65,15 @@ def test_a_wake_up_rises_from_silence_linear_in_db_to_its_volume(tmp_path, tone_
         fire(box, clock, WAKE_AT)
         _, state, _ = box.wait_for("waking")
         assert state.waking and state.volume == VOLUME
-        time.sleep(RISE_S + 1.5)
+        time.sleep(2.0)
+        # Mid-rise, the wall clock steps back an hour (NTP), then forward past the wake time again:
+        # the rise is on the sample clock and goes on as it was; the wake-up does not fire twice.
+        fire(box, clock, WAKE_AT - timedelta(hours=1))
+        time.sleep(0.5)
+        fire(box, clock, WAKE_AT + timedelta(minutes=5))
+        time.sleep(RISE_S - 2.5 + 1.5)
         assert box.controller.state.playing and box.controller.state.waking
+        assert [e[0] for e in box.events].count("waking") == 1
     out = box.output()
     start = first_sound(out)
     assert start > 0  # exact zeros until the wake-up
