@@ -314,3 +314,14 @@ def test_a_reload_changes_what_comes_next():
     scheduler.set_entries([], require_synced=True, catch_up_min=15.0)
     scheduler.step()
     assert recorder.state.next_at is None and recorder.state.next_wake_at is None
+
+
+def test_the_documented_examples_are_valid():
+    """The commented [[schedule]] examples in config/bedside.toml parse as they are written."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "config" / "bedside.toml").read_text()
+    block = text[text.index("# [[schedule]]"):text.index("# Your own sounds.")]
+    uncommented = "\n".join(line[2:] for line in block.splitlines() if line.startswith("# "))
+    entries = parse(tomllib.loads(uncommented)).schedule
+    assert [e.action for e in entries] == ["start", "wake", "wake"]

@@ -123,40 +123,55 @@ def _energy(notes: list[Note]) -> float:
     return sum(0.3 * n.level ** 2 * n.length_s * (1 + n.harmonic ** 2) for n in notes)
 
 
-def _render_phrase(notes: list[Note], rate: int, variation: float, gains: np.ndarray) -> np.ndarray:
-    """The phrase as stereo float32 frames (computed once per phrase)."""
-    f32 = np.float32
-    length = int(rate * (max(n.at_s + n.length_s for n in notes) + 0.01))
-    mono = np.zeros(length, f32)
-    for note in notes:
-        n = max(int(note.length_s * rate), 8)
-        begin = int(note.at_s * rate)
-        u = np.arange(n, dtype=f32) * f32(1 / n)
-        freq = note.start_hz + (note.end_hz - note.start_hz) * u
-        if note.vibrato_depth:
-            freq = freq * (1 + note.vibrato_depth * np.sin(u * f32(2 * math.pi * note.vibrato_hz * note.length_s)))
-        freq = freq * f32(variation)
-        phase = np.cumsum(freq * f32(2 * math.pi / rate), dtype=f32)
-        # Raised-cosine rise and fall: a bird's note swells and fades, and neither end clicks.
-        rise = np.minimum(u * f32(1 / note.attack), f32(1.0))
-        fall = np.minimum((1 - u) * f32(1 / (1 - note.attack)), f32(1.0))
-        envelope = np.sin(f32(math.pi / 2) * rise) ** 2 * np.sin(f32(math.pi / 2) * fall) ** 2
-        wave = np.sin(phase) + f32(note.harmonic) * np.sin(2 * phase)
-        end = min(begin + n, length)
-        mono[begin:end] += (wave * envelope * f32(note.level))[: end - begin]
-    return mono[:, None] * gains
-
-
 class _Phrase:
-    """One phrase at its place on the timeline (a grain of the bus)."""
+    """One phrase at its place on the timeline (a grain of the bus), computed a block at a time.
 
-    __slots__ = ("_frames", "length", "start")
+    Each note's phase is the closed-form integral of its frequency (a linear glide times a vibrato),
+    so any stretch of it can be computed on its own: the cost is spread over the blocks the phrase
+    spans — a whole phrase at once held a Pi-share CPU for tens of milliseconds — and the samples do
+    not depend on how the blocks are cut.
+    """
 
-    def __init__(self, start: int, frames: np.ndarray) -> None:
-        self.start, self.length, self._frames = start, len(frames), frames
+    __slots__ = ("_gains", "_notes", "_rate", "length", "start")
+
+    def __init__(self, start: int, notes: list[Note], rate: int, variation: float, gains: np.ndarray) -> None:
+        self.start, self._rate, self._gains = start, rate, gains
+        self.length = int(rate * (max(n.at_s + n.length_s for n in notes) + 0.01))
+        # (first frame, frames, start Hz, Hz per second, vibrato rad/s, depth, level, attack, harmonic)
+        self._notes = []
+        for note in notes:
+            count = max(int(note.length_s * rate), 8)
+            glide = (note.end_hz - note.start_hz) * variation * rate / count
+            self._notes.append((int(note.at_s * rate), count, note.start_hz * variation, glide,
+                                2 * math.pi * note.vibrato_hz, note.vibrato_depth, note.level, note.attack,
+                                note.harmonic))
+
+    @property
+    def seconds(self) -> float:
+        return self.length / self._rate
 
     def render(self, offset: int, n: int) -> np.ndarray:
-        return self._frames[offset:offset + n]
+        f32 = np.float32
+        mono = np.zeros(n, f32)
+        for begin, count, a, b, w, depth, level, attack, harmonic in self._notes:
+            lo, hi = max(begin, offset), min(begin + count, offset + n)
+            if lo >= hi:
+                continue
+            k = np.arange(lo - begin, hi - begin, dtype=np.float64)
+            t = k / self._rate
+            # ∫ (a + b·t)(1 + depth·sin(w·t)) dt, from the note's start.
+            cycles = a * t + 0.5 * b * t * t
+            if depth:
+                cycles += depth * ((a - (a + b * t) * np.cos(w * t)) / w + b * np.sin(w * t) / (w * w))
+            phase = (cycles * (2 * math.pi)).astype(f32)
+            # Raised-cosine rise and fall: a bird's note swells and fades, and neither end clicks.
+            u = (k * (1 / count)).astype(f32)
+            rise = np.minimum(u * f32(1 / attack), f32(1.0))
+            fall = np.minimum((1 - u) * f32(1 / (1 - attack)), f32(1.0))
+            envelope = np.sin(f32(math.pi / 2) * rise) ** 2 * np.sin(f32(math.pi / 2) * fall) ** 2
+            wave = np.sin(phase) + f32(harmonic) * np.sin(2 * phase)
+            mono[lo - offset:hi - offset] += wave * envelope * f32(level)
+        return mono[:, None] * self._gains
 
 
 class _Bird:
@@ -189,10 +204,10 @@ class _Slot:
             if bird.next >= bird.leaves:  # it flew off: another arrives a little later
                 self.bird = _Bird(rng, rate, bird.leaves + int(rate * rng.exponential(10.0)), self._distance)
                 continue
-            frames = _render_phrase(bird.motif, rate, rng.uniform(0.97, 1.03), bird.gains * np.float32(
-                10 ** (rng.normal(0.0, 1.5) / 20)))
-            bus.add(_Phrase(bird.next, frames))
-            phrase_s = len(frames) / rate
+            phrase = _Phrase(bird.next, bird.motif, rate, rng.uniform(0.97, 1.03),
+                             bird.gains * np.float32(10 ** (rng.normal(0.0, 1.5) / 20)))
+            bus.add(phrase)
+            phrase_s = phrase.seconds
             gap = bird.pause_s * rng.gamma(3.0, 1 / 3.0) / density(bird.next / rate)
             bird.next += int(rate * (phrase_s + gap))
 
