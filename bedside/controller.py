@@ -274,9 +274,10 @@ class Controller:
         """A long press during a wake-up: fade out; the scheduler brings it back in snooze_min."""
         self._starting = None
         self._wake_stop = False
+        self.engine.dip()  # heard as it fades: a snooze, not a stop
         self.engine.stop(self.config.sound.stop_fade_s)
         self._update("snoozed", playing=False, fading=True, timer_end=None, waking=False, snoozed=True)
-        self._confirm()
+        self._emit("confirm")
         log.info("wake-up snoozed for %g min", self.state.snooze_min)
 
     def _end_wake(self) -> None:

@@ -189,3 +189,24 @@ def test_render_wake_up_is_the_same_sound_under_a_dB_linear_rise(tmp_path):
     line = -(-60 + STEP_DB * 69 + 60) * (1 - np.minimum(t / 15, 1.0))  # floor → volume 70, relative to it
     measured = t > 0.6
     assert np.abs(ratio[measured] - line[measured]).max() < 0.25
+
+
+def test_brighten_opens_the_sound_from_dark_to_bright_as_it_rises(tmp_path):
+    bright, plain = tmp_path / "bright.wav", tmp_path / "plain.wav"
+    run = [sys.executable, "-m", "bedside", "render", "pink", "--seed", "5", "--bits", "32", "--wake-up", "0.5"]
+    subprocess.run([*run, "--brighten", "-o", str(bright)], check=True, capture_output=True)
+    subprocess.run([*run, "-o", str(plain)], check=True, capture_output=True)
+    b, _ = soundfile.read(bright, dtype="float64")
+    p, _ = soundfile.read(plain, dtype="float64")
+
+    def treble_db(x: np.ndarray, at_s: float) -> float:
+        """Power above 4 kHz against power below 300 Hz, one second from ``at_s`` after the silence."""
+        piece = x[int((5 + at_s) * RATE):int((6 + at_s) * RATE), 0]
+        spectrum = np.abs(np.fft.rfft(piece)) ** 2
+        freqs = np.fft.rfftfreq(len(piece), 1 / RATE)
+        return 10 * np.log10(spectrum[freqs > 4000].sum() / spectrum[(freqs > 50) & (freqs < 300)].sum())
+
+    start, middle, after = (treble_db(b, s) - treble_db(p, s) for s in (1.0, 14.0, 40.0))
+    assert start < -15  # at first light the sound is dark: a one-pole low-pass near 450 Hz
+    assert start < middle < -1  # opening as it rises
+    assert abs(after) < 0.1  # and gone once risen: the same sound as without it
