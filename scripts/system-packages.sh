@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian / Raspberry Pi OS packages bedside needs, only if any is missing.
-#   runtime: python3-venv, the ALSA library and headers (pyalsaaudio builds against them), libsndfile
+#   runtime: python3-venv, the ALSA library and headers (pyalsaaudio builds against them), libsndfile,
+#   tzdata (the schedules follow the local time zone through summer time, with zoneinfo)
 #   tests and benchmarks: sox (the baseline the benchmarks compare against), systemd-analyze,
 #   mosquitto (a real broker the tests start on a free loopback port), openssl (a throwaway CA),
 #   PulseAudio with ALSA's pulse plugin (a clocked sound device without a sound card: a private
 #   daemon with a null sink, recorded with parec)
 set -euo pipefail
-packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1)
+packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1 tzdata)
 if [ "${1:-}" = "--test" ]; then
   packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins)
 fi

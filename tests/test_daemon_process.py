@@ -231,3 +231,37 @@ def test_doctor_reports_devices_pins_config_and_the_broker(tmp_path):
     config.write_text("[audio]\nrate = 12\n")
     result = subprocess.run([*BEDSIDE, "--config", str(config), "doctor"], capture_output=True, text=True, timeout=60)
     assert "[FAIL] config: audio.rate" in result.stdout and result.returncode == 1
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York"])
+def test_a_wake_up_missed_by_a_restart_runs_late_on_the_real_clock(tmp_path, zone):
+    """The process as it runs on a Pi, on the real wall clock in a named zone: a wake-up two minutes
+    past (a restart, a late NTP answer) still runs, shortened, and is not repeated by a restart."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    raw = tmp_path / "out.raw"
+    two_minutes_ago = (datetime.now(ZoneInfo(zone)) - timedelta(minutes=2)).strftime("%H:%M")
+    extra = (f'[clock]\nrequire_synced = false\ntimezone = "{zone}"\n[[schedule]]\naction = "wake"\n'
+             f'days = "daily"\nat = "{two_minutes_ago}"\nsound = "pink"\nvolume = 60\nrise_min = 30\n')
+    config = write_config(tmp_path, f"file:'{raw}',raw", extra)
+    (tmp_path / "state" / "state.json").write_text('{"playing": false}')
+    process = start(config)
+    try:
+        lines = wait_for_line(process, "schedule[0]: wake-up: pink rising from silence at volume 60")
+        assert any("min late" in line for line in lines[-1:])
+        time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    x = decode(raw.read_bytes(), "S32_LE")
+    assert np.abs(x).max() > 0  # it played
+    raw.unlink()
+    process = start(config)  # a restart: the wake-up it already ran is not run again
+    try:
+        lines = wait_for_line(process, "ready in")
+        time.sleep(1.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=10)[0]
+    assert "wake-up" not in "\n".join(lines) + rest
