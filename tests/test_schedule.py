@@ -325,3 +325,16 @@ def test_the_documented_examples_are_valid():
     uncommented = "\n".join(line[2:] for line in block.splitlines() if line.startswith("# "))
     entries = parse(tomllib.loads(uncommented)).schedule
     assert [e.action for e in entries] == ["start", "wake", "wake"]
+
+
+@pytest.mark.parametrize("saved", [
+    '{"wake_at": "25:00"}', '{"wake_at": "06:30\\u0000"}', '{"wake_enabled": "yes"}', '{"wake_at": 630}',
+    '{"schedule_handled": 1e300}', '{"schedule_handled": -5}', '{"schedule_handled": true}',
+])
+def test_a_hostile_state_file_means_defaults_not_a_crash(tmp_path, saved, caplog):
+    from bedside.state import SavedState, StateStore
+
+    (tmp_path / "state.json").write_text(saved)
+    with caplog.at_level(logging.WARNING):
+        assert StateStore(tmp_path).load() == SavedState()
+    assert any("invalid" in r.message for r in caplog.records)
