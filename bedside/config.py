@@ -126,6 +126,31 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The page the box serves for a phone. Local only; beyond this machine, a password."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"  # host:port; "0.0.0.0:8080" for the home network
+    password_file: str = ""  # the password, alone in a file readable by the bedside user only
+    allow_anonymous: bool = False  # written explicitly: listen beyond loopback without a password
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def loopback_only(self) -> bool:
+        import ipaddress
+
+        host = self.address()[0]
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
 class ClockConfig:
     """Schedules fire on the wall clock, so it must be right: a Pi without a real-time clock boots
     with the time of its last shutdown until NTP corrects it."""
@@ -155,6 +180,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     state: StateConfig = field(default_factory=StateConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     sounds: tuple[SoundDeclaration, ...] = ()
     schedule: tuple[Entry, ...] = ()
     path: Path | None = None
@@ -253,12 +279,34 @@ _SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
         "directory": (str, None),
         "resume_on_boot": (bool, None),
     }),
+    "web": (WebConfig, {
+        "enabled": (bool, None),
+        "listen": (str, lambda v: _listen_problem(v)),
+        "password_file": (str, None),
+        "allow_anonymous": (bool, None),
+    }),
     "clock": (ClockConfig, {
         "require_synced": (bool, None),
         "catch_up_min": (float, _between(0.0, 180.0)),
         "timezone": (str, lambda v: None if not v or _zone_problem(v) is None else _zone_problem(v)),
     }),
 }
+
+
+def _listen_problem(listen: str) -> str | None:
+    """Why ``listen`` is not "host:port" with an IP address (or localhost) and a port, or None."""
+    import ipaddress
+
+    host, colon, port = listen.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return 'must be "address:port", e.g. "127.0.0.1:8080" or "0.0.0.0:8080"'
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return 'must be "address:port" with an IP address (or localhost), e.g. "0.0.0.0:8080"'
+    return None
 
 
 def _zone_problem(name: str) -> str | None:
@@ -450,6 +498,15 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
         value = getattr(mqtt, key)
         if value and not (Path(value).expanduser() if Path(value).is_absolute() else base / value).is_file():
             raise ConfigError(f"mqtt.{key}", f"no such file: {value}")
+    web = sections.get("web", WebConfig())
+    if web.password_file:
+        path = Path(web.password_file).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise ConfigError("web.password_file", f"no such file: {web.password_file}")
+    if web.enabled and not web.loopback_only() and not web.password_file and not web.allow_anonymous:
+        raise ConfigError("web.listen", f"{web.listen} is reachable from other machines: give web.password_file, "
+                                        "or write allow_anonymous = true to let anyone on the network in")
     return Config(**sections)
 
 

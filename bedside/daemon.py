@@ -113,6 +113,7 @@ class Daemon:
         self.output: ResilientOutput | None = None
         self.mqtt = None
         self.scheduler: Scheduler | None = None
+        self.web = None
         self._started = time.monotonic()
 
     # -- wiring -----------------------------------------------------------------------------
@@ -184,6 +185,8 @@ class Daemon:
 
         if config.mqtt.enabled:
             self.mqtt = self._start_mqtt(config, controller, catalog)
+        if config.web.enabled:
+            self.web = self._start_web(config, controller, store.path.parent)
 
         from bedside.controls import Controls, pin_factory
 
@@ -258,6 +261,8 @@ class Daemon:
             writer.close()
             if self.mqtt is not None:
                 self.mqtt.close()
+            if self.web is not None:
+                self.web.close()
             output.close()
             log.info("stopped after %.0f s: %d underruns", time.monotonic() - started, output.underruns)
         if failure:
@@ -296,6 +301,53 @@ class Daemon:
         bridge.on_state(controller.state, "start", engine.now)
         bridge.start()
         return bridge
+
+    def _start_web(self, config: Config, controller: Controller, state_dir: Path):
+        from bedside.web import WebServer
+
+        try:
+            web = WebServer(config.web, controller.submit, self.web_document, lambda: list(controller.catalog),
+                            state_dir, config.path.parent if config.path else None)
+        except (OSError, ValueError) as error:  # an unreadable password file: play on without the page
+            log.error("web page disabled: %s", error)
+            return None
+        controller.subscribe(web.on_state)
+        web.start()
+        return web
+
+    def web_document(self) -> dict:
+        """Everything the page shows, from the controller's state and the schedule (on a web thread)."""
+        from bedside.ha import state_document
+        from bedside.plan import Now, planned_levels
+        from bedside.schedule import upcoming
+
+        controller, scheduler = self.controller, self.scheduler
+        assert controller is not None and scheduler is not None
+        state, engine, config = controller.state, controller.engine, self.config
+        rate, frame = engine.rate, engine.now
+        document = state_document(state, state.timer_remaining_s(frame, rate), list(controller.catalog))
+        now = self.clock.now()
+        zone = self.clock.zone
+        events = upcoming(now, zone, scheduler.entries(), days=7)
+        rise_end, fade = engine.rise_end, engine.sleep_fade
+        playing = state.playing and engine.playing
+        present = Now(engine.level_db() if playing else float("-inf"), state.volume,
+                      None if rise_end is None else (rise_end - frame) / rate,
+                      None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate))
+        points = planned_levels(present, [((e.when - now).total_seconds(), e) for e in events],
+                                engine.volume_scale, config.sound.fade_in_s, config.timer.fade_min)
+        document.update({
+            "sounds": [{"name": s.name, "description": s.description} for s in controller.catalog.values()],
+            "presets": list(config.timer.presets_min),
+            "fade_out_s": config.mqtt.fade_out_s,
+            "scale": {"floor_db": engine.volume_scale.floor_db, "ceiling_db": engine.volume_scale.ceiling_db},
+            "events": [{"at": e.when.isoformat(), "local": e.local(zone).strftime("%a %H:%M"),
+                        "what": e.entry.describe()} for e in events[:6]],
+            "plan": {"points": points, "now": now.isoformat(), "zone": zone.key,
+                     "offset_s": now.astimezone(zone).utcoffset().total_seconds()},
+            "auth": self.web is not None and self.web.password is not None,
+        })
+        return document
 
     def _status(self, state: State) -> str:
         underruns = f"; {state.underruns} underruns" if state.underruns else ""

@@ -172,6 +172,18 @@ class Engine:
         return self._rise_end is not None and self.now < self._rise_end and self._volume.length > 0 \
             and not self._volume.finished(self.now)
 
+    @property
+    def rise_end(self) -> int | None:
+        """The frame a wake-up's rise reaches its volume, while it rises."""
+        return self._rise_end if self.rising else None
+
+    @property
+    def sleep_fade(self) -> tuple[int, int] | None:
+        """The sleep fade's first frame and the frame it reaches silence, if one is set."""
+        if self._sleep_end is None:
+            return None
+        return self._sleep.start, self._sleep_end
+
     def level_db(self) -> float:
         """The volume's level in dB right now (mid-ramp, where it is)."""
         return self._volume.level_at(self.now)

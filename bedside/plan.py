@@ -1,0 +1,104 @@
+"""The night ahead as levels over time: what the page draws, from what the engine will do.
+
+A fade in bedside is a straight line in dB (the engine's ramps are linear in dB), so the plan is a
+polyline of (seconds from now, dB): the level now, a wake-up's rise still going, the sleep fade the
+engine has scheduled (its own frames), then each scheduled event from the same schedule functions
+the scheduler fires (start: fade in to its volume, and its sleep timer's fade; wake: from the
+floor to its volume over rise_min; stop: down to silence over fade_min). Silence is ``SILENCE_DB``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bedside.gain import SILENCE_DB, VolumeScale
+from bedside.schedule import Event
+
+#: How far ahead the picture looks (and at least this far past the next wake-up's rise).
+HORIZON_S = 12 * 3600.0
+
+
+@dataclass(frozen=True)
+class Now:
+    """What is playing now, as the engine has it (seconds are from now)."""
+
+    level_db: float  # -inf (or SILENCE_DB) when nothing plays
+    volume: int  # the volume step in effect (the rise's target while rising)
+    rise_end_s: float | None = None  # a wake-up's rise reaches ``volume`` then
+    fade: tuple[float, float] | None = None  # the sleep fade: starts, reaches silence
+
+
+class _Line:
+    def __init__(self, level: float) -> None:
+        self.points: list[tuple[float, float]] = [(0.0, level)]
+
+    def level_at(self, t: float) -> float:
+        previous = self.points[0]
+        for point in self.points:
+            if point[0] >= t:
+                if point[0] == previous[0]:
+                    return point[1]
+                share = (t - previous[0]) / (point[0] - previous[0])
+                return previous[1] + share * (point[1] - previous[1])
+            previous = point
+        return self.points[-1][1]
+
+    def from_(self, t: float) -> float:
+        """Forget what was planned after ``t`` (a later event overrides it); the level at ``t``."""
+        level = self.level_at(t)
+        self.points = [p for p in self.points if p[0] < t] + [(t, level)]
+        return level
+
+    def to(self, t: float, level: float) -> None:
+        self.points.append((t, level))
+
+
+def _fade_to_silence(line: _Line, start: float, end: float) -> None:
+    line.from_(start)
+    line.to(end, SILENCE_DB)
+
+
+def planned_levels(now: Now, events: Sequence[tuple[float, Event]], scale: VolumeScale, fade_in_s: float,
+                   timer_fade_min: float, horizon_s: float = HORIZON_S) -> list[tuple[float, float]]:
+    """The level in dB from now to ``horizon_s`` (and past the first wake-up's rise), as points.
+
+    ``events`` are (seconds from now, event), in time order: the schedule's upcoming events.
+    """
+    level = SILENCE_DB if now.level_db == -math.inf else max(now.level_db, SILENCE_DB)
+    line = _Line(level)
+    volume_db = scale.to_db(now.volume) if now.volume else SILENCE_DB
+    if now.rise_end_s is not None:
+        line.to(now.rise_end_s, volume_db)
+    if now.fade is not None:
+        _fade_to_silence(line, *now.fade)
+    end = horizon_s
+    for at, event in events:
+        if at > end:
+            break
+        entry = event.entry
+        if entry.action == "stop":
+            if line.level_at(at) > SILENCE_DB:
+                _fade_to_silence(line, at, at + entry.fade_min * 60)
+            continue
+        target = scale.to_db(entry.volume if entry.volume is not None else max(now.volume, 1))
+        begun = line.from_(at)
+        if entry.action == "start":
+            line.to(at + (fade_in_s if begun <= SILENCE_DB else 3.0), target)
+            if entry.timer_min:
+                expiry = at + entry.timer_min * 60
+                _fade_to_silence(line, expiry - min(entry.timer_min, timer_fade_min) * 60, expiry)
+        else:  # wake: from exact silence to the floor, then linear in dB to its volume
+            rise = entry.rise_min * 60
+            if begun <= SILENCE_DB:
+                line.to(at, scale.floor_db)
+            line.to(at + rise, target)
+            end = max(end, at + rise + 1800)
+            if entry.stop_after_min:
+                expiry = at + entry.stop_after_min * 60
+                _fade_to_silence(line, max(at + rise, expiry - timer_fade_min * 60), expiry)
+    last = line.level_at(end)
+    line.from_(end)
+    line.points[-1] = (end, last)
+    return [(round(t, 1), round(db, 2)) for t, db in line.points]

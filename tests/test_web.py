@@ -1,0 +1,304 @@
+"""The page's server at the HTTP level, against the daemon in a thread (real controller, engine and
+ALSA file plugin; MockFactory pins): headers, what can be read, what can change state and from
+where, the live stream, the password, and hostile requests."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_appliance import PLAY, Appliance, tone_file  # noqa: F401 (a fixture)
+from test_mqtt import BAD_PAYLOADS
+
+from bedside.cli import main
+from bedside.commands import Play
+from bedside.web import MAX_BODY, MAX_FAILURES, SOCKET_TIMEOUT_S
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Page:
+    """HTTP to the box, as the page (its own Origin) or as anyone else."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.origin = f"http://127.0.0.1:{port}"
+        self.cookie = ""
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 5) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        sent = {"Host": f"127.0.0.1:{self.port}"}
+        if method == "POST":
+            sent.update({"Origin": self.origin, "Content-Type": "application/json"})
+        if self.cookie:
+            sent["Cookie"] = self.cookie
+        if body is not None:
+            sent["Content-Length"] = str(len(body))
+        sent.update(headers or {})
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in sent.items():
+                if value is not None:
+                    connection.putheader(name, value)
+            connection.endheaders(body)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def command(self, data: dict | bytes, **headers) -> int:
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
+        return self.request("POST", "/command", body, headers)[0]
+
+
+def web_box(tmp_path: Path, tone: Path, web: str = "") -> tuple[Appliance, Page]:
+    port = free_port()
+    box = Appliance(tmp_path, tone, f'[web]\nlisten = "127.0.0.1:{port}"\n{web}')
+    return box, Page(port)
+
+
+def ok(page: Page) -> bool:
+    try:
+        return page.request("GET", "/state", timeout=1)[0] == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def wait_until(condition, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError("condition not met")
+
+
+def test_the_page_is_served_with_its_assets_and_a_content_security_policy(tmp_path, tone_file):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        status, headers, body = page.request("GET", "/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+        html = body.decode()
+        assert 'src="/app.js"' in html and 'href="/style.css"' in html
+        assert "http://" not in html and "https://" not in html  # nothing from elsewhere
+        for asset in ("/app.js", "/style.css", "/icon.svg"):
+            status, headers, body = page.request("GET", asset)
+            assert status == 200 and b"https://" not in body and b"http://" not in body.replace(
+                b"http://www.w3.org/2000/svg", b"")
+        status, _, body = page.request("GET", "/state")
+        state = json.loads(body)
+        assert status == 200 and state["state"] == "OFF" and {"sounds", "presets", "plan", "events"} <= set(state)
+
+
+@pytest.mark.parametrize("path", [
+    "/../bedside.toml", "/%2e%2e/%2e%2e/etc/passwd", "/webui/../../../etc/passwd", "//etc/passwd",
+    "/app.js/../../../../etc/passwd", "/..%2f..%2fetc%2fpasswd", "/index.html", "/webui/app.js", "/state.json",
+    "/" + "a" * 5000, "/%00", "/app.js%00.html",
+])
+def test_no_file_outside_the_assets_can_be_read(tmp_path, tone_file, path):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        status, _, body = page.request("GET", path)
+    assert status in (400, 404, 414)
+    assert b"root:" not in body and b"[audio]" not in body and b"function" not in body
+
+
+def test_commands_take_the_mqtt_path_whole_or_not_at_all(tmp_path, tone_file, caplog):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        assert page.command({"state": "ON", "volume": 40}) == 200
+        box.wait_for("started")
+        wait_until(lambda: box.controller.state.volume == 40)
+        for payload in BAD_PAYLOADS:
+            assert page.command(payload) in (400, 413), payload
+        assert page.command({"volume": 70, "sound": "no-such-sound"}) == 400  # the volume is not applied
+        time.sleep(0.2)
+        state = box.controller.state
+        assert state.playing and state.volume == 40 and state.sound == "tone"
+        assert box.daemon.output.sink is not None  # still playing into the device
+    assert any("web: rejected command" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": None},
+    {"Origin": "null"},
+    {"Origin": "http://127.0.0.1:1"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Content-Type": "text/plain"},  # a form or a no-cors fetch from another site
+    {"Content-Type": "application/x-www-form-urlencoded"},
+])
+def test_a_cross_site_request_cannot_change_anything(tmp_path, tone_file, headers):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        status = page.command({"state": "ON"}, **headers)
+        time.sleep(0.2)
+        assert status in (403, 415) and not box.controller.state.playing
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
+                                  "127.0.0.1:1", None, "a" * 400])
+def test_a_request_for_another_host_name_is_refused(tmp_path, tone_file, host):  # noqa: F811
+    """A rebinding DNS name pointing at the box cannot read or change it from a web page."""
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        sent = None if host is None else host.format(port=page.port)
+        status, _, _ = page.request("GET", "/state", headers={"Host": sent})
+        assert status in (400, 421)
+        assert page.command({"state": "ON"}, Host=sent, Origin=f"http://{sent}") in (400, 403, 421)
+        assert not box.controller.state.playing
+        assert page.request("GET", "/state", headers={"Host": f"localhost:{page.port}"})[0] == 200
+
+
+def test_bodies_headers_and_connections_are_bounded(tmp_path, tone_file):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        assert page.command(b'{"volume": 10, "x": "' + b"a" * MAX_BODY + b'"}') == 413
+        assert page.request("POST", "/command", b"{}", {"Content-Length": None})[0] == 411
+        assert page.request("GET", "/state", headers={f"X-Pad-{i}": "b" * 1000 for i in range(10)})[0] == 431
+        # 60 idle connections (a slow client, a flood): new ones are dropped while they last, the
+        # sound plays on, and idle ones are let go after SOCKET_TIMEOUT_S, so the page comes back.
+        box.controller.submit(Play())
+        box.wait_for("started")
+        idle = [socket.create_connection(("127.0.0.1", page.port)) for _ in range(60)]
+        try:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                page.request("GET", "/state", timeout=1)
+            assert box.controller.state.playing and box.daemon.player is not None
+            frames = box.engine.now
+            time.sleep(0.5)
+            assert box.engine.now > frames + 0.4 * 48000  # the audio loop did not wait for any of it
+            wait_until(lambda: ok(page), timeout=SOCKET_TIMEOUT_S + 5)  # even with the flood still open
+        finally:
+            for s in idle:
+                s.close()
+        assert page.command({"volume": 10}) == 200
+
+
+class Stream:
+    """A reader of /events on its own thread: every state it receives, with when."""
+
+    def __init__(self, page: Page) -> None:
+        self.states: list[tuple[float, dict]] = []
+        self.connection = http.client.HTTPConnection("127.0.0.1", page.port, timeout=10)
+        self.connection.request("GET", "/events", headers={"Cookie": page.cookie} if page.cookie else {})
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200
+        assert self.response.getheader("Content-Type") == "text/event-stream"
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self.response:
+                if line.startswith(b"data: "):
+                    self.states.append((time.monotonic(), json.loads(line[6:])))
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+
+    def first(self, condition, after: float = 0.0):
+        return next(((t, s) for t, s in list(self.states) if t >= after and condition(s)), None)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def test_a_press_on_the_box_reaches_every_open_page_within_200_ms(tmp_path, tone_file):  # noqa: F811
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        streams = [Stream(page) for _ in range(3)]
+        try:
+            for stream in streams:
+                wait_until(lambda s=stream: s.first(lambda d: d["state"] == "OFF"))
+            for _ in range(3):
+                expected = "OFF" if box.controller.state.playing else "ON"
+                pressed = time.monotonic()
+                box.press(PLAY)
+                for stream in streams:
+                    seen, _ = wait_until(lambda s=stream, e=expected, p=pressed: s.first(lambda d: d["state"] == e, p))
+                    assert seen - pressed < 0.2 + 0.05  # 50 ms of the press itself (press() holds it)
+                time.sleep(0.3)
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+def password_box(tmp_path: Path, tone: Path) -> tuple[Appliance, Page]:
+    (tmp_path / "web-password").write_text("correct horse\n")
+    return web_box(tmp_path, tone, f'password_file = "{tmp_path / "web-password"}"')
+
+
+def test_with_a_password_nothing_but_the_page_shell_is_served_before_a_login(tmp_path, tone_file):  # noqa: F811
+    box, page = password_box(tmp_path, tone_file)
+    with box:
+        assert page.request("GET", "/")[0] == 200  # the page itself, with its login form
+        assert page.request("GET", "/state")[0] == 401
+        assert page.request("GET", "/events")[0] == 401
+        assert page.command({"state": "ON"}) == 401
+        status, headers, _ = page.request("POST", "/login", json.dumps({"password": "correct horse"}).encode())
+        assert status == 200
+        cookie = headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        page.cookie = cookie.split(";")[0]
+        assert page.request("GET", "/state")[0] == 200
+        assert page.command({"state": "ON"}) == 200
+        name, value = page.cookie.split("=", 1)
+        expiry, signature = value.split(".")
+        for forged in (f"{name}={int(expiry) + 1}.{signature}", f"{name}={expiry}.{'0' * 64}", f"{name}=1.x",
+                       f"{name}={expiry}"):
+            page.cookie = forged
+            assert page.request("GET", "/state")[0] == 401
+    # A restart keeps the session (the key is derived from the password and a salt kept on disk).
+    box2 = Appliance(tmp_path, tone_file, f'[web]\nlisten = "127.0.0.1:{page.port}"\n'
+                                          f'password_file = "{tmp_path / "web-password"}"')
+    with box2:
+        page.cookie = cookie.split(";")[0]
+        assert page.request("GET", "/state")[0] == 200
+
+
+def test_wrong_passwords_are_rate_limited(tmp_path, tone_file):  # noqa: F811
+    box, page = password_box(tmp_path, tone_file)
+    with box:
+        for _ in range(MAX_FAILURES):
+            assert page.request("POST", "/login", b'{"password": "guess"}')[0] == 401
+        status, headers, _ = page.request("POST", "/login", b'{"password": "correct horse"}')
+        assert status == 429 and int(headers["Retry-After"]) >= 59  # even the right one, for a minute
+        for hostile in (b"", b"[", b'{"password": 1}', b'{"password": "' + b"x" * 3000 + b'"}', b"\x00\xff"):
+            assert page.request("POST", "/login", hostile)[0] in (401, 429)
+
+
+def test_listening_beyond_loopback_needs_a_password_or_an_explicit_yes(tmp_path, capsys):
+    config = tmp_path / "open.toml"
+    config.write_text('[web]\nlisten = "0.0.0.0:8080"\n')
+    assert main(["check-config", str(config)]) == 78
+    assert "web.listen: 0.0.0.0:8080 is reachable from other machines" in capsys.readouterr().err
+    config.write_text('[web]\nlisten = "0.0.0.0:8080"\nallow_anonymous = true\n')
+    assert main(["check-config", str(config)]) == 0
+    (tmp_path / "pw").write_text("secret\n")
+    config.write_text(f'[web]\nlisten = "0.0.0.0:8080"\npassword_file = "{tmp_path / "pw"}"\n')
+    assert main(["check-config", str(config)]) == 0
+
+
+def test_a_port_already_taken_is_logged_and_the_box_plays_on(tmp_path, tone_file, caplog):  # noqa: F811
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        box = Appliance(tmp_path, tone_file, f'[web]\nlisten = "127.0.0.1:{port}"\n')
+        with box:
+            box.press(PLAY)
+            box.wait_for("started")
+    assert any("web: cannot listen on" in r.message for r in caplog.records)
