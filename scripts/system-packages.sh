@@ -5,11 +5,12 @@
 #   tests and benchmarks: sox (the baseline the benchmarks compare against), systemd-analyze,
 #   mosquitto (a real broker the tests start on a free loopback port), openssl (a throwaway CA),
 #   PulseAudio with ALSA's pulse plugin (a clocked sound device without a sound card: a private
-#   daemon with a null sink, recorded with parec)
+#   daemon with a null sink, recorded with parec), Chromium (the page is tested in a real browser,
+#   driven by Playwright from the venv; no browser is downloaded)
 set -euo pipefail
 packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1 tzdata)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins)
+  packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins chromium)
 fi
 # On a Raspberry Pi, gpiozero drives the pins through lgpio, which comes from the Pi's Debian
 # archive (the venv sees it through --system-site-packages). numpy and soundfile come from Debian
