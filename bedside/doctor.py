@@ -56,6 +56,7 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
         _service_checks()
     _line(None, "state directory", str(state_directory(config.state.directory)))
     _clock_check(config)
+    _web_check(config)
 
     if config.mqtt.enabled:
         try:
@@ -85,6 +86,25 @@ def _clock_check(config: Config) -> None:
                               "(no network and a real-time clock? set [clock] require_synced = false)")
     else:
         _line(None, "clock", f"not synchronised, firing anyway (require_synced = false); zone {zone.key}")
+
+
+def _web_check(config: Config) -> None:
+    """The page's address(es), and whether something (the running service, say) answers there."""
+    web = config.web
+    if not web.enabled:
+        _line(None, "web page", "disabled ([web] enabled = false)")
+        return
+    from bedside.web import page_urls
+
+    host, port = web.address()
+    urls = "  ".join(page_urls(host, port))
+    who = "anyone on the network (allow_anonymous)" if web.allow_anonymous and not web.loopback_only() else (
+        "with the password" if web.password_file else "this machine only")
+    try:
+        with socket.create_connection(("127.0.0.1" if host in ("0.0.0.0", "::") else host, port), timeout=2):
+            _line(True, "web page", f"{urls} answers ({who})")
+    except OSError:
+        _line(None, "web page", f"{urls} ({who}); nothing answers there now: is `bedside run` running?")
 
 
 def running_service() -> int | None:

@@ -78,6 +78,18 @@ MAX_FAILURES, LOCKOUT_WINDOW_S, LOCKOUT_S, GLOBAL_FAILURES = 5, 900.0, 60.0, 30
 RETRY_BIND_S = 30.0
 
 
+def page_urls(host: str, port: int) -> list[str]:
+    """Where a browser finds the page: the address, or on every interface the host's names."""
+    if host in ("0.0.0.0", "::"):
+        names = [f"{socket.gethostname()}.local"]
+        with contextlib.suppress(OSError):
+            for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+                if info[4][0] not in names and not info[4][0].startswith("127."):
+                    names.append(info[4][0])
+        return [f"http://{name}:{port}/" for name in names]
+    return [f"http://{'[' + host + ']' if ':' in host else host}:{port}/"]
+
+
 class _Guard:
     """Login failures, per address and overall."""
 
@@ -217,7 +229,8 @@ class WebServer:
                 return
             bound = self._bind(log_failure=False)
         assert self._server is not None
-        self._server.serve_forever(poll_interval=0.5)
+        # No periodic wake-up (an idle box must cost nothing): close() wakes the loop with a connection.
+        self._server.serve_forever(poll_interval=3600)
 
     def close(self) -> None:
         with self.changed:
@@ -225,22 +238,20 @@ class WebServer:
             self.changed.notify_all()
         self._retry.set()
         if self._server is not None:
-            self._server.shutdown()
+            stopper = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopper.start()
+            host = "127.0.0.1" if self.host == "0.0.0.0" else "::1" if self.host == "::" else self.host
+            deadline = time.monotonic() + 2
+            while stopper.is_alive() and time.monotonic() < deadline:  # noticed at the next connection
+                with contextlib.suppress(OSError):
+                    socket.create_connection((host, self.port), timeout=0.5).close()
+                stopper.join(0.05)
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=2)
 
     def urls(self) -> list[str]:
-        """Where a browser finds the page."""
-        host, port = self.host, self.port
-        if host in ("0.0.0.0", "::"):
-            names = [f"{socket.gethostname()}.local"]
-            with contextlib.suppress(OSError):
-                for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-                    if info[4][0] not in names and not info[4][0].startswith("127."):
-                        names.append(info[4][0])
-            return [f"http://{name}:{port}/" for name in names]
-        return [f"http://{'[' + host + ']' if ':' in host else host}:{port}/"]
+        return page_urls(self.host, self.port)
 
     # -- from the controller (the audio thread): note and return ------------------------------
 
