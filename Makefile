@@ -7,7 +7,7 @@ VENV ?= .venv
 CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test bench references install install-test system system-test clean
+.PHONY: run test bench references screenshot install install-test system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -47,6 +47,11 @@ bench: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/mqtt.py
 	$(BIN)/python benchmarks/realtime.py
 	$(BIN)/python benchmarks/texture.py
+	$(BIN)/python benchmarks/web.py
+
+# docs/bedside-phone.png, the page at phone size in Debian's chromium (for the README).
+screenshot: system-test $(VENV)/.test-deps
+	$(BIN)/python scripts/screenshot.py
 
 # The real recordings the natural sounds are measured against (about 3.3 GB of Debian packages
 # downloaded once, 48 MB of excerpts kept in ~/.cache/bedside/references), and their statistics

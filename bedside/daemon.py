@@ -291,8 +291,14 @@ class Daemon:
         from bedside.mqtt import MqttBridge
 
         try:
+            page = None
+            if config.web.enabled and not config.web.loopback_only():  # a page Home Assistant can link to
+                from bedside.web import page_urls
+
+                page = page_urls(*config.web.address())[0]
             bridge = MqttBridge(config.mqtt, controller.submit, list(catalog), config.timer.presets_min,
-                                controller.engine.rate, config.path.parent if config.path else None)
+                                controller.engine.rate, config.path.parent if config.path else None,
+                                configuration_url=page)
         except (OSError, ValueError) as error:  # an unreadable CA or password file: play on without MQTT
             log.error("MQTT disabled: %s", error)
             return None

@@ -39,8 +39,10 @@ def topics_for(config: MqttConfig) -> Topics:
 
 class MqttBridge:
     def __init__(self, config: MqttConfig, submit: Callable[[Command], None], sounds: Sequence[str],
-                 presets: Sequence[float], rate: int, base_dir: Path | None = None) -> None:
+                 presets: Sequence[float], rate: int, base_dir: Path | None = None,
+                 configuration_url: str | None = None) -> None:
         self.config = config
+        self.configuration_url = configuration_url  # the page, shown as "Visit" on the device in HA
         self.topics = topics_for(config)
         self._submit = submit
         self._sounds, self._presets = list(sounds), list(presets)
@@ -194,7 +196,7 @@ class MqttBridge:
         self.client.publish(self.topics.availability, "online", qos=qos, retain=True)
         if self.config.discovery:
             for topic, payload in discovery_configs(self.topics, self._sounds, self._presets, __version__,
-                                                    self.config.fade_out_s):
+                                                    self.config.fade_out_s, self.configuration_url):
                 self.client.publish(topic, json.dumps(payload), qos=qos, retain=True)
 
     def _publish_state(self) -> None:
