@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from test_appliance import PLAY, Appliance, cycle_levels_db, tone_file  # noqa: F401 (a fixture)
+from test_daemon_process import start, wait_for_line, write_config
 from test_web import free_port
+
+from bedside.pcm import decode
 
 CHROMIUM = shutil.which("chromium")
 STEP_DB = 60 / 99
@@ -151,18 +154,53 @@ def test_a_press_on_the_box_shows_on_the_page_within_200_ms(browser, tmp_path, t
         phone.close()
 
 
-def test_the_page_reconnects_by_itself_when_the_daemon_restarts(browser, tmp_path, tone_file):  # noqa: F811
+def test_the_page_reconnects_by_itself_when_the_daemon_is_killed_and_restarted(browser, tmp_path):
     port = free_port()
-    box = box_on(tmp_path, tone_file, port)
-    with box:
+    raw = tmp_path / "out.raw"
+    config = write_config(tmp_path, f"file:'{raw}',raw", f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    (tmp_path / "state" / "state.json").write_text('{"playing": false}')
+    process = start(config)
+    try:
+        wait_for_line(process, "ready in")
         phone = Phone(browser, port)
         page = phone.open()
-    expect(page.get_by_role("status")).to_have_text("reconnecting…", timeout=5000)
-    with box_on(tmp_path, tone_file, port) as again:
+        process.kill()  # SIGKILL: no goodbye on the stream, the socket just dies
+        process.wait(10)
+        expect(page.get_by_role("status")).to_have_text("reconnecting…", timeout=5000)
+        process = start(config)
+        wait_for_line(process, "ready in")
         expect(page.get_by_role("status")).to_have_text("live", timeout=10000)
         page.get_by_role("button", name="Play").click()
-        again.wait_for("started")
         expect(page.get_by_role("button", name="Stop")).to_be_visible()
+        deadline = time.monotonic() + 5
+        while (not raw.exists() or not np.any(decode(raw.read_bytes(), "S32_LE"))) and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert np.any(decode(raw.read_bytes(), "S32_LE"))  # the restarted daemon plays what the page asked
+        phone.close()
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_nothing_moves_on_the_page_as_the_state_changes(browser, tmp_path, tone_file):  # noqa: F811
+    port = free_port()
+    with box_on(tmp_path, tone_file, port) as box:
+        phone = Phone(browser, port)
+        page = phone.open()
+
+        def layout() -> list:
+            return page.evaluate("() => [...document.querySelectorAll('section, button, select, input, svg')]"
+                                 ".filter(e => e.offsetParent).map(e => { const r = e.getBoundingClientRect();"
+                                 " return [r.x, r.y, r.width, r.height].map(Math.round); })")
+
+        first = layout()
+        page.get_by_role("button", name="Play").click()
+        box.wait_for("started")
+        page.get_by_role("combobox", name="Sound").select_option("birds")  # the longest description
+        page.get_by_role("button", name="60 min").click()
+        box.wait_for("timer")
+        expect(page.locator("#remaining")).to_contain_text("left")
+        assert layout() == first
         phone.close()
 
 
