@@ -302,3 +302,28 @@ def test_a_port_already_taken_is_logged_and_the_box_plays_on(tmp_path, tone_file
             box.press(PLAY)
             box.wait_for("started")
     assert any("web: cannot listen on" in r.message for r in caplog.records)
+
+
+def test_a_home_assistant_command_reaches_the_page_within_200_ms(tmp_path):
+    """MQTT in, the page's event stream out: the same state, through the same controller."""
+    from broker import Broker, Listener
+    from test_mqtt import SET, Box
+
+    broker = Broker(tmp_path).start()
+    listener = Listener(broker)
+    try:
+        port = free_port()
+        with Box(tmp_path, broker, f'[web]\nlisten = "127.0.0.1:{port}"\n'):
+            stream = Stream(Page(port))
+            try:
+                wait_until(lambda: stream.first(lambda d: True))
+                for volume in (21, 37, 52):
+                    sent = time.monotonic()
+                    listener.publish(SET, json.dumps({"volume": volume}))
+                    seen, _ = wait_until(lambda v=volume, t=sent: stream.first(lambda d: d["volume"] == v, t))
+                    assert seen - sent < 0.2
+            finally:
+                stream.close()
+    finally:
+        listener.close()
+        broker.stop()
