@@ -170,6 +170,8 @@ class WebServer:
         self._key = self._session_key(state_dir) if self.password else b""
         self.guard = _Guard()
         self.version = 0
+        self._cache: tuple[int, float, bytes] = (-1, 0.0, b"")
+        self._cache_lock = threading.Lock()
         self.changed = threading.Condition()
         self.closing = False
         self.streams = 0
@@ -252,6 +254,16 @@ class WebServer:
 
     def urls(self) -> list[str]:
         return page_urls(self.host, self.port)
+
+    def current(self) -> bytes:
+        """The page's document as JSON, made once per change for every open phone (and again after
+        a second, for the timer's time left)."""
+        with self._cache_lock:
+            version, made, body = self._cache
+            if version != self.version or time.monotonic() - made > 1.0:
+                body = json.dumps(self.document()).encode()
+                self._cache = (self.version, time.monotonic(), body)
+            return body
 
     # -- from the controller (the audio thread): note and return ------------------------------
 
@@ -384,49 +396,58 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ----------------------------------------------------------------------------
 
     def do_HEAD(self) -> None:
-        self.do_GET()
+        self._guarded(self._head)
 
     def do_GET(self) -> None:
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:
+        self._guarded(self._post)
+
+    def _guarded(self, route: Callable[[str], None]) -> None:
+        """Checks every request passes, then its route; nothing a request does may take the server down."""
         try:
             if not self._headers_ok():
                 return
-            path = self.path.split("?", 1)[0]
-            if path in self.web.assets:
-                body, kind = self.web.assets[path]
-                self._send(200, body, kind, {"Cache-Control": "no-cache"})
-            elif path == "/state":
-                if self._authorised():
-                    self._json(200, self.web.document())
-            elif path == "/events":
-                if self._authorised():
-                    self._stream()
-            else:
-                self._error(404, "not found")
-        except (ConnectionError, TimeoutError, OSError):
-            self.close_connection = True
-        except Exception as error:  # nothing a request does may take the server down
-            self.web.warn.warning("web: GET %s failed: %s: %s", self.path[:100], type(error).__name__, error)
-            self.close_connection = True
-
-    def do_POST(self) -> None:
-        try:
-            if not self._headers_ok() or not self._same_origin():
-                return
-            path = self.path.split("?", 1)[0]
-            if path == "/login":
-                self._login()
-            elif path == "/logout":
-                self._json(200, {}, {"Set-Cookie": f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"})
-            elif path == "/command":
-                if self._authorised():
-                    self._command()
-            else:
-                self._error(404, "not found")
+            route(self.path.split("?", 1)[0])
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
         except Exception as error:
-            self.web.warn.warning("web: POST %s failed: %s: %s", self.path[:100], type(error).__name__, error)
+            self.web.warn.warning("web: %s %s failed: %s: %s", self.command, self.path[:100], type(error).__name__,
+                                  error)
             self.close_connection = True
+
+    def _head(self, path: str) -> None:
+        if path in self.web.assets:
+            self._get(path)
+        else:
+            self._error(405, "HEAD is for the page's files")
+
+    def _get(self, path: str) -> None:
+        if path in self.web.assets:
+            body, kind = self.web.assets[path]
+            self._send(200, body, kind, {"Cache-Control": "no-cache"})
+        elif path == "/state":
+            if self._authorised():
+                self._send(200, self.web.current())
+        elif path == "/events":
+            if self._authorised():
+                self._stream()
+        else:
+            self._error(404, "not found")
+
+    def _post(self, path: str) -> None:
+        if not self._same_origin():
+            return
+        if path == "/login":
+            self._login()
+        elif path == "/logout":
+            self._json(200, {}, {"Set-Cookie": f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"})
+        elif path == "/command":
+            if self._authorised():
+                self._command()
+        else:
+            self._error(404, "not found")
 
     def _command(self) -> None:
         body = self._body()
@@ -494,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if changed:
                     time.sleep(COALESCE_S)
                     seen = web.version
-                    self.wfile.write(b"data: " + json.dumps(web.document()).encode() + b"\n\n")
+                    self.wfile.write(b"data: " + web.current() + b"\n\n")
                 else:
                     self.wfile.write(b": keep-alive\n\n")
                 self.wfile.flush()

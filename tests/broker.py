@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import wait_until
 
 
 def free_port() -> int:
@@ -111,13 +112,7 @@ class Listener:
             return [payload for t, payload, _ in self.messages if t == topic]
 
     def wait(self, predicate, timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = predicate()
-            if result:
-                return result
-            time.sleep(0.002)
-        raise AssertionError(f"timed out; last messages: {self.messages[-5:]}")
+        return wait_until(predicate, timeout, lambda: f"a message; last messages: {self.messages[-5:]}")
 
     def wait_state(self, topic: str, check, timeout: float = 10.0) -> dict:
         """Wait until the newest document on ``topic`` passes ``check``."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from test_appliance import PLAY, Appliance, tone_file  # noqa: F401 (a fixture)
 from test_mqtt import BAD_PAYLOADS
+from waiting import wait_until
 
 from bedside.cli import main
 from bedside.commands import Play
@@ -73,16 +74,6 @@ def ok(page: Page) -> bool:
         return page.request("GET", "/state", timeout=1)[0] == 200
     except (OSError, http.client.HTTPException):
         return False
-
-
-def wait_until(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met")
 
 
 def test_the_page_is_served_with_its_assets_and_a_content_security_policy(tmp_path, tone_file):  # noqa: F811
