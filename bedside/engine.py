@@ -180,9 +180,8 @@ class Engine:
     @property
     def sleep_fade(self) -> tuple[int, int] | None:
         """The sleep fade's first frame and the frame it reaches silence, if one is set."""
-        if self._sleep_end is None:
-            return None
-        return self._sleep.start, self._sleep_end
+        end = self._sleep_end  # read once: the page asks from another thread
+        return None if end is None else (self._sleep.start, end)
 
     def level_db(self) -> float:
         """The volume's level in dB right now (mid-ramp, where it is)."""
