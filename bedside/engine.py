@@ -230,6 +230,11 @@ class Engine:
         target = self.volume_scale.to_db(step)
         current = self._volume.level_at(self.now)
         begin = self.volume_scale.floor_db if from_silence or current == -math.inf else current
+        if begin != current and current != -math.inf:
+            # A sound still fading out (stopped a moment ago) keeps its level: what the volume loses
+            # here, its own gain takes, so the new sound's floor is not a step down under the old one.
+            for old in self._voices[:-1]:
+                old.calibration_db += current - begin
         self.volume = step
         self._volume = Ramp.hold(begin)
         self._volume.move(self.now, target, self.seconds(seconds))

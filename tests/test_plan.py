@@ -63,3 +63,4 @@ def test_a_wake_up_in_the_picture_rises_as_the_engine_rises():
     heard = heard_db(engine, 25 * 60)
     for t in (30, 60, 300, 600, 900, 1199, 1260):  # (at this low rate the sound takes 25 s to come in)
         assert level_on(plan, 3600 + t) == pytest.approx(heard[t * RATE], abs=0.05), t
+

@@ -19,6 +19,8 @@ from test_appliance import PLAY, RATE, Appliance, cycle_levels_db, tone_file  # 
 
 from bedside.commands import Play
 from bedside.controls import Led
+from bedside.engine import Engine
+from bedside.gain import VolumeScale
 
 LONDON = ZoneInfo("Europe/London")
 WAKE_AT = datetime(2026, 11, 27, 6, 30, tzinfo=LONDON).astimezone(UTC)
@@ -210,3 +212,29 @@ def test_brighten_opens_the_sound_from_dark_to_bright_as_it_rises(tmp_path):
     assert start < -15  # at first light the sound is dark: a one-pole low-pass near 450 Hz
     assert start < middle < -1  # opening as it rises
     assert abs(after) < 0.1  # and gone once risen: the same sound as without it
+
+
+def test_a_wake_up_just_after_a_stop_leaves_the_fading_sound_where_it_was():
+    """The rise starts the volume at the floor; a sound still fading out must not step down with it."""
+    engine = Engine(48000, VolumeScale())
+    engine.set_volume(80, ramp=0.0)
+    engine.play("old", Constant(), fade_in=0.01)
+    engine.render(48000)
+    engine.stop(2.0)
+    before = engine.render(24000)[:, 0]  # half a second into the fade
+    engine.play("new", Quiet(), fade_in=0.05)
+    engine.rise(60, 600.0)
+    after = engine.render(24000)[:, 0]
+    step_db = 20 * np.log10(after[0] / before[-1])
+    slope_db = 20 * np.log10(before[-1] / before[-2])
+    assert step_db == pytest.approx(slope_db, abs=0.01)  # the fade goes on as it was: no step
+
+
+class Constant:
+    def render(self, frames: int) -> np.ndarray:
+        return np.ones((frames, 2), np.float32)
+
+
+class Quiet:
+    def render(self, frames: int) -> np.ndarray:
+        return np.zeros((frames, 2), np.float32)
