@@ -10,6 +10,7 @@ commands or reacts to events.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import signal
@@ -37,6 +38,10 @@ log = logging.getLogger("bedside")
 
 #: SIGTERM and SIGINT fade out this fast, then the process exits 0.
 SHUTDOWN_FADE_S = 0.4
+#: If the audio loop has not ended this long after a stop was asked for, something is stuck: every
+#: thread's stack goes to stderr (the journal) and the process exits 1 rather than hang (systemd's
+#: TimeoutStopSec would end it later, and a test's process would outlive the test).
+STOP_DEADLINE_S = 10.0
 #: A thread that wants the GIL gets it after the holder has run at most this long (Python's default
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
@@ -234,25 +239,32 @@ class Daemon:
         gc.collect()
         gc.freeze()
         failure: list[BaseException] = []
-        audio = threading.Thread(target=self._play, args=(player, failure), name="audio")
+        # A daemon thread: a loop that is stuck (see STOP_DEADLINE_S) must not hold the exit.
+        audio = threading.Thread(target=self._play, args=(player, failure), name="audio", daemon=True)
         audio.start()
         scheduler.start()
-        stopping = False
+        stopping_since: float | None = None
+        stuck = False
         try:
             while audio.is_alive():
-                if self._exit.is_set() and not stopping:
-                    stopping = True
+                if self._exit.is_set() and stopping_since is None:
+                    stopping_since = time.monotonic()
                     writer.frozen = True
                     self.notifier.stopping()
                     player.stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s))
-                if self._reload.is_set() and not stopping:
+                if self._reload.is_set() and stopping_since is None:
                     self._reload_config()
+                if stopping_since is not None and time.monotonic() - stopping_since > STOP_DEADLINE_S:
+                    stuck = True
+                    log.error("the audio loop did not stop within %.0f s: its stacks follow; exiting", STOP_DEADLINE_S)
+                    faulthandler.dump_traceback(all_threads=True)
+                    break
                 self._wake.wait(0.5)
                 self._wake.clear()
         finally:
             scheduler.close()
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
-            audio.join(timeout=10)
+            audio.join(timeout=1 if stuck else 10)
             sys.setswitchinterval(previous_interval)
             if keyboard:
                 keyboard.close()
@@ -267,7 +279,7 @@ class Daemon:
             log.info("stopped after %.0f s: %d underruns", time.monotonic() - started, output.underruns)
         if failure:
             raise failure[0]
-        return 0
+        return 1 if stuck else 0
 
     def _play(self, player: Player, failure: list[BaseException]) -> None:
         try:
@@ -372,10 +384,13 @@ class Daemon:
 
 
 def install_signal_handlers(daemon: Daemon) -> None:
-    """SIGTERM/SIGINT fade out and exit 0; SIGHUP reloads the config. Handlers only set flags."""
+    """SIGTERM/SIGINT fade out and exit 0; SIGHUP reloads the config; SIGUSR1 shows the stacks.
+    Handlers only set flags."""
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_exit())
     signal.signal(signal.SIGINT, lambda *_: daemon.request_exit())
     signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+    # `kill -USR1` writes every thread's stack to stderr (the journal): what a stuck box is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def default_config_path(explicit: Path | None, environ: dict[str, str]) -> Path | None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 from gpiozero import Device
+from pageless import pageless
 
 from bedside.config import load
 from bedside.daemon import Daemon
@@ -52,7 +53,7 @@ directory = "{tmp_path / 'state'}"
 [[sounds]]
 name = "tone"
 file = "{tone}"
-{extra}
+{pageless(extra)}
 """)
         self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1, clock=clock)
         self.events: list[tuple[str, object, int]] = []
@@ -270,3 +271,32 @@ def test_leftovers_of_an_interrupted_save_are_removed_at_start(tmp_path, tone_fi
     with Appliance(tmp_path, tone_file) as box:
         assert box.controller.state.volume == 33
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.json"]
+
+
+def test_an_audio_loop_that_will_not_stop_ends_the_process_with_its_stacks(tmp_path, tone_file, monkeypatch,
+                                                                              capfd, caplog):
+    """A stop that never reaches silence (here: the engine keeps saying it is audible) must not hang
+    the process: after the deadline every thread's stack goes to stderr and run() returns 1."""
+    import bedside.daemon
+    from bedside.engine import Engine
+
+    stuck = threading.Event()
+    stuck.set()
+    monkeypatch.setattr(bedside.daemon, "STOP_DEADLINE_S", 1.0)
+    monkeypatch.setattr(Engine, "audible", property(lambda self: stuck.is_set() or bool(self._voices)))
+    box = Appliance(tmp_path, tone_file)
+    box._thread.start()
+    assert box.daemon.ready.wait(10)
+    asked = time.monotonic()
+    box.daemon.request_exit()
+    box._thread.join(10)
+    assert not box._thread.is_alive() and box.exit_code == 1
+    assert 1.0 <= time.monotonic() - asked < 5
+    assert "did not stop within 1 s" in caplog.text
+    stacks = capfd.readouterr().err
+    assert "Thread 0x" in stacks and "bedside/player.py" in stacks  # the audio loop, where it was
+    stuck.clear()  # and the loop, let go, ends: nothing of this test runs on into the next
+    audio = [t for t in threading.enumerate() if t.name == "audio"]
+    for thread in audio:
+        thread.join(5)
+    assert not any(t.is_alive() for t in audio)

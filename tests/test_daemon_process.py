@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pageless import pageless
 
 from bedside.output import ResilientOutput
 from bedside.pcm import decode
@@ -21,7 +22,7 @@ BEDSIDE = [sys.executable, "-m", "bedside"]
 def write_config(tmp_path: Path, device: str, extra: str = "") -> Path:
     config = tmp_path / "bedside.toml"
     config.write_text(f'[audio]\ndevice = "{device}"\n[volume]\ndefault = 90\n[sound]\nfade_in_s = 0.5\n'
-                      f'[state]\ndirectory = "{tmp_path / "state"}"\nresume_on_boot = true\n{extra}')
+                      f'[state]\ndirectory = "{tmp_path / "state"}"\nresume_on_boot = true\n{pageless(extra)}')
     (tmp_path / "state").mkdir(exist_ok=True)
     (tmp_path / "state" / "state.json").write_text('{"sound": "pink", "volume": 90, "playing": true}')
     return config

@@ -17,6 +17,7 @@ from broker import Broker, Listener
 from gpiozero import Device
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pageless import pageless
 
 from bedside.config import load
 from bedside.daemon import Daemon
@@ -32,7 +33,7 @@ def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
     return (f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.2\nstop_fade_s = 0.2\n'
             f'[state]\ndirectory = "{tmp_path / "state"}"\n'
             f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nname = "{NAME}"\nkeepalive = 5\n'
-            f"{mqtt_extra}")
+            f"{pageless(mqtt_extra)}")
 
 
 class Box:

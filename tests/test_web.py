@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from broker import free_port
 from test_appliance import PLAY, Appliance, tone_file  # noqa: F401 (a fixture)
 from test_mqtt import BAD_PAYLOADS
 from waiting import wait_until
@@ -20,12 +21,6 @@ from waiting import wait_until
 from bedside.cli import main
 from bedside.commands import Play
 from bedside.web import MAX_BODY, MAX_FAILURES, SOCKET_TIMEOUT_S
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Page:
