@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from clocked import CpuLimit, PulseNullSink, read_recording, sounding, zero_runs
+from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
 
 from bedside.config import AudioConfig
 from bedside.sounds import builtin_sounds
@@ -167,8 +167,8 @@ def cost_table(seconds: float) -> None:
 
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None) -> None:
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, default [audio])\n")
-    print("| sound | share | gaps ≥ 1 ms | ms of gaps | underruns (exit line) |")
-    print("|---|---:|---:|---:|---|")
+    print("| sound | share | gaps ≥ 1 ms | ms of gaps | CPU stalls > 25 ms (the VM's host) | underruns (exit line) |")
+    print("|---|---:|---:|---:|---|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     try:
         for sound in sounds or builtin_sounds():
@@ -176,14 +176,15 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
                 recording = Path(tempfile.mkdtemp()) / "monitor.raw"
                 try:
-                    with pulse.recording(recording):
+                    with StallWatch() as cpus, pulse.recording(recording):
                         r = run_appliance(sound, seconds, env=pulse.env, device="pulse", limit=limit)
                 finally:
                     limit.close()
                 gaps = zero_runs(sounding(read_recording(recording)))
                 recording.unlink()
-                print(f"| {sound} | {share:.0%} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {r['exit']} |",
-                      flush=True)
+                stalls = ", ".join(cpus.describe()) or "none"
+                print(f"| {sound} | {share:.0%} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {stalls} "
+                      f"| {r['exit']} |", flush=True)
     finally:
         pulse.stop()
 

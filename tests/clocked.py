@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -61,10 +62,16 @@ class PulseNullSink:
 
     @contextlib.contextmanager
     def recording(self, path: Path):
-        """Record the sink's monitor (raw s32le stereo) while the block runs."""
+        """Record the sink's monitor (raw s32le stereo) while the block runs.
+
+        The recorder's latency sets how the null sink plays: in blocks of about that length. At 10 ms
+        the sink took two of the player's 512-frame periods at a time, so the player woke to find one
+        period queued, not two (every write, measured), and about 6% of its periods came a period late:
+        half the margin a DAC that takes a period per interrupt leaves. At 2 ms the player finds
+        ~1,020 frames queued, as on such a DAC."""
         with open(path, "wb") as out:
             process = subprocess.Popen(["parec", "-d", "bedside.monitor", "--format=s32le", "--rate=48000",
-                                        "--channels=2", "--latency-msec=10", "--raw"],
+                                        "--channels=2", "--latency-msec=2", "--raw"],
                                        env={**os.environ, **self.env}, stdout=out, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(0.3)
@@ -125,10 +132,13 @@ class CpuLimit:
         else:
             raise RuntimeError("no cgroup cpu controller to limit a process with")
 
+    #: The CPU the limited processes run on.
+    CPU = max(os.sched_getaffinity(0))
+
     def add(self, pid: int) -> None:
         """Limit ``pid`` (before it starts its threads: they inherit its CPU)."""
         (self.path / "cgroup.procs").write_text(str(pid))
-        os.sched_setaffinity(pid, {max(os.sched_getaffinity(0))})
+        os.sched_setaffinity(pid, {self.CPU})
 
     def throttled_us(self) -> int:
         """How long the group has been held back so far (µs)."""
@@ -142,3 +152,42 @@ class CpuLimit:
                 with contextlib.suppress(OSError):
                     (self._root / "cgroup.procs").write_text(pid)
             self.path.rmdir()
+
+
+class StallWatch:
+    """When a CPU itself stood still: a thread on each CPU, outside any limit, that sleeps 2 ms at a
+    time and notes each wake-up later than ``threshold_s``.
+
+    On a VM the host sometimes takes a virtual CPU away for tens of milliseconds (measured here: 63,
+    85 and 89 ms). Nothing on that CPU can play through that — neither the limited process nor
+    PulseAudio and its recorder, which stand in for a DAC that never stops — on any buffer a 30 ms
+    latency allows; a real Pi has no host. Each such stall may explain one gap."""
+
+    def __init__(self, cpus: set[int] | None = None, threshold_s: float = 0.025) -> None:
+        self.threshold = threshold_s
+        self.stalls: list[tuple[int, float, float]] = []  # (CPU, monotonic time, how late)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(cpu,), name=f"stall-watch-{cpu}", daemon=True)
+                         for cpu in sorted(cpus or os.sched_getaffinity(0))]
+
+    def __enter__(self) -> StallWatch:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+
+    def describe(self) -> list[str]:
+        return [f"CPU {cpu}: {late * 1000:.0f} ms" for cpu, _, late in self.stalls]
+
+    def _run(self, cpu: int) -> None:
+        os.sched_setaffinity(0, {cpu})  # this thread only (Linux)
+        while not self._stop.is_set():
+            before = time.monotonic()
+            time.sleep(0.002)
+            late = time.monotonic() - before - 0.002
+            if late > self.threshold:
+                self.stalls.append((cpu, before, late))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from broker import free_port
-from clocked import CpuLimit, PulseNullSink, read_recording, sounding, zero_runs
+from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
 from test_daemon_process import BEDSIDE, wait_for_line
 
 RATE = 48000
@@ -78,17 +78,19 @@ def exit_underruns(lines: list[str]) -> int:
     return int(match.group(1))
 
 
-#: What a Pi-share run on this shared VM may show: the target is no gap at all, met in most runs
-#: (measured: 13 of 17 stream runs; the others had one or two gaps of 14–43 ms in all, in the first
-#: seconds, at the switch or in the sweep). Anything more is a regression: the loop before issue 7
-#: had 1,619 gaps in 79 s here. benchmarks/realtime.py reports the gaps of every sound.
-MAX_GAPS, MAX_GAP_MS = 2, 60
+#: Gaps no CPU stall explains that a run on this shared VM may still show (the target is none): with
+#: the rig as it is now, 3 of 45 runs had one, of 23–34 ms (2026-11-26; benchmarks/README). More is a
+#: regression: the loop before issue 7 had 1,619 gaps in 79 s of stream here.
+UNEXPLAINED, UNEXPLAINED_MS = 1, 50
 
 
 @pytest.mark.parametrize("sound", ["brown", "stream"])
 def test_a_pi_class_cpu_plays_through_a_switch_and_a_knob_sweep_without_a_gap_heard(tmp_path, pulse, pi_cpu, sound):
+    """30 s at 15% of one core, with a crossfade to a new sound and a knob sweep: no run of zeros of
+    1 ms or more in what the sink played (the target), but one each where a CPU itself stood still
+    (see StallWatch), and at most UNEXPLAINED of at most UNEXPLAINED_MS besides, which warns."""
     recording = tmp_path / "monitor.raw"
-    with pulse.recording(recording):
+    with StallWatch() as cpus, pulse.recording(recording):
         box = Running(config(tmp_path, sound), pulse.env)
         pi_cpu.add(box.process.pid)  # from its first instruction: imports at Pi speed too
         try:
@@ -107,10 +109,13 @@ def test_a_pi_class_cpu_plays_through_a_switch_and_a_knob_sweep_without_a_gap_he
     assert len(x) >= 29 * RATE, f"only {len(x) / RATE:.1f} s of sound: {lines}"
     gaps = zero_runs(x)
     gap_ms = sum(n for _, n in gaps) / RATE * 1000
-    assert len(gaps) <= MAX_GAPS and gap_ms <= MAX_GAP_MS, f"{len(gaps)} gaps, {gap_ms:.0f} ms: {gaps[:10]}: {lines}"
-    assert exit_underruns(lines) <= MAX_GAPS, lines
+    stalls = cpus.describe()
+    unexplained = sorted(n for _, n in gaps)[:max(0, len(gaps) - len(stalls))]  # a stall explains the longest
+    report = f"{len(gaps)} gaps, {gap_ms:.0f} ms: {gaps[:10]}; CPU stalls: {stalls}: {lines}"
+    assert len(unexplained) <= UNEXPLAINED and sum(unexplained) / RATE * 1000 <= UNEXPLAINED_MS, report
+    assert exit_underruns(lines) <= UNEXPLAINED + len(stalls), lines
     if gaps:
-        warnings.warn(f"{sound} at a Pi's share: {len(gaps)} gaps, {gap_ms:.0f} ms (the target is none)", stacklevel=1)
+        warnings.warn(f"{sound} at a Pi's share: {report}", stacklevel=1)
     assert any("switched to" in line for line in lines)
 
 
