@@ -275,7 +275,8 @@ class Daemon:
                 self.mqtt.close()
             if self.web is not None:
                 self.web.close()
-            output.close()
+            if not stuck:  # a stuck loop may still be inside the device: closing it under it could crash
+                output.close()
             log.info("stopped after %.0f s: %d underruns", time.monotonic() - started, output.underruns)
         if failure:
             raise failure[0]
