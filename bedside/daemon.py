@@ -39,9 +39,9 @@ log = logging.getLogger("bedside")
 #: SIGTERM and SIGINT fade out this fast, then the process exits 0.
 SHUTDOWN_FADE_S = 0.4
 #: If the audio loop has not ended this long after a stop was asked for, something is stuck: every
-#: thread's stack goes to stderr (the journal) and the process exits 1 rather than hang (systemd's
-#: TimeoutStopSec would end it later, and a test's process would outlive the test).
-STOP_DEADLINE_S = 10.0
+#: thread's stack goes to stderr (the journal) and the process exits 1 rather than hang. Before the
+#: unit's TimeoutStopSec (5 s), whose SIGKILL would leave no trace; far beyond a 0.4 s fade.
+STOP_DEADLINE_S = 3.0
 #: A thread that wants the GIL gets it after the holder has run at most this long (Python's default
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.

@@ -111,6 +111,8 @@ class CpuLimit:
     """
 
     PERIOD_US = 10000
+    #: The CPU the limited processes run on.
+    CPU = max(os.sched_getaffinity(0))
 
     def __init__(self, name: str, share: float) -> None:
         quota = int(self.PERIOD_US * share)
@@ -131,9 +133,6 @@ class CpuLimit:
             self._root = root
         else:
             raise RuntimeError("no cgroup cpu controller to limit a process with")
-
-    #: The CPU the limited processes run on.
-    CPU = max(os.sched_getaffinity(0))
 
     def add(self, pid: int) -> None:
         """Limit ``pid`` (before it starts its threads: they inherit its CPU)."""
