@@ -148,7 +148,11 @@ def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, 
     limit = np.quantile(steps[quiet], 0.9999, axis=0)
     for start, length in gaps:
         resume = start + length - 1  # the last zero frame: steps from it into the sound
-        edge = steps[resume:resume + RATE // 100]  # the first 10 ms back
+        # The first 5 ms back (the shortest ramp issue 7 allows): a click is a step at the very edge.
+        # Not 10 ms: late in the sink's 10 ms ramp the gain is ~1, and there the signal's own steps pass
+        # its 99.99th percentile now and then (measured: the largest edge step was always 350–480
+        # samples in; once 0.0068 against 0.0066; the first 5 ms at most 0.0023).
+        edge = steps[resume:resume + RATE // 200]
         assert np.all(edge <= limit), (start, edge.max(axis=0), limit)
         assert np.all(np.abs(x[resume + 1]) < 0.01 * np.abs(x).max())  # it starts from near silence
     assert exit_underruns(lines) == len(stops), lines
