@@ -10,10 +10,13 @@ commands or reacts to events.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import logging
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -46,6 +49,28 @@ STOP_DEADLINE_S = 3.0
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
 SWITCH_INTERVAL_S = 0.0002
+
+
+class Waker:
+    """Wakes a thread waiting in :meth:`wait` from any thread or a signal handler: one byte on a
+    socket pair. No lock is taken (see Daemon.__init__), and a signal that arrives during the wait
+    ends it at once (the handler's byte makes the retried select return)."""
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):  # full: wake-ups are pending already
+            self._writer.send(b"\0")
+
+    def wait(self, timeout: float) -> None:
+        """Until :meth:`set` (since the last wait) or ``timeout`` seconds."""
+        select.select([self._reader], [], [], timeout)
+        with contextlib.suppress(OSError):
+            while self._reader.recv(4096):
+                pass
 
 
 class StateWriter:
@@ -107,9 +132,12 @@ class Daemon:
         self._simulate_pins = simulate_pins
         self._keyboard_wanted = keyboard
         self._seed = np.random.SeedSequence(seed)
-        self._exit = threading.Event()
-        self._reload = threading.Event()
-        self._wake = threading.Event()
+        # Plain flags and a socket, not Events: the signal handlers set them, and a handler runs in
+        # the main thread between two bytecodes — maybe while that thread holds an Event's lock,
+        # which Event.set would then wait for forever (seen: a SIGTERM that never ended the process).
+        self._exit_requested = False
+        self._reload_requested = False
+        self._wake = Waker()
         self.ready = threading.Event()
         self.controller: Controller | None = None
         self.player: Player | None = None
@@ -129,17 +157,19 @@ class Daemon:
         return AlsaSink.from_config(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
 
     def request_exit(self) -> None:
-        self._exit.set()
+        """Fade out and end ``run`` (any thread, or a signal handler: takes no lock)."""
+        self._exit_requested = True
         self._wake.set()
 
     def request_reload(self) -> None:
-        self._reload.set()
+        """Re-read the config (any thread, or a signal handler: takes no lock)."""
+        self._reload_requested = True
         self._wake.set()
 
     def _reload_config(self) -> None:
         """Read the config and build its sounds here (slow: files, decoding), then hand both to the
         controller as one command; the audio thread never waits for any of it."""
-        self._reload.clear()
+        self._reload_requested = False
         path = self.config.path
         try:
             config = load(path)
@@ -247,12 +277,12 @@ class Daemon:
         stuck = False
         try:
             while audio.is_alive():
-                if self._exit.is_set() and stopping_since is None:
+                if self._exit_requested and stopping_since is None:
                     stopping_since = time.monotonic()
                     writer.frozen = True
                     self.notifier.stopping()
                     player.stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s))
-                if self._reload.is_set() and stopping_since is None:
+                if self._reload_requested and stopping_since is None:
                     self._reload_config()
                 if stopping_since is not None and time.monotonic() - stopping_since > STOP_DEADLINE_S:
                     stuck = True
@@ -260,7 +290,6 @@ class Daemon:
                     faulthandler.dump_traceback(all_threads=True)
                     break
                 self._wake.wait(0.5)
-                self._wake.clear()
         finally:
             scheduler.close()
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
@@ -288,7 +317,7 @@ class Daemon:
         except BaseException as error:  # ends the process with the error, after the cleanup
             failure.append(error)
         finally:
-            self._exit.set()
+            self._exit_requested = True
             self._wake.set()
 
     def _after_write(self) -> None:

@@ -267,3 +267,36 @@ def test_a_wake_up_missed_by_a_restart_runs_late_on_the_real_clock(tmp_path, zon
         process.send_signal(signal.SIGTERM)
         rest = process.communicate(timeout=10)[0]
     assert "wake-up" not in "\n".join(lines) + rest
+
+
+STORM = """
+import os, signal, threading
+from bedside.config import Config
+from bedside.daemon import Daemon, install_signal_handlers
+daemon = Daemon(Config())
+install_signal_handlers(daemon)
+done = threading.Event()
+def storm():
+    for _ in range(20000):
+        os.kill(os.getpid(), signal.SIGHUP)
+    done.set()
+threading.Thread(target=storm, daemon=True).start()
+while not done.is_set():
+    daemon._wake.wait(0.001)
+print("survived", daemon._reload_requested)
+"""
+
+
+def test_a_signal_storm_at_any_moment_of_the_main_loops_wait_never_deadlocks():
+    """A handler runs in the main thread between two bytecodes, maybe while that thread holds a lock
+    inside its wait: it must take none. With the old Event-based wake-up this deadlocked at once (and
+    a SIGTERM then never ended `bedside run`: seen in CI, the stacks showed Event.set in the handler)."""
+    process = subprocess.Popen([sys.executable, "-c", STORM], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        out, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # SIGKILL: a deadlocked handler would swallow SIGTERM
+        out, _ = process.communicate()
+        pytest.fail(f"deadlocked: {out}")
+    assert "survived True" in out, out
