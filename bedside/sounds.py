@@ -20,7 +20,21 @@ import numpy as np
 from bedside.loudness import loudness_lufs
 from bedside.synth import Source
 from bedside.synth.birds import Birds
-from bedside.synth.nature import GENTLE, HEAVY, LIGHT, RIVER, SPLASHING, Breeze, Fan, Rain, Stream, Surf, Wind
+from bedside.synth.nature import (
+    GENTLE,
+    HEAVY,
+    LIGHT,
+    RIVER,
+    ROOF,
+    SPLASHING,
+    SWELLING,
+    Breeze,
+    Fan,
+    Rain,
+    Stream,
+    Surf,
+    Wind,
+)
 from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
 
@@ -42,8 +56,8 @@ class Sound:
 # Measured loudness (LUFS) of each built-in at unit gain: `python scripts/calibrate.py` prints it.
 _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
-    "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "surf": -18.61, "gentle-surf": -15.29,
-    "fan": -14.70, "wind": -20.14, "breeze": -9.47, "stream": 1.17, "brook": -4.95, "river": -0.91,
+    "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "roof-rain": -5.68, "surf": -18.61, "gentle-surf": -15.29,
+    "fan": -14.70, "wind": -20.50, "breeze": -9.47, "night-wind": -8.16, "stream": 1.17, "brook": -4.95, "river": -0.91,
     "birds": -21.20,
 }
 
@@ -55,12 +69,16 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("light-rain", "Light rain on leaves: a hush, and single drops you can tell apart.", partial(Rain, style=LIGHT)),
     ("heavy-rain", "A downpour heard from indoors: dense, dark and steady, with the odd knock of a big drop.",
      partial(Rain, style=HEAVY)),
+    ("roof-rain", "Rain on the roof, heard from bed: a close patter over a soft rush, now and then a heavier drop.",
+     partial(Rain, style=ROOF)),
     ("surf", "Rolling surf: waves breaking on an open beach in a slow, steady rhythm.", Surf),
     ("gentle-surf", "Gentle surf: small waves lapping a sheltered shore under a far-off roar.",
      partial(Surf, style=GENTLE)),
     ("fan", "A box fan: moving air chopped by the passing blades, a faint motor hum.", Fan),
     ("wind", "Gusty wind: a dark roar that surges and dies away.", Wind),
     ("breeze", "A steady breeze: soft moving air that drifts.", Breeze),
+    ("night-wind", "Wind around the house at night: soft air that swells and settles every few seconds.",
+     partial(Breeze, style=SWELLING)),
     ("stream", "A babbling brook: running water and small bubbles.", Stream),
     ("brook", "A shallow brook close by: water splashing and bubbling over stones.", partial(Stream, style=SPLASHING)),
     ("river", "A wide river: a steady, bright rush of water.", partial(Stream, style=RIVER)),

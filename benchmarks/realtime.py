@@ -113,6 +113,41 @@ def wake_floor(period_s: float, seconds: float) -> float:
     return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
 
 
+LEAST_LOOP = """
+import resource, sys, time
+import alsaaudio, numpy as np
+period, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, device="null", channels=2, rate=rate,
+                    format=alsaaudio.PCM_FORMAT_S32_LE, periodsize=period, periods=3)
+ahead = ((np.random.default_rng(1).random((rate, 2), np.float32) - 0.5) * 0.5)
+words, gain = np.empty((period, 2), "<i4"), np.float32(0.3)
+used = resource.getrusage(resource.RUSAGE_SELF)
+start, n, at = time.monotonic(), 0, 0
+while (now := time.monotonic()) - start < seconds:
+    due = start + n * period / rate
+    if due > now:
+        time.sleep(due - now)
+    block = ahead[at:at + period].copy()
+    at = (at + period) % (len(ahead) - period)
+    block *= gain
+    np.multiply(block, 2.0 ** 31, out=words, casting="unsafe")
+    pcm.write(memoryview(words).cast("B"))
+    n += 1
+done = resource.getrusage(resource.RUSAGE_SELF)
+print((done.ru_utime + done.ru_stime - used.ru_utime - used.ru_stime) * 3600 / seconds)
+"""
+
+
+def least_loop_floor(period_frames: int, rate: int, seconds: float) -> float:
+    """CPU seconds per hour of the least a Python period loop can do: wake once a period, take
+    frames rendered ahead, apply a gain, encode 32-bit words, write them to ALSA ``null``. No
+    synthesis, no commands, no threads: what any Python/numpy player pays here at this cadence
+    (imports and set-up left out, the loop only)."""
+    run = subprocess.run([sys.executable, "-c", LEAST_LOOP, str(period_frames), str(rate), str(seconds)],
+                         check=True, capture_output=True, text=True)
+    return float(run.stdout)
+
+
 C_WAKER = """#include <stdlib.h>
 #include <time.h>
 int main(int argc, char **argv) {
@@ -151,11 +186,14 @@ def cost_table(seconds: float) -> None:
     period_s = audio.period_frames / audio.rate
     floor = wake_floor(period_s, min(seconds, 20))
     c_floor = c_wake_floor(period_s, min(seconds, 20))
+    least = least_loop_floor(audio.period_frames, audio.rate, min(seconds, 20))
     print(f"\n### CPU per audio hour, whole `bedside run` process, default [audio] ({audio.period_frames} frames "
           f"× {audio.periods}), ALSA `null` paced\n")
     print(f"sox brownnoise: {sox:.2f} s per audio hour. Wake-up floor of this machine (a process that only "
           f"sleeps {period_s * 1000:.1f} ms at a time): Python {floor:.1f} s per hour = {floor / sox:.1f}× sox"
-          + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "") + ".\n")
+          + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "")
+          + f". The least Python period loop (wake, take frames made ahead, one gain, encode, write to "
+          f"ALSA `null`; no synthesis): {least:.1f} s per hour = {least / sox:.1f}× sox.\n")
     print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | start → READY, s | peak RSS, MiB |")
     print("|---|---:|---:|---:|---:|---:|")
     for sound in [None, *builtin_sounds()]:

@@ -39,9 +39,9 @@ RATE = 48000
 #: The class of every built-in natural sound (the noise colours have none, but still compete
 #: for "nearest bedside sound").
 KIND = {
-    "rain": "rain", "light-rain": "rain", "heavy-rain": "rain",
+    "rain": "rain", "light-rain": "rain", "heavy-rain": "rain", "roof-rain": "rain",
     "surf": "surf", "gentle-surf": "surf",
-    "wind": "wind", "breeze": "wind",
+    "wind": "wind", "breeze": "wind", "night-wind": "wind",
     "stream": "stream", "brook": "stream", "river": "stream",
     "fan": "fan",
     "birds": "birds",

@@ -65,6 +65,8 @@ class RainStyle:
     rumble_hz: float = 300.0  # where that floor is cut off (2nd-order low-pass)
     shower_db: float = 0.0  # a fast swell (showers in a downpour), if any
     thuds_per_second: float = 0.0  # big drops striking a roof or a sill: low, dull knocks
+    thud_db: float = 0.0  # their level relative to the thud kind's
+    thud: ResonanceKind = RAIN_THUD
 
     def shape(self, rate: int) -> Shape:
         layers = [(db, butterworth(rate, "bandpass", (low, high))) for low, high, db in self.hiss]
@@ -85,6 +87,15 @@ HEAVY = RainStyle(hiss=((700.0, 4000.0, -15.0), (150.0, 1500.0, -11.0)), drops_p
                   intensity_sigma_db=0.6, intensity_tau_s=0.8, rumble_db=-3.0, rumble_hz=500.0,
                   shower_db=1.0, thuds_per_second=30.0)
 
+#: A big drop on roof tiles, heard through the ceiling: a knock with no boom beneath it.
+ROOF_THUD = ResonanceKind(freq_hz=(150.0, 450.0), glide=(-0.5, 0.0), decay_s=(0.008, 0.025),
+                          amplitude=0.3, spread_db=5.0, pan_width=0.9)
+#: Rain on the roof, heard from bed: the roof passes its patter (200 Hz–1 kHz) and muffles the
+#: hiss above it; heavy drops knock now and then (real roof rain's 200–400 Hz envelopes are
+#: skewed, 1–1.5, where steady rain's are not).
+ROOF = RainStyle(hiss=((220.0, 1200.0, 0.0), (1000.0, 8000.0, -12.0)), drops_per_second=30.0, drop_db=-10.0,
+                 intensity_sigma_db=1.0, intensity_tau_s=10.0, thuds_per_second=10.0, thud_db=2.0, thud=ROOF_THUD)
+
 
 class Rain:
     """Rain: a hiss that swells and eases, with drops landing all around."""
@@ -102,11 +113,12 @@ class Rain:
         self._bus = GrainBus()
         self._drops = EventTrain(event_rng, rate, self._drop_rate, self._drop, self._bus)
         self._thud_rng = thud_rng
+        self._thud_gain = 10 ** (style.thud_db / 20)
         self._thuds = (EventTrain(thud_event_rng, rate, lambda t: style.thuds_per_second, self._thud, self._bus)
                        if style.thuds_per_second else None)
 
     def _thud(self, start: int) -> Resonance:
-        return RAIN_THUD.draw(self._thud_rng, start, self._rate)
+        return self._style.thud.draw(self._thud_rng, start, self._rate, self._thud_gain)
 
     def _drop_rate(self, t: float) -> float:
         # Heavier rain (a louder hiss than its mean) brings many more drops.
@@ -309,8 +321,8 @@ class Wind:
         gust_rng, weather_rng = spawn_generators(rest, 2)
         self._clock = _Clock()
         self._low = PinkNoise(rate, low_seed, butterworth(rate, "highpass", 380.0, 2),
-                              butterworth(rate, "lowpass", 750.0, 3))
-        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (500.0, 1600.0), 2))
+                              butterworth(rate, "lowpass", 750.0, 4))
+        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (500.0, 1200.0), 2))
         self._gust = SlowRandom(gust_rng, rate, mean=0.0, sigma=8.0, tau=2.0, smooth=True)  # dB
         self._weather = SlowRandom(weather_rng, rate, mean=0.0, sigma=1.5, tau=20.0)  # dB
 
@@ -320,28 +332,52 @@ class Wind:
         surge = np.maximum(gust_db, np.float32(0.0))  # soft-limit the surges, not the lulls
         gust_db += np.float32(GUST_CEILING_DB) * np.tanh(surge * np.float32(1 / GUST_CEILING_DB)) - surge
         out = self._low.render(frames) * _db_to_gain(gust_db)[:, None]
-        out += self._high.render(frames) * _db_to_gain(1.4 * gust_db - 16.0)[:, None]
+        out += self._high.render(frames) * _db_to_gain(1.4 * gust_db - 20.0)[:, None]
         return out
 
 
-class Breeze:
-    """A steady breeze: soft, dark moving air whose low and high parts drift on their own."""
+@dataclass(frozen=True)
+class BreezeStyle:
+    """How a breeze moves: a sway shared by the whole spectrum, and its parts drifting apart."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
+    sway_db: float  # the shared sway's standard deviation: what moves every band together
+    sway_tau_s: float
+    low_db: float  # the low and high parts' own drift
+    high_db: float
+    high_hz: tuple[float, float] = (400.0, 2500.0)  # the high part's band
+    high_sway: float = 1.0  # how much more than the low part the high part follows the sway
+
+
+#: A steady breeze: the parts drift more than they sway together (real steady winds' band
+#: envelopes barely correlate: 0.1–0.2 for neighbours).
+STEADY_BREEZE = BreezeStyle(sway_db=1.2, sway_tau_s=5.0, low_db=1.5, high_db=2.0)
+#: Wind around a house at night: swells that lift every band together, the hiss above 1 kHz
+#: most (a real one's neighbouring bands correlate 0.3–0.4 where a steady breeze's do 0.1–0.2,
+#: and its envelopes above 1 kHz are skewed, 0.3–0.5: the swells whistle).
+SWELLING = BreezeStyle(sway_db=3.5, sway_tau_s=6.0, low_db=1.0, high_db=1.5, high_hz=(400.0, 5000.0), high_sway=1.5)
+
+class Breeze:
+    """A breeze: soft, dark moving air whose low and high parts drift on their own."""
+
+    def __init__(self, rate: int, seed: np.random.SeedSequence, style: BreezeStyle = STEADY_BREEZE) -> None:
         low_seed, high_seed, rest = seed.spawn(3)
         low_rng, high_rng, sway_rng = spawn_generators(rest, 3)
         self._clock = _Clock()
-        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=1.2, tau=5.0, smooth=True)  # dB, both parts
+        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=style.sway_db, tau=style.sway_tau_s,
+                                smooth=True)  # dB, both parts
         self._low = BrownNoise(rate, low_seed, butterworth(rate, "lowpass", 900.0, 1))
-        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", (400.0, 2500.0), 1))
-        self._low_level = SlowRandom(low_rng, rate, mean=0.0, sigma=1.5, tau=6.0)  # dB
-        self._high_level = SlowRandom(high_rng, rate, mean=-10.0, sigma=2.0, tau=4.0)  # dB
+        self._high = PinkNoise(rate, high_seed, butterworth(rate, "bandpass", style.high_hz, 1))
+        self._high_sway = np.float32(style.high_sway)
+        self._low_level = SlowRandom(low_rng, rate, mean=0.0, sigma=style.low_db, tau=6.0)  # dB
+        self._high_level = SlowRandom(high_rng, rate, mean=-10.0, sigma=style.high_db, tau=4.0)  # dB
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)
         sway = self._sway.block(t0, frames)
         out = self._low.render(frames) * _db_to_gain(sway + self._low_level.block(t0, frames))[:, None]
-        out += self._high.render(frames) * _db_to_gain(sway + self._high_level.block(t0, frames))[:, None]
+        high_db = self._high_level.block(t0, frames)
+        high_db += sway if self._high_sway == 1 else self._high_sway * sway
+        out += self._high.render(frames) * _db_to_gain(high_db)[:, None]
         return out
 
 
