@@ -26,7 +26,7 @@ from bedside.ha import CommandError, parse_command
 NAME = "nightstand"
 STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"
 SOUNDS = ["white", "pink", "brown", "rain", "light-rain", "heavy-rain", "roof-rain", "surf", "gentle-surf", "fan",
-          "wind", "breeze", "stream", "brook", "river", "birds"]
+          "wind", "breeze", "night-wind", "stream", "brook", "river", "birds"]
 
 
 def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
