@@ -92,7 +92,7 @@ ROOF_THUD = ResonanceKind(freq_hz=(150.0, 450.0), glide=(-0.5, 0.0), decay_s=(0.
                           amplitude=0.3, spread_db=5.0, pan_width=0.9)
 #: Rain on the roof, heard from bed: the roof passes its patter (200 Hz–1 kHz) and muffles the
 #: hiss above it; heavy drops knock now and then (real roof rain's 200–400 Hz envelopes are
-#: skewed, 1–1.5, where steady rain's are not).
+#: skewed, 0.8–1.5, where steady rain's are not).
 ROOF = RainStyle(hiss=((220.0, 1200.0, 0.0), (1000.0, 8000.0, -12.0)), drops_per_second=30.0, drop_db=-10.0,
                  intensity_sigma_db=1.0, intensity_tau_s=10.0, thuds_per_second=10.0, thud_db=2.0, thud=ROOF_THUD)
 
@@ -356,6 +356,7 @@ STEADY_BREEZE = BreezeStyle(sway_db=1.2, sway_tau_s=5.0, low_db=1.5, high_db=2.0
 #: and its envelopes above 1 kHz are skewed, 0.3–0.5: the swells whistle).
 SWELLING = BreezeStyle(sway_db=3.5, sway_tau_s=6.0, low_db=1.0, high_db=1.5, high_hz=(400.0, 5000.0), high_sway=1.5)
 
+
 class Breeze:
     """A breeze: soft, dark moving air whose low and high parts drift on their own."""
 
@@ -376,7 +377,7 @@ class Breeze:
         sway = self._sway.block(t0, frames)
         out = self._low.render(frames) * _db_to_gain(sway + self._low_level.block(t0, frames))[:, None]
         high_db = self._high_level.block(t0, frames)
-        high_db += sway if self._high_sway == 1 else self._high_sway * sway
+        high_db += self._high_sway * sway
         out += self._high.render(frames) * _db_to_gain(high_db)[:, None]
         return out
 
