@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from bedside import __version__
+from bedside.audio.engine import Engine
+from bedside.audio.player import Player, ProgressBar
 from bedside.commands import Play, SetTimer, Wake
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
-from bedside.engine import Engine
-from bedside.logs import BoundedLines, bounded
-from bedside.player import Player, ProgressBar
+from bedside.logs import BoundedLines, bounded, queued
 from bedside.sounds import Sound, UnknownSound, catalog_for, lookup
 
 EXIT_USAGE = 2
@@ -159,10 +159,10 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             raise CliError("--fade cannot be longer than --sleep-timer")
         config = replace(config, timer=replace(config.timer, fade_min=fade, darken=args.darken))
     if args.null:
-        from bedside.sinks import NullSink
+        from bedside.audio.sinks import NullSink
         sink = NullSink(rate, fmt, dither_seed)
     else:
-        from bedside.sinks.wav import WavSink
+        from bedside.audio.sinks.wav import WavSink
         try:
             sink = WavSink(args.output, rate, fmt, dither_seed)
         except OSError as error:
@@ -227,9 +227,10 @@ def cmd_schedule(config: Config, days: int) -> None:
 
 
 def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]) -> None:
+    from bedside.audio.output import ResilientOutput
+    from bedside.audio.sinks import AudioDeviceError
+    from bedside.audio.sinks.alsa import AlsaSink
     from bedside.daemon import SWITCH_INTERVAL_S
-    from bedside.sinks import AudioDeviceError
-    from bedside.sinks.alsa import AlsaSink
 
     sound = lookup(catalog, args.sound or config.sound.default)
     sound_seed, dither_seed = _seeds(args.seed)
@@ -237,7 +238,14 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
         sink = AlsaSink.from_config(config.audio, dither_seed, device=args.device)
     except AudioDeviceError as error:
         raise CliError(str(error)) from None
-    player = _player(config, sink.rate, args.volume, sound_seed, sink, sink.period_frames, realtime=True)
+    # The daemon's output, so that play sounds as run does: a device without a clock (ALSA's file
+    # plugin) is paced in real time, and a device lost while playing is retried.
+    first = [sink]
+    output = ResilientOutput(lambda: first.pop() if first else AlsaSink.from_config(config.audio, dither_seed,
+                                                                                      device=args.device),
+                             sink.rate, repr(sink.device))
+    output.try_open()
+    player = _player(config, sink.rate, args.volume, sound_seed, output, sink.period_frames, realtime=True)
     player.controller.submit(Play(sound.name))
     print(f"playing {sound.name} on {sink.device} ({sink.format}, {sink.rate} Hz, "
           f"{sink.period_frames} frames × {sink.periods}); Ctrl-C fades out", file=sys.stderr)
@@ -245,15 +253,14 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
                 for s in (signal.SIGINT, signal.SIGTERM)}
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        player.run(stop_after=None if args.seconds is None else player.engine.seconds(args.seconds))
-    except AudioDeviceError as error:
-        raise CliError(str(error)) from None
+        with queued():
+            player.run(stop_after=None if args.seconds is None else player.engine.seconds(args.seconds))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        sink.close()
-    if sink.underruns:
-        print(f"{sink.underruns} underruns", file=sys.stderr)
+        output.close()
+    if output.underruns:
+        print(f"{output.underruns} underruns", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,6 @@ and read states, and never touch the controller, the engine or the sound device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,5 +161,3 @@ class State:
     def timer_remaining_s(self, now: int, rate: int) -> float:
         return 0.0 if self.timer_end is None else max(0.0, (self.timer_end - now) / rate)
 
-
-Listener = Callable[[State, str], None]

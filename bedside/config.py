@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bedside.gain import VolumeScale
+from bedside.audio.gain import VolumeScale
 from bedside.schedule import ACTIONS, Entry, parse_days, parse_hhmm
 
 

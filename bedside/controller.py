@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bedside.audio.engine import MIN_VOLUME_RAMP_S, Engine
+from bedside.audio.synth import Source
 from bedside.commands import (
     MAX_TIMER_MIN,
     AdjustVolume,
     Batch,
     Command,
     FadeOut,
-    Listener,
     NextSound,
     Play,
     PlayHeld,
@@ -44,10 +46,9 @@ from bedside.commands import (
     Wake,
 )
 from bedside.config import Config
-from bedside.engine import MIN_VOLUME_RAMP_S, Engine
+from bedside.events import Dispatcher, Listener, Reason, Snapshot
 from bedside.schedule import WakeOverride, parse_hhmm, wake_time
 from bedside.sounds import Sound
-from bedside.synth import Source
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,11 @@ class Controller:
     def __init__(self, engine: Engine, catalog: Mapping[str, Sound], config: Config,
                  sound: str | None = None, volume: int | None = None, timer_min: float = 0.0,
                  seed: np.random.SeedSequence | None = None, prepare: Prepare = prepare_now,
-                 wake: WakeOverride | None = None, schedule_handled: float | None = None) -> None:
+                 wake: WakeOverride | None = None, schedule_handled: float | None = None,
+                 events: Dispatcher | None = None) -> None:
         self.engine = engine
+        #: Where snapshots go; the daemon starts its thread, a render never listens.
+        self.events = events or Dispatcher()
         self._prepare = prepare
         # The sound being prepared: token, fade-in, and the wake-up rise to start with it.
         self._starting: tuple[int, float | None, _Rise | None] | None = None
@@ -103,7 +107,6 @@ class Controller:
         self.config = config
         self._seed = seed or np.random.SeedSequence()
         self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._listeners: list[Listener] = []
         start_sound = sound if sound in self.catalog else config.sound.default
         if start_sound not in self.catalog:
             start_sound = next(iter(self.catalog))
@@ -113,6 +116,7 @@ class Controller:
         self.state = State(sound=start_sound, volume=start_volume, timer_min=timer_min, wake_enabled=wake.enabled,
                            wake_at=wake.at, wake_time=wake_time(config.schedule, wake),
                            schedule_handled=schedule_handled)
+        self.events.latest = self.snapshot(Reason.START)
 
     @property
     def preparing(self) -> bool:
@@ -129,7 +133,8 @@ class Controller:
         self._queue.put(command)
 
     def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        """Called with every snapshot, on the dispatcher's thread (never the audio thread)."""
+        self.events.subscribe(listener)
 
     # -- the audio thread ------------------------------------------------------------------
 
@@ -158,12 +163,12 @@ class Controller:
             event, _frame = self.engine.events.popleft()
             if event == "timer_expired":
                 keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
-                self._update("timer_expired", playing=False, fading=False, timer_end=None, waking=False,
+                self._update(Reason.TIMER_EXPIRED, playing=False, fading=False, timer_end=None, waking=False,
                              timer_min=self.state.timer_min if keep else 0.0)
                 log.info("%s: stopped", "wake-up over" if self._wake_stop else "sleep timer ended")
                 self._wake_stop = False
         if self.state.fading and not self.engine.audible:
-            self._update("faded", fading=False)
+            self._update(Reason.FADED, fading=False)
 
     def apply(self, command: Command) -> None:
         if isinstance(command, _PRESSES) and (self.state.waking or self.state.snoozed):
@@ -185,13 +190,13 @@ class Controller:
             case SetWake(enabled, at):
                 self._set_wake(enabled, at)
             case ScheduleStatus(next_at, next_what, next_wake_at, handled, clock_ok):
-                self._update("schedule", next_at=next_at, next_what=next_what, next_wake_at=next_wake_at,
+                self._update(Reason.SCHEDULE, next_at=next_at, next_what=next_what, next_wake_at=next_wake_at,
                              schedule_handled=handled, clock_ok=clock_ok)
             case TogglePlay():
                 self._stop(None) if self.state.playing else self._play(self.state.sound)
             case Play(sound, fade):
                 if self.state.snoozed:
-                    self._update("snooze_cancelled", snoozed=False)
+                    self._update(Reason.SNOOZE_CANCELLED, snoozed=False)
                 self._play(sound or self.state.sound, fade)
             case Batch(commands):
                 for each in commands:
@@ -217,7 +222,7 @@ class Controller:
                 if self.state.playing:
                     self._play(name)
                 elif name != self.state.sound:
-                    self._update("sound", sound=name)
+                    self._update(Reason.SOUND, sound=name)
             case StepVolume(detents):
                 # Mid-rise, a detent counts from what is heard, not from the rise's target.
                 base = self.state.volume
@@ -237,7 +242,7 @@ class Controller:
                 if self.state.playing:
                     frames = self.engine.seconds(seconds)
                     self.engine.set_sleep_timer(self.engine.now + frames, frames, self.config.timer.darken)
-                    self._update("fade_out", timer_end=self.engine.sleep_timer_end, fading=True)
+                    self._update(Reason.FADE_OUT, timer_end=self.engine.sleep_timer_end, fading=True)
 
     # -- wake-ups ---------------------------------------------------------------------------
 
@@ -252,7 +257,7 @@ class Controller:
         rise = _Rise(max(1, volume), wake.rise_s, wake.brighten, from_silence=not was_playing)
         self.engine.cancel_sleep_timer()
         self._wake_stop = False
-        self._update("waking", waking=True, snoozed=False, snooze_min=wake.snooze_min, timer_end=None,
+        self._update(Reason.WAKING, waking=True, snoozed=False, snooze_min=wake.snooze_min, timer_end=None,
                      volume=rise.volume)
         if was_playing and name == self.state.sound:
             self._begin_rise(rise)
@@ -264,7 +269,7 @@ class Controller:
             fade = min(self.engine.seconds(self.config.timer.fade_min * 60),
                        max(self.engine.seconds(1.0), frames - self.engine.seconds(wake.rise_s)))
             self.engine.set_sleep_timer(self.engine.now + frames, fade)
-            self._update("timer", timer_end=self.engine.sleep_timer_end)
+            self._update(Reason.TIMER, timer_end=self.engine.sleep_timer_end)
         log.info("wake-up: %s rising to volume %d over %.0f s", name, rise.volume, rise.seconds)
 
     def _begin_rise(self, rise: _Rise) -> None:
@@ -276,16 +281,16 @@ class Controller:
         self._wake_stop = False
         self.engine.dip()  # heard as it fades: a snooze, not a stop
         self.engine.stop(self.config.sound.stop_fade_s)
-        self._update("snoozed", playing=False, fading=True, timer_end=None, waking=False, snoozed=True)
-        self._emit("confirm")
+        self._update(Reason.SNOOZED, playing=False, fading=True, timer_end=None, waking=False, snoozed=True)
+        self._emit(Reason.CONFIRM)
         log.info("wake-up snoozed for %g min", self.state.snooze_min)
 
     def _end_wake(self) -> None:
         """A press during a wake-up (or its snooze): stop with the usual fade, and no snooze after."""
         if self.state.playing:
             self._stop(None)
-        self._update("wake_ended", waking=False, snoozed=False)
-        self._emit("confirm")
+        self._update(Reason.WAKE_ENDED, waking=False, snoozed=False)
+        self._emit(Reason.CONFIRM)
         log.info("wake-up ended by a press")
 
     def _set_wake(self, enabled: bool | None, at: str | None) -> None:
@@ -293,7 +298,7 @@ class Controller:
             parse_hhmm(at)  # ValueError: refused, like any bad command
         override = WakeOverride(self.state.wake_enabled if enabled is None else enabled,
                                 self.state.wake_at if at is None else at)
-        self._update("wake", wake_enabled=override.enabled, wake_at=override.at,
+        self._update(Reason.WAKE, wake_enabled=override.enabled, wake_at=override.at,
                      wake_time=wake_time(self.config.schedule, override))
         log.info("wake-up %s%s", "off" if override.enabled is False else "on",
                  f" at {self.state.wake_time}" if self.state.wake_time else "")
@@ -311,7 +316,7 @@ class Controller:
             return
         token = next(self._tokens)
         self._starting = (token, fade, rise)  # a newer choice replaces one still being prepared
-        self._update("sound" if was_playing else "started", playing=True, sound=name, fading=False)
+        self._update(Reason.SOUND if was_playing else "started", playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
         log.info("%s %s", "switched to" if was_playing else "playing", name)
@@ -349,19 +354,19 @@ class Controller:
             if self.state.playing:
                 self._play(fallback)
             else:
-                self._update("sound", sound=fallback)
-        self._emit("reloaded")
+                self._update(Reason.SOUND, sound=fallback)
+        self._emit(Reason.RELOADED)
 
     def note_underruns(self, total: int) -> None:
         """The player saw the sound device run dry: part of the state, for everyone to see."""
         if total != self.state.underruns:
-            self._update("underruns", underruns=total)
+            self._update(Reason.UNDERRUNS, underruns=total)
 
     def _stop(self, fade: float | None) -> None:
         self._starting = None
         self._wake_stop = False
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
-        self._update("stopped", playing=False, fading=True, timer_end=None, waking=False)
+        self._update(Reason.STOPPED, playing=False, fading=True, timer_end=None, waking=False)
         log.info("stopped")
 
     def _set_volume(self, volume: int, ramp: float | None) -> None:
@@ -370,7 +375,7 @@ class Controller:
         if volume == self.state.volume and ramp is None:
             return
         self.engine.set_volume(volume, MIN_VOLUME_RAMP_S if ramp is None else ramp)
-        self._update("volume", volume=volume)
+        self._update(Reason.VOLUME, volume=volume)
 
     def _next_preset(self) -> float:
         """Cycle: the next preset above the current one, then off. Add: the first preset's minutes
@@ -389,28 +394,41 @@ class Controller:
             self._arm_timer(minutes)
         elif not minutes:
             self.engine.cancel_sleep_timer()
-            self._update("timer", timer_min=0.0, timer_end=None)
+            self._update(Reason.TIMER, timer_min=0.0, timer_end=None)
             log.info("sleep timer off")
             return
-        self._update("timer", timer_min=minutes)
+        self._update(Reason.TIMER, timer_min=minutes)
         log.info("sleep timer %g min", minutes)
 
     def _arm_timer(self, minutes: float) -> None:
         frames = self.engine.seconds(minutes * 60)
         fade = min(frames, self.engine.seconds(self.config.timer.fade_min * 60))
         self.engine.set_sleep_timer(self.engine.now + frames, fade, self.config.timer.darken)
-        self._update("timer", timer_min=minutes, timer_end=self.engine.sleep_timer_end)
+        self._update(Reason.TIMER, timer_min=minutes, timer_end=self.engine.sleep_timer_end)
 
     def _confirm(self) -> None:
         """A soft dip in the sound and a blink of the LED: the press was heard."""
         if self.state.playing:
             self.engine.dip()
-        self._emit("confirm")
+        self._emit(Reason.CONFIRM)
 
-    def _update(self, reason: str, **changes: object) -> None:
+    def _update(self, reason: Reason, **changes: object) -> None:
         self.state = replace(self.state, **changes)
         self._emit(reason)
 
-    def _emit(self, reason: str) -> None:
-        for listener in self._listeners:
-            listener(self.state, reason)
+    def _emit(self, reason: Reason) -> None:
+        self.events.publish(self.snapshot(reason))
+
+    def snapshot(self, reason: Reason) -> Snapshot:
+        """The state and what the engine does at this frame (audio thread: only it reads the engine)."""
+        engine, state = self.engine, self.state
+        rate, frame = engine.rate, engine.now
+        audible = state.playing and engine.playing
+        rise_end, fade = engine.rise_end, engine.sleep_fade
+        return Snapshot(
+            state, reason, frame,
+            level_db=engine.level_db() if audible else -math.inf,
+            timer_remaining_s=state.timer_remaining_s(frame, rate),
+            rise_remaining_s=None if rise_end is None else (rise_end - frame) / rate,
+            rise_target_db=engine.volume_scale.to_db(state.volume),
+            sleep_fade_s=None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate))

@@ -1,6 +1,6 @@
 """``bedside run``: the appliance. The only module that knows the concrete parts and wires them.
 
-One thread plays (the :class:`~bedside.player.Player`): it applies the controller's queued
+One thread plays (the :class:`~bedside.audio.player.Player`): it applies the controller's queued
 commands, renders a period from frames made ahead, hands it to the output, and pets the watchdog.
 One thread synthesises ahead. The main thread handles signals and does the slow part of a reload
 (reading the config, decoding recordings) before handing the result over as one command. Every
@@ -24,18 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
+from bedside.adapters.notify import Notifier
+from bedside.audio.engine import Engine
+from bedside.audio.output import ResilientOutput
+from bedside.audio.player import Player
 from bedside.clock import Clock, SystemClock, system_zone
-from bedside.commands import Play, Reload, State
+from bedside.commands import Play, Reload
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
-from bedside.engine import Engine
-from bedside.notify import Notifier
-from bedside.output import ResilientOutput
-from bedside.player import Player
+from bedside.events import STATUS_REASONS, Dispatcher, Snapshot
+from bedside.logs import queued
 from bedside.schedule import WakeOverride
 from bedside.scheduler import Scheduler
 from bedside.sounds import catalog_for
-from bedside.state import SavedState, StateStore, state_directory
+from bedside.state import StateStore, StateWriter, state_directory
+from bedside.view import status_line
 
 log = logging.getLogger("bedside")
 
@@ -73,56 +76,6 @@ class Waker:
                 pass
 
 
-class StateWriter:
-    """Saves the state file on its own thread, a second after a change (a knob turn makes dozens
-    of changes; an SD card should see one write) — but a start or a stop at once: with
-    ``resume_on_boot``, a power cut just after pressing stop must not bring the sound back."""
-
-    DELAY_S = 1.0
-
-    def __init__(self, store: StateStore, playing: bool = False) -> None:
-        self._store = store
-        self._pending: SavedState | None = None
-        self._playing = playing  # as on disk, or as last handed to the thread
-        self._urgent = False
-        self._changed = threading.Condition()
-        self._closing = False
-        #: Set at shutdown: the shutdown fade is not the user stopping the sound, and a reboot
-        #: while playing should resume (with resume_on_boot) as it was.
-        self.frozen = False
-        self._thread = threading.Thread(target=self._run, name="state", daemon=True)
-        self._thread.start()
-
-    def on_state(self, state: State, reason: str) -> None:
-        if self.frozen:
-            return
-        snapshot = SavedState(state.sound, state.volume, state.timer_min, state.playing, state.wake_enabled,
-                              state.wake_at, state.schedule_handled)
-        with self._changed:
-            self._pending = snapshot
-            if snapshot.playing != self._playing:
-                self._urgent = True
-            self._playing = snapshot.playing
-            self._changed.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                while self._pending is None and not self._closing:
-                    self._changed.wait()
-                if self._pending is None:
-                    return
-                self._changed.wait_for(lambda: self._closing or self._urgent, timeout=self.DELAY_S)
-                snapshot, self._pending, self._urgent = self._pending, None, False
-            self._store.save(snapshot)
-
-    def close(self) -> None:
-        with self._changed:
-            self._closing = True
-            self._changed.notify()
-        self._thread.join(timeout=5)
-
-
 class Daemon:
     def __init__(self, config: Config, *, simulate_pins: bool = False, keyboard: bool | None = None,
                  notifier: Notifier | None = None, seed: int | None = None, clock: Clock | None = None) -> None:
@@ -139,6 +92,8 @@ class Daemon:
         self._reload_requested = False
         self._wake = Waker()
         self.ready = threading.Event()
+        #: Snapshots from the controller, handed to the listeners on a thread of their own.
+        self.events = Dispatcher()
         self.controller: Controller | None = None
         self.player: Player | None = None
         self.controls = None
@@ -152,7 +107,7 @@ class Daemon:
     # -- wiring -----------------------------------------------------------------------------
 
     def _open_sink(self):
-        from bedside.sinks.alsa import AlsaSink
+        from bedside.audio.sinks.alsa import AlsaSink
 
         return AlsaSink.from_config(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
 
@@ -198,6 +153,11 @@ class Daemon:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
+        """Play until asked to exit; returns the exit code. Logging goes through a queue meanwhile."""
+        with queued():
+            return self._run()
+
+    def _run(self) -> int:
         self._started = started = time.monotonic()
         config = self.config
         rate = config.audio.rate
@@ -205,25 +165,26 @@ class Daemon:
         store = StateStore(state_directory(config.state.directory))
         saved = store.load()
         engine = Engine(rate, config.volume.scale())
+        events = self.events
         controller = Controller(engine, catalog, config, sound=saved.sound, volume=saved.volume,
                                 timer_min=saved.timer_min, seed=self._seed.spawn(1)[0],
                                 wake=WakeOverride(saved.wake_enabled, saved.wake_at),
-                                schedule_handled=saved.schedule_handled)
+                                schedule_handled=saved.schedule_handled, events=events)
         self.controller = controller
         writer = StateWriter(store, saved.playing)
-        controller.subscribe(writer.on_state)
-        controller.subscribe(self._announce)
-        scheduler = Scheduler(config.schedule, self.clock, controller.submit, lambda: controller.state,
+        events.subscribe(writer.on_state)
+        events.subscribe(self._announce)
+        scheduler = Scheduler(config.schedule, self.clock, controller.submit, lambda: events.latest.state,
                               require_synced=config.clock.require_synced, catch_up_min=config.clock.catch_up_min)
         self.scheduler = scheduler
-        controller.subscribe(scheduler.on_state)
+        events.subscribe(scheduler.on_state)
 
         if config.mqtt.enabled:
             self.mqtt = self._start_mqtt(config, controller, catalog)
         if config.web.enabled:
             self.web = self._start_web(config, controller, store.path.parent)
 
-        from bedside.controls import Controls, pin_factory
+        from bedside.adapters.controls import Controls, pin_factory
 
         pins = pin_factory("simulated" if self._simulate_pins else config.controls.gpio)
         simulated = pins.simulated
@@ -239,13 +200,13 @@ class Daemon:
             self.gpio_problem = f"GPIO FAILED: {error}"
             log.error("GPIO controls unavailable (%s): running without them", error)
         if self.controls is not None and self.controls.led is not None:
-            controller.subscribe(self.controls.led.on_state)
+            events.subscribe(self.controls.led.on_state)
         keyboard = None
         if simulated and not pins.problem:
             why = "asked for" if self._simulate_pins or config.controls.gpio == "simulated" else "not a Raspberry Pi"
             log.info("using simulated pins (%s)", why)
             if self._keyboard_wanted if self._keyboard_wanted is not None else sys.stdin.isatty():
-                from bedside.keyboard import HELP, Keyboard
+                from bedside.adapters.keyboard import HELP, Keyboard
 
                 keyboard = Keyboard(controller.submit, self.request_exit)
                 log.info(HELP)
@@ -271,6 +232,7 @@ class Daemon:
         failure: list[BaseException] = []
         # A daemon thread: a loop that is stuck (see STOP_DEADLINE_S) must not hold the exit.
         audio = threading.Thread(target=self._play, args=(player, failure), name="audio", daemon=True)
+        events.start()
         audio.start()
         scheduler.start()
         stopping_since: float | None = None
@@ -295,6 +257,7 @@ class Daemon:
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
             audio.join(timeout=1 if stuck else 10)
             sys.setswitchinterval(previous_interval)
+            events.close()  # what the loop said last reaches the listeners before they close
             if keyboard:
                 keyboard.close()
             if self.controls is not None:
@@ -326,32 +289,31 @@ class Daemon:
         if not self.ready.is_set():
             assert self.controller is not None
             self.ready.set()
-            self.notifier.ready(self._status(self.controller.state))
+            self.notifier.ready(status_line(self.events.latest.state, self.gpio_problem))
             log.info("ready in %.2f s", time.monotonic() - self._started)
 
     def _start_mqtt(self, config: Config, controller: Controller, catalog: dict):
-        from bedside.mqtt import MqttBridge
+        from bedside.adapters.mqtt import MqttBridge
 
         try:
             page = None
             if config.web.enabled and not config.web.loopback_only():  # a page Home Assistant can link to
-                from bedside.web import page_urls
+                from bedside.adapters.web import page_urls
 
                 page = page_urls(*config.web.address())[0]
             bridge = MqttBridge(config.mqtt, controller.submit, list(catalog), config.timer.presets_min,
-                                controller.engine.rate, config.path.parent if config.path else None,
+                                config.path.parent if config.path else None,
                                 configuration_url=page)
         except (OSError, ValueError) as error:  # an unreadable CA or password file: play on without MQTT
             log.error("MQTT disabled: %s", error)
             return None
-        engine = controller.engine
-        controller.subscribe(lambda state, reason: bridge.on_state(state, reason, engine.now))
-        bridge.on_state(controller.state, "start", engine.now)
+        self.events.subscribe(bridge.on_state)
+        bridge.on_state(self.events.latest)
         bridge.start()
         return bridge
 
     def _start_web(self, config: Config, controller: Controller, state_dir: Path):
-        from bedside.web import WebServer
+        from bedside.adapters.web import WebServer
 
         try:
             web = WebServer(config.web, controller.submit, self.web_document, lambda: list(controller.catalog),
@@ -359,58 +321,25 @@ class Daemon:
         except (OSError, ValueError) as error:  # an unreadable password file: play on without the page
             log.error("web page disabled: %s", error)
             return None
-        controller.subscribe(web.on_state)
+        self.events.subscribe(web.on_state)
         web.start()
         return web
 
     def web_document(self) -> dict:
-        """Everything the page shows, from the controller's state and the schedule (on a web thread)."""
-        from bedside.ha import state_document
-        from bedside.plan import Now, planned_levels
+        """Everything the page shows (on a web thread): from the latest snapshot, never the engine."""
         from bedside.schedule import upcoming
+        from bedside.view import page_document
 
         controller, scheduler = self.controller, self.scheduler
         assert controller is not None and scheduler is not None
-        state, engine, config = controller.state, controller.engine, self.config
-        rate, frame = engine.rate, engine.now
-        document = state_document(state, state.timer_remaining_s(frame, rate), list(controller.catalog))
-        now = self.clock.now()
-        zone = self.clock.zone
-        events = upcoming(now, zone, scheduler.entries(), days=7)
-        rise_end, fade = engine.rise_end, engine.sleep_fade
-        playing = state.playing and engine.playing
-        present = Now(engine.level_db() if playing else float("-inf"), state.volume,
-                      None if rise_end is None else (rise_end - frame) / rate,
-                      None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate))
-        points = planned_levels(present, [((e.when - now).total_seconds(), e) for e in events],
-                                engine.volume_scale, config.sound.fade_in_s, config.timer.fade_min)
-        document.update({
-            "sounds": [{"name": s.name, "description": s.description} for s in controller.catalog.values()],
-            "presets": list(config.timer.presets_min),
-            "fade_out_s": config.mqtt.fade_out_s,
-            "scale": {"floor_db": engine.volume_scale.floor_db, "ceiling_db": engine.volume_scale.ceiling_db},
-            "events": [{"at": e.when.isoformat(), "local": e.local(zone).strftime("%a %H:%M"),
-                        "what": e.entry.describe()} for e in events[:6]],
-            "plan": {"points": points, "now": now.isoformat(), "zone": zone.key,
-                     "offset_s": now.astimezone(zone).utcoffset().total_seconds()},
-            "auth": self.web is not None and self.web.password is not None,
-        })
-        return document
+        now, zone = self.clock.now(), self.clock.zone
+        return page_document(self.events.latest.aged(), controller.catalog, self.config,
+                             upcoming(now, zone, scheduler.entries(), days=7), now, zone,
+                             auth=self.web is not None and self.web.password is not None)
 
-    def _status(self, state: State) -> str:
-        underruns = f"; {state.underruns} underruns" if state.underruns else ""
-        problem = f"; {self.gpio_problem[:200]}" if self.gpio_problem else ""
-        if not state.playing:
-            snoozed = "; wake-up snoozed" if state.snoozed else ""
-            return f"stopped{snoozed}{underruns}{problem}"
-        timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
-        waking = ", waking up" if state.waking else ""
-        return f"playing {state.sound} at volume {state.volume}{waking}{timer}{underruns}{problem}"
-
-    def _announce(self, state: State, reason: str) -> None:
-        if reason in ("started", "stopped", "sound", "timer", "timer_expired", "fade_out", "underruns", "waking",
-                      "snoozed"):
-            self.notifier.status(self._status(state))
+    def _announce(self, snapshot: Snapshot) -> None:
+        if snapshot.reason in STATUS_REASONS:
+            self.notifier.status(status_line(snapshot.state, self.gpio_problem))
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

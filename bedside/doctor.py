@@ -23,8 +23,8 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
         return 1
     _line(True, "config", f"{config.path or 'no file: built-in defaults'} is valid")
 
-    from bedside.sinks import AudioDeviceError
-    from bedside.sinks.alsa import AlsaSink, available_pcms
+    from bedside.audio.sinks import AudioDeviceError
+    from bedside.audio.sinks.alsa import AlsaSink, available_pcms
 
     _line(None, "ALSA PCMs", ", ".join(available_pcms()) or "none")
     audio = config.audio
@@ -41,7 +41,7 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
             healthy = False
             _line(False, "audio device", str(error))
 
-    from bedside.controls import on_raspberry_pi, pin_factory
+    from bedside.adapters.controls import on_raspberry_pi, pin_factory
 
     pins = pin_factory(config.controls.gpio)
     if pins.problem:
@@ -94,7 +94,7 @@ def _web_check(config: Config) -> None:
     if not web.enabled:
         _line(None, "web page", "disabled ([web] enabled = false)")
         return
-    from bedside.web import page_urls
+    from bedside.adapters.web import page_urls
 
     host, port = web.address()
     urls = "  ".join(page_urls(host, port))
@@ -151,7 +151,7 @@ def _service_checks() -> None:
 
 def mqtt_info(config: Config) -> None:
     """The topics this box uses, and command lines to drive it by hand."""
-    from bedside.ha import Topics
+    from bedside.adapters.ha import Topics
 
     mqtt = config.mqtt
     topics = Topics(mqtt.base_topic, mqtt.device_name(), mqtt.discovery_prefix)

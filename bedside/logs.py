@@ -7,9 +7,12 @@ through and then says how many it held back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import logging.handlers
+import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: No log line or error message is longer than this: a hostile value (a 10 MB device name) must not
 #: fill the journal through a message that quotes it.
@@ -52,3 +55,26 @@ class RateLimitedLog:
             self._log.warning(message, *args)
         else:
             self.held_back += 1
+
+
+@contextlib.contextmanager
+def queued() -> Iterator[None]:
+    """While it lasts, a log call only formats its line and queues it: a thread of its own writes
+    it. The audio thread may log (an underrun, a refused command) without ever waiting on stderr or
+    the journal. The handlers are put back, and every queued line written, at the end."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = logging.handlers.QueueListener(lines, *handlers, respect_handler_level=True)
+    for handler in handlers:
+        root.removeHandler(handler)
+    into_queue = logging.handlers.QueueHandler(lines)
+    root.addHandler(into_queue)
+    writer.start()
+    try:
+        yield
+    finally:
+        root.removeHandler(into_queue)
+        writer.stop()
+        for handler in handlers:
+            root.addHandler(handler)

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bedside.gain import SILENCE_DB, VolumeScale
+from bedside.audio.gain import SILENCE_DB, VolumeScale
 from bedside.schedule import Event
 
 #: How far ahead the picture looks (and at least this far past the next wake-up's rise).

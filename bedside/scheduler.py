@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from bedside.clock import Clock
 from bedside.commands import Batch, Command, FadeOut, Play, ScheduleStatus, SetTimer, SetVolume, State, Wake
+from bedside.events import Reason, Snapshot
 from bedside.logs import RateLimitedLog
 from bedside.schedule import Entry, Event, WakeOverride, due, effective, next_event
 
@@ -112,16 +113,17 @@ class Scheduler:
 
     # -- from the controller (the audio thread): note and return ------------------------------
 
-    def on_state(self, state: State, reason: str) -> None:
-        if reason == "snoozed":
+    def on_state(self, snapshot: Snapshot) -> None:
+        state, reason = snapshot.state, snapshot.reason
+        if reason == Reason.SNOOZED:
             wake = self._last_wake or Wake(state.sound, state.volume, SNOOZE_RISE_S, snooze_min=state.snooze_min)
             self._last_wake = replace(wake, rise_s=min(wake.rise_s, SNOOZE_RISE_S))
             self._snooze_until = self.clock.now() + timedelta(minutes=state.snooze_min)
             self.poke()
-        elif reason in ("wake_ended", "snooze_cancelled"):
+        elif reason in (Reason.WAKE_ENDED, Reason.SNOOZE_CANCELLED):
             self._snooze_until = None
             self.poke()
-        elif reason in ("wake", "reloaded"):
+        elif reason in (Reason.WAKE, Reason.RELOADED):
             self.poke()
 
     # -- the thread --------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bedside.loudness import loudness_lufs
-from bedside.synth import Source
-from bedside.synth.birds import Birds
-from bedside.synth.nature import (
+from bedside.audio.loudness import loudness_lufs
+from bedside.audio.synth import Source
+from bedside.audio.synth.birds import Birds
+from bedside.audio.synth.nature import (
     GENTLE,
     HEAVY,
     LIGHT,
@@ -35,8 +35,8 @@ from bedside.synth.nature import (
     Surf,
     Wind,
 )
-from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
-from bedside.synth.recording import MIN_SECONDS, FileTape, Recording
+from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
+from bedside.audio.synth.recording import MIN_SECONDS, FileTape, Recording
 
 #: Every sound plays at this loudness at volume 100 (0 dB). Low enough that the sounds with the
 #: largest peaks (surf, wind) keep their peaks under the limiter's threshold.

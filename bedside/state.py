@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bedside.events import Snapshot
 from bedside.schedule import parse_hhmm
 
 log = logging.getLogger(__name__)
@@ -117,3 +119,54 @@ def _validated(data: object) -> SavedState:
         raise ValueError("schedule_handled is not a time")
     return SavedState(sound, volume, float(timer), playing, wake_enabled, wake_at,
                       None if handled is None else float(handled))
+
+
+class StateWriter:
+    """Saves the state file on its own thread, a second after a change (a knob turn makes dozens
+    of changes; an SD card should see one write) — but a start or a stop at once: with
+    ``resume_on_boot``, a power cut just after pressing stop must not bring the sound back."""
+
+    DELAY_S = 1.0
+
+    def __init__(self, store: StateStore, playing: bool = False) -> None:
+        self._store = store
+        self._pending: SavedState | None = None
+        self._playing = playing  # as on disk, or as last handed to the thread
+        self._urgent = False
+        self._changed = threading.Condition()
+        self._closing = False
+        #: Set at shutdown: the shutdown fade is not the user stopping the sound, and a reboot
+        #: while playing should resume (with resume_on_boot) as it was.
+        self.frozen = False
+        self._thread = threading.Thread(target=self._run, name="state", daemon=True)
+        self._thread.start()
+
+    def on_state(self, snapshot: Snapshot) -> None:
+        if self.frozen:
+            return
+        state = snapshot.state
+        saved = SavedState(state.sound, state.volume, state.timer_min, state.playing, state.wake_enabled,
+                              state.wake_at, state.schedule_handled)
+        with self._changed:
+            self._pending = saved
+            if saved.playing != self._playing:
+                self._urgent = True
+            self._playing = saved.playing
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._pending is None and not self._closing:
+                    self._changed.wait()
+                if self._pending is None:
+                    return
+                self._changed.wait_for(lambda: self._closing or self._urgent, timeout=self.DELAY_S)
+                snapshot, self._pending, self._urgent = self._pending, None, False
+            self._store.save(snapshot)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join(timeout=5)

@@ -244,8 +244,8 @@ def latency_table(detents: int) -> None:
     try:
         assert daemon.ready.wait(30)
         daemon.player.writes = deque(maxlen=100000)
-        daemon.controller.subscribe(lambda state, reason: reason == "volume" and applied.append(
-            (state.volume, daemon.controller.engine.now)))
+        daemon.controller.subscribe(lambda snapshot: snapshot.reason == "volume" and applied.append(
+            (snapshot.state.volume, snapshot.frame)))
         time.sleep(2)
         a, b = Device.pin_factory.pin(5), Device.pin_factory.pin(6)
         turned = []

@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from bedside.engine import Engine
-from bedside.pcm import Encoder
+from bedside.audio.engine import Engine
+from bedside.audio.pcm import Encoder
 from bedside.sounds import builtin_sounds
 
 RATE = 48000

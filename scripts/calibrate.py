@@ -10,7 +10,7 @@ import argparse
 
 import numpy as np
 
-from bedside.loudness import loudness_lufs
+from bedside.audio.loudness import loudness_lufs
 from bedside.sounds import builtin_sounds
 
 

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 from scipy import signal
 
-from bedside.engine import Engine
-from bedside.loudness import LoudnessMeter
-from bedside.pcm import Encoder
+from bedside.audio.engine import Engine
+from bedside.audio.loudness import LoudnessMeter
+from bedside.audio.pcm import Encoder
 from bedside.sounds import Sound
 
 RATE = 48000

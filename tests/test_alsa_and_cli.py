@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bedside.audio.pcm import decode
+from bedside.audio.sinks import AudioDeviceError
+from bedside.audio.sinks.alsa import AlsaSink
+from bedside.audio.sinks.wav import read_wav
 from bedside.cli import main
-from bedside.pcm import decode
-from bedside.sinks import AudioDeviceError
-from bedside.sinks.alsa import AlsaSink
-from bedside.sinks.wav import read_wav
 
 BEDSIDE = [sys.executable, "-m", "bedside"]
 
@@ -209,7 +209,7 @@ def test_24_bit_render_matches_32_bit(tmp_path):
 def test_ogg_and_wav_recordings_are_converted(tmp_path):
     import soundfile
 
-    from bedside.synth.recording import FileTape
+    from bedside.audio.synth.recording import FileTape
 
     def load_recording(path, rate):
         tape = FileTape(path, rate)

@@ -15,9 +15,9 @@ import soundfile
 from gpiozero import Device
 from pageless import pageless
 
+from bedside.audio.pcm import decode
 from bedside.config import load
 from bedside.daemon import Daemon
-from bedside.pcm import decode
 
 RATE = 48000
 PLAY, SOUND, TIMER, ENC_A, ENC_B = 17, 27, 22, 5, 6
@@ -66,7 +66,7 @@ file = "{tone}"
     def __enter__(self):
         self._thread.start()
         assert self.daemon.ready.wait(10)
-        self.controller.subscribe(lambda state, reason: self.events.append((reason, state, self.engine.now)))
+        self.controller.subscribe(lambda snap: self.events.append((snap.reason, snap.state, snap.frame)))
         return self
 
     def __exit__(self, *exc):
@@ -278,7 +278,7 @@ def test_an_audio_loop_that_will_not_stop_ends_the_process_with_its_stacks(tmp_p
     """A stop that never reaches silence (here: the engine keeps saying it is audible) must not hang
     the process: after the deadline every thread's stack goes to stderr and run() returns 1."""
     import bedside.daemon
-    from bedside.engine import Engine
+    from bedside.audio.engine import Engine
 
     stuck = threading.Event()
     stuck.set()
@@ -294,7 +294,7 @@ def test_an_audio_loop_that_will_not_stop_ends_the_process_with_its_stacks(tmp_p
     assert 1.0 <= time.monotonic() - asked < 5
     assert "did not stop within 1 s" in caplog.text
     stacks = capfd.readouterr().err
-    assert "Thread 0x" in stacks and "bedside/player.py" in stacks  # the audio loop, where it was
+    assert "Thread 0x" in stacks and "bedside/audio/player.py" in stacks  # the audio loop, where it was
     stuck.clear()  # and the loop, let go, ends: nothing of this test runs on into the next
     audio = [t for t in threading.enumerate() if t.name == "audio"]
     for thread in audio:

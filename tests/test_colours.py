@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from measure import RATE, colour_metrics
 
-from bedside.synth.noise import BrownNoise, PinkNoise, WhiteNoise
+from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 
 SECONDS = 90
 

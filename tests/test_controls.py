@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from gpiozero import Device
 
+from bedside.adapters.controls import KnobSmoother, Led, pin_factory
+from bedside.audio.engine import Engine
 from bedside.config import Config, TimerConfig
 from bedside.controller import Controller, FadeOut, SetTimer, State, StepTimer, TogglePlay
-from bedside.controls import KnobSmoother, Led, pin_factory
-from bedside.engine import Engine
+from bedside.events import Reason, Snapshot
 from bedside.sounds import builtin_sounds
 
 
@@ -86,22 +87,22 @@ def test_led_glows_breathes_blinks_and_goes_dark():
     pin_factory("simulated")
     led = Led(12, brightness=0.4)
     try:
-        led.on_state(State(playing=True), "started")
+        led.on_state(Snapshot(State(playing=True), Reason("started")))
         time.sleep(0.1)
         assert led.led.value == pytest.approx(0.2)  # a dim glow
-        led.on_state(State(playing=True, timer_end=1000), "timer")
+        led.on_state(Snapshot(State(playing=True, timer_end=1000), Reason("timer")))
         values = []
         for _ in range(30):
             time.sleep(0.1)
             values.append(led.led.value)
         assert max(values) - min(values) > 0.1 and max(values) <= 0.4  # a slow breath, never brighter
-        led.on_state(State(playing=True, timer_end=1000), "confirm")
+        led.on_state(Snapshot(State(playing=True, timer_end=1000), Reason("confirm")))
         blink = []
         for _ in range(8):
             blink.append(led.led.value)
             time.sleep(0.05)
         assert 0.0 in blink and 0.4 in blink
-        led.on_state(State(playing=False), "stopped")
+        led.on_state(Snapshot(State(playing=False), Reason("stopped")))
         time.sleep(0.1)
         assert led.led.value == 0.0
     finally:
@@ -153,6 +154,7 @@ def test_the_daemon_says_loudly_that_the_buttons_are_dead_and_keeps_playing(tmp_
     from bedside.commands import Play
     from bedside.config import load
     from bedside.daemon import Daemon
+    from bedside.view import status_line
 
     path = tmp_path / "bedside.toml"
     path.write_text(f'[audio]\ndevice = "null"\n[controls]\ngpio = "required"\n'
@@ -167,7 +169,7 @@ def test_the_daemon_says_loudly_that_the_buttons_are_dead_and_keeps_playing(tmp_
         while not daemon.controller.engine.playing and time.monotonic() < deadline:
             time.sleep(0.02)
         assert daemon.controller.engine.playing
-        assert "GPIO FAILED" in daemon._status(daemon.controller.state)
+        assert "GPIO FAILED" in status_line(daemon.events.latest.state, daemon.gpio_problem)
         errors = [r for r in caplog.records if r.levelname == "ERROR"]
         assert any("GPIO FAILED" in r.getMessage() and "buttons" in r.getMessage() for r in errors)
     finally:

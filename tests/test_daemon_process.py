@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from pageless import pageless
 
-from bedside.output import ResilientOutput
-from bedside.pcm import decode
-from bedside.sinks import AudioDeviceError, NullSink
+from bedside.audio.output import ResilientOutput
+from bedside.audio.pcm import decode
+from bedside.audio.sinks import AudioDeviceError, NullSink
 
 BEDSIDE = [sys.executable, "-m", "bedside"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from measure import RATE
 
-from bedside.engine import Engine
-from bedside.gain import VolumeScale
+from bedside.audio.engine import Engine
+from bedside.audio.gain import VolumeScale
 
 ZIPPER_DB = 0.01
 
@@ -190,7 +190,7 @@ class Loud:
 def test_a_fed_source_at_a_steady_level_gives_the_same_samples_as_a_plain_one(level):
     """The audio thread's steady-level path (one multiply, the limiter's scan skipped when the
     feed's measured peak allows it) must give what the general path gives, and still limit."""
-    from bedside.synthesis import Feed
+    from bedside.audio.synthesis import Feed
 
     fed, plain = Engine(RATE, volume=100), Engine(RATE, volume=100)
     feed = Feed(Loud(level))

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pageless import pageless
 
+from bedside.adapters.ha import CommandError, parse_command
 from bedside.config import load
 from bedside.daemon import Daemon
-from bedside.ha import CommandError, parse_command
 
 NAME = "nightstand"
 STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"

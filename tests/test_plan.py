@@ -10,8 +10,8 @@ from datetime import UTC, datetime, time
 import numpy as np
 import pytest
 
-from bedside.engine import Engine
-from bedside.gain import SILENCE_DB, VolumeScale
+from bedside.audio.engine import Engine
+from bedside.audio.gain import SILENCE_DB, VolumeScale
 from bedside.plan import Now, planned_levels
 from bedside.schedule import Entry, Event
 

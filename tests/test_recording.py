@@ -5,8 +5,8 @@ import pytest
 from measure import RATE, second_difference_spikes
 from scipy import signal
 
-from bedside.gain import xfade_in_shape
-from bedside.synth.recording import Recording
+from bedside.audio.gain import xfade_in_shape
+from bedside.audio.synth.recording import Recording
 
 
 def recording_with_a_bad_wrap(seconds: float, seed: int = 0) -> np.ndarray:
@@ -110,8 +110,8 @@ def test_a_streamed_file_gives_what_decoding_it_whole_gives(tmp_path):
     """Pieces are resampled with real margins, so they join into exactly the whole-file result."""
     import soundfile
 
-    from bedside.synth.recording import FileTape
-    from bedside.synth.resample import resample
+    from bedside.audio.synth.recording import FileTape
+    from bedside.audio.synth.resample import resample
 
     rng = np.random.default_rng(9)
     data = (0.2 * rng.standard_normal((int(3.7 * 44100), 3))).astype(np.float32)

@@ -12,6 +12,7 @@ import pytest
 
 from bedside.commands import Batch, FadeOut, Play, ScheduleStatus, SetTimer, SetVolume, State, Wake
 from bedside.config import ConfigError, parse
+from bedside.events import Reason, Snapshot
 from bedside.schedule import (
     Entry,
     WakeOverride,
@@ -290,7 +291,7 @@ def test_a_snooze_brings_the_wake_up_back_after_snooze_min():
     scheduler = scheduler_for([entry("06:30", rise_min=20.0, snooze_min=9.0)], clock, recorder)
     scheduler.step()
     clock.time = wake_at + timedelta(minutes=21)
-    scheduler.on_state(State(snoozed=True, snooze_min=9.0), "snoozed")
+    scheduler.on_state(Snapshot(State(snoozed=True, snooze_min=9.0), Reason.SNOOZED))
     scheduler.step()
     assert recorder.state.next_what == "wake-up after the snooze"
     clock.time += timedelta(minutes=8, seconds=59)

@@ -17,10 +17,10 @@ import soundfile
 from numpy.lib.stride_tricks import sliding_window_view
 from test_appliance import PLAY, RATE, Appliance, cycle_levels_db, tone_file  # noqa: F401 (a fixture)
 
+from bedside.adapters.controls import Led
+from bedside.audio.engine import Engine
+from bedside.audio.gain import VolumeScale
 from bedside.commands import Play
-from bedside.controls import Led
-from bedside.engine import Engine
-from bedside.gain import VolumeScale
 
 LONDON = ZoneInfo("Europe/London")
 WAKE_AT = datetime(2026, 11, 27, 6, 30, tzinfo=LONDON).astimezone(UTC)

@@ -18,9 +18,9 @@ from test_appliance import PLAY, Appliance, tone_file  # noqa: F401 (a fixture)
 from test_mqtt import BAD_PAYLOADS
 from waiting import wait_until
 
+from bedside.adapters.web import MAX_BODY, MAX_FAILURES, SOCKET_TIMEOUT_S
 from bedside.cli import main
 from bedside.commands import Play
-from bedside.web import MAX_BODY, MAX_FAILURES, SOCKET_TIMEOUT_S
 
 
 class Page:

@@ -19,7 +19,7 @@ from test_appliance import PLAY, Appliance, cycle_levels_db, tone_file  # noqa: 
 from test_daemon_process import start, wait_for_line, write_config
 from test_web import free_port
 
-from bedside.pcm import decode
+from bedside.audio.pcm import decode
 
 CHROMIUM = shutil.which("chromium")
 STEP_DB = 60 / 99

@@ -1,9 +1,9 @@
 """The bedside page: a small HTTP server in the standard library, an adapter like MQTT.
 
-It serves three fixed files (``bedside/webui``: no file system path is ever built from a URL), the
+It serves three fixed files (``bedside/adapters/webui``: no file system path is ever built from a URL), the
 state as JSON and as a server-sent event stream (pushed on every change, so a press on the box shows
 on every phone within a few milliseconds), and takes commands through the same validated,
-all-or-nothing parser as MQTT (:func:`bedside.ha.parse_command`); it only submits them. Why the
+all-or-nothing parser as MQTT (:func:`bedside.adapters.ha.parse_command`); it only submits them. Why the
 standard library: ``http.server`` adds nothing to install and about 1 MB to the process, and a
 bedside page has a handful of clients; an idle page is one sleeping thread per phone and a
 keep-alive comment every 15 s.
@@ -36,9 +36,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bedside.commands import Command, State
+from bedside.adapters.ha import CommandError, parse_command
+from bedside.commands import Command
 from bedside.config import WebConfig
-from bedside.ha import CommandError, parse_command
+from bedside.events import Snapshot
 from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class WebServer:
 
     # -- from the controller (the audio thread): note and return ------------------------------
 
-    def on_state(self, state: State, reason: str) -> None:
+    def on_state(self, snapshot: Snapshot) -> None:
         with self.changed:
             self.version += 1
             self.changed.notify_all()

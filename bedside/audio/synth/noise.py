@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.processes import stereo_noise
+from bedside.audio.synth import CHANNELS, spawn_generators
+from bedside.audio.synth.processes import stereo_noise
 
 #: A magnitude response: frequencies in Hz → gain (numpy arrays).
 Shape = Callable[[np.ndarray], np.ndarray]

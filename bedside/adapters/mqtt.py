@@ -2,7 +2,7 @@
 
 paho's network loop runs on its own thread (``connect_async`` + ``loop_start``) and reconnects by
 itself with backoff; the sound never waits for the broker. Incoming commands are parsed by
-:mod:`bedside.ha` and only submitted to the controller; outgoing state is handed to a publisher
+:mod:`bedside.adapters.ha` and only submitted to the controller; outgoing state is handed to a publisher
 thread, so the audio loop never blocks on the network.
 """
 
@@ -14,7 +14,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,9 +21,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bedside import __version__
-from bedside.commands import Command, State
+from bedside.adapters.ha import CommandError, Topics, discovery_configs, parse_command, state_document
+from bedside.commands import Command
 from bedside.config import MqttConfig
-from bedside.ha import CommandError, Topics, discovery_configs, parse_command, state_document
+from bedside.events import Snapshot
 from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -39,17 +39,14 @@ def topics_for(config: MqttConfig) -> Topics:
 
 class MqttBridge:
     def __init__(self, config: MqttConfig, submit: Callable[[Command], None], sounds: Sequence[str],
-                 presets: Sequence[float], rate: int, base_dir: Path | None = None,
+                 presets: Sequence[float], base_dir: Path | None = None,
                  configuration_url: str | None = None) -> None:
         self.config = config
         self.configuration_url = configuration_url  # the page, shown as "Visit" on the device in HA
         self.topics = topics_for(config)
         self._submit = submit
         self._sounds, self._presets = list(sounds), list(presets)
-        self._rate = rate
-        self._state: State | None = None
-        self._remaining_at: tuple[float, float] = (0.0, 0.0)  # seconds remaining, monotonic time
-        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
         self._dirty = threading.Event()
         self._announce = threading.Event()  # discovery + availability + state to (re)publish
         self._closing = threading.Event()
@@ -102,13 +99,10 @@ class MqttBridge:
         self.client.disconnect()
         self.client.loop_stop()
 
-    # -- from the controller (the audio thread): hand over and return ------------------------
+    # -- from the dispatcher's thread: hand over and return ----------------------------------
 
-    def on_state(self, state: State, reason: str, now_frame: int) -> None:
-        remaining = state.timer_remaining_s(now_frame, self._rate)
-        with self._lock:
-            self._state = state
-            self._remaining_at = (remaining, time.monotonic())
+    def on_state(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot  # one reference, replaced whole: the publisher reads it as it is
         self._dirty.set()
 
     # -- paho's thread -----------------------------------------------------------------------
@@ -181,7 +175,7 @@ class MqttBridge:
 
     def _publish_loop(self) -> None:
         while not self._closing.is_set():
-            timer_running = self._state is not None and self._state.timer_end is not None
+            timer_running = self._snapshot is not None and self._snapshot.state.timer_end is not None
             self._dirty.wait(REMAINING_EVERY_S if timer_running else None)
             self._dirty.clear()
             if self._closing.is_set() or not self.connected.is_set():
@@ -200,12 +194,10 @@ class MqttBridge:
                 self.client.publish(topic, json.dumps(payload), qos=qos, retain=True)
 
     def _publish_state(self) -> None:
-        with self._lock:
-            state, (remaining, at) = self._state, self._remaining_at
-        if state is None:
+        if self._snapshot is None:
             return
-        left = max(0.0, remaining - (time.monotonic() - at)) if state.timer_end is not None else 0.0
-        document = state_document(state, left, self._sounds)
+        snapshot = self._snapshot.aged()
+        document = state_document(snapshot.state, snapshot.timer_remaining_s, self._sounds)
         self.client.publish(self.topics.state, json.dumps(document), qos=self.config.qos, retain=True)
 
     def update_sounds(self, sounds: Sequence[str], presets: Sequence[float]) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bedside.gain import SILENCE_DB, xfade_in_shape
-from bedside.synth import spawn_generators
-from bedside.synth.processes import GrainBus
-from bedside.synth.resample import TAPS, resample
+from bedside.audio.gain import SILENCE_DB, xfade_in_shape
+from bedside.audio.synth import spawn_generators
+from bedside.audio.synth.processes import GrainBus
+from bedside.audio.synth.resample import TAPS, resample
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bedside.sinks import AudioDeviceError, Sink
+from bedside.audio.sinks import AudioDeviceError, Sink
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ CLOCK_CHECK_S = 5.0
 
 
 class ResilientOutput:
+    """An :class:`~bedside.audio.sinks.Output` that outlives its sink (see the module's text)."""
+
     def __init__(self, open_sink: Callable[[], Sink], rate: int, describe: str,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self._open = open_sink
@@ -46,23 +48,27 @@ class ResilientOutput:
 
     @property
     def underruns(self) -> int:
-        return self.underruns_before + getattr(self.sink, "underruns", 0)
+        return self.underruns_before + (self.sink.underruns if self.sink is not None else 0)
 
     @property
     def period_frames(self) -> int | None:
-        return getattr(self.sink, "period_frames", None)
+        return self.sink.period_frames if self.sink is not None else None
 
     @property
     def queued_before(self) -> int:
         """Frames the device still had queued when the last block was handed over."""
-        return getattr(self.sink, "queued_before", 0)
+        return self.sink.queued_before if self.sink is not None else 0
+
+    def held_s(self) -> float:
+        """What the device holds, or how far the wall-clock pacing is ahead (the null sink's "device")."""
+        paced = max(0.0, self._written / self.rate - (self._clock() - self._origin)) if not self._clocked else 0.0
+        return max(paced, self.sink.held_s() if self.sink is not None else 0.0)
 
     def rest(self) -> None:
         """Nothing plays: rest the device; the wall-clock pacing starts afresh at the next write."""
-        rest = getattr(self.sink, "rest", None)
-        if rest is not None:
+        if self.sink is not None:
             try:
-                rest()
+                self.sink.rest()
             except AudioDeviceError as error:
                 self._lost(error)
         self._origin, self._written = self._clock(), 0
@@ -72,11 +78,10 @@ class ResilientOutput:
     def wait_for_room(self, frames: int) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
         a clock is paced in write instead)."""
-        wait = getattr(self.sink, "wait_for_room", None)
-        if wait is None:
+        if self.sink is None:
             return frames
         try:
-            return wait(frames)
+            return self.sink.wait_for_room(frames)
         except AudioDeviceError as error:
             self._lost(error)
             return frames
@@ -129,7 +134,7 @@ class ResilientOutput:
             return  # a device that has shown its clock paces the loop itself
         elapsed = self._clock() - self._origin
         ahead = self._written / self.rate - elapsed
-        buffer_s = getattr(self.sink, "buffer_seconds", 0.0)
+        buffer_s = self.sink.buffer_seconds if self.sink is not None else 0.0
         if not self._paced and elapsed < CLOCK_CHECK_S and ahead > buffer_s + UNCLOCKED_MARGIN_S:
             self._paced = True
             log.info("%s has no clock of its own: pacing it in real time", self.describe)
@@ -140,7 +145,7 @@ class ResilientOutput:
 
     def _drop_sink(self) -> None:
         if self.sink is not None:
-            self.underruns_before += getattr(self.sink, "underruns", 0)
+            self.underruns_before += self.sink.underruns
             with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
                 self.sink.close()
             self.sink = None
@@ -149,6 +154,6 @@ class ResilientOutput:
     def close(self) -> None:
         """Close the device; its underruns stay counted (the exit line reports them)."""
         if self.sink is not None:
-            self.underruns_before += getattr(self.sink, "underruns", 0)
+            self.underruns_before += self.sink.underruns
             self.sink.close()
             self.sink = None

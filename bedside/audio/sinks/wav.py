@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bedside.pcm import Encoder
+from bedside.audio.pcm import Encoder
+from bedside.audio.sinks import Unclocked
 
 
-class WavSink:
+class WavSink(Unclocked):
     def __init__(self, path: str | Path, rate: int, fmt: str = "S16_LE", dither_seed: int | None = None,
                  channels: int = 2) -> None:
         self.rate, self.format = rate, fmt
@@ -31,7 +32,7 @@ class WavSink:
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """A PCM WAV file as float64 frames and its rate (16, 24 or 32 bit)."""
-    from bedside.pcm import decode
+    from bedside.audio.pcm import decode
 
     with wave.open(str(path), "rb") as f:
         fmt = {2: "S16_LE", 3: "S24_3LE", 4: "S32_LE"}[f.getsampwidth()]

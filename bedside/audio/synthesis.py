@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bedside.synth import CHANNELS, Source
+from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ PRIME_CHUNKS = 6
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
-#: the audio thread waits this long for the next chunk before it fills in silence.
+#: the audio thread waits for the next chunk no longer than the player allows (what the device still
+#: holds, so the wait can never itself cause an underrun) and at most this long, then fills in silence.
 STARVED_WAIT_S = 0.25
 INFINITE = 1 << 62
 MIN_SLEEP_S = 0.005
@@ -68,8 +69,9 @@ class Feed:
     counter has a single writer, so no lock is taken on the audio thread.
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, patience: Callable[[], float] = lambda: STARVED_WAIT_S) -> None:
         self.source = source
+        self._patience = patience  # how long the audio thread may wait for a late chunk now
         self._chunks: deque[tuple[np.ndarray, float]] = deque()  # (frames, largest |sample|)
         self._current: np.ndarray | None = None
         self._current_peak = 0.0
@@ -79,6 +81,7 @@ class Feed:
         self.peak = 0.0
         self.produced = 0  # written by the synthesis thread only
         self.consumed = 0  # written by the audio thread only
+        self.starved = 0  # frames filled with silence because no chunk came in time
         self.closed = False
         self._filled = threading.Event()
 
@@ -112,8 +115,9 @@ class Feed:
             if self._current is None or self._position >= len(self._current):
                 if not self._chunks:
                     self._filled.clear()
-                    if not self._chunks and not self._filled.wait(STARVED_WAIT_S):
-                        out[done:] = 0.0  # the synthesis thread is stuck: silence, not a stall
+                    if not self._chunks and not self._filled.wait(min(STARVED_WAIT_S, self._patience())):
+                        out[done:] = 0.0  # the synthesis thread is late: silence, not an underrun
+                        self.starved += frames - done
                         log.warning("synthesis fell behind: %d frames of silence", frames - done)
                         break
                     continue
@@ -144,6 +148,8 @@ class Synthesis:
         self._topping_up = False
         self._critical = False
         self._closing = False
+        #: Set by the player before each period: how long a late feed may be waited for.
+        self.patience_s = STARVED_WAIT_S
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
         self._thread.start()
 
@@ -153,7 +159,7 @@ class Synthesis:
         def job() -> None:
             slice_ = self._slice()
             try:
-                feed = Feed(make())
+                feed = Feed(make(), lambda: self.patience_s)
             except Exception:
                 log.exception("building a sound failed")
                 done(None)

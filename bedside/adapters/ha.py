@@ -1,5 +1,5 @@
 """Home Assistant over MQTT, as pure functions: topics, discovery configs, the state document,
-and the parsing of commands. No I/O here (``bedside/mqtt.py`` does that), so every payload the
+and the parsing of commands. No I/O here (``bedside/adapters/mqtt.py`` does that), so every payload the
 box sends or accepts can be tested without a broker.
 
 Conventions Zigbee2MQTT users know: ``<base>/<name>`` carries the whole state as one retained JSON

@@ -19,14 +19,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 import numpy as np
 
+from bedside.audio.sinks import Output
+from bedside.audio.synthesis import Synthesis
 from bedside.commands import Stop
 from bedside.controller import Controller, Prepared, prepare_now
 from bedside.sounds import Sound
-from bedside.synthesis import Synthesis
 
 log = logging.getLogger("bedside")
 
@@ -37,12 +37,9 @@ UNDERRUN_LOG_S = 30.0
 #: While nothing plays, the loop rests (no device writes, no wake-ups) and only wakes this often
 #: (the watchdog) or for a command.
 IDLE_TICK_S = 1.0
-
-
-class Output(Protocol):
-    def write(self, block: np.ndarray) -> None: ...
-
-    def close(self) -> None: ...
+#: A feed the synthesis thread is late with is waited for at most this share of what the device
+#: still holds: the rest is for mixing, encoding and writing before it runs dry.
+PATIENCE_SHARE = 0.5
 
 
 class Player:
@@ -58,7 +55,6 @@ class Player:
         self.engine = controller.engine
         self.output = output
         self.block = block_frames
-        self._wait = getattr(output, "wait_for_room", None)
         self._after_write = after_write
         self._stop = threading.Event()
         self._stop_fade: float | None = None
@@ -102,26 +98,27 @@ class Player:
                 n = self.block if frames is None else min(self.block, frames - engine.now)
                 if n <= 0:
                     break
-                if self._wait is not None:
-                    room = self._wait(n)
-                    if frames is None and room > n:  # an empty device: fill it, whole periods
-                        n = room // n * n
+                room = output.wait_for_room(n)
+                if frames is None and room > n:  # an empty device: fill it, whole periods
+                    n = room // n * n
                 controller.process_pending()
+                if self.synthesis is not None:  # a late feed is waited for while the device still plays
+                    self.synthesis.patience_s = PATIENCE_SHARE * output.held_s()
                 block = engine.render(n)
                 controller.after_block()
                 first = engine.now - n
                 output.write(block)
                 if self.writes is not None:
-                    self.writes.append((first, time.monotonic(), getattr(output, "queued_before", 0)))
-                if getattr(output, "underruns", 0) != self._underruns:
-                    self._note_underruns(output.underruns)  # type: ignore[attr-defined]
+                    self.writes.append((first, time.monotonic(), output.queued_before))
+                if output.underruns != self._underruns:
+                    self._note_underruns(output.underruns)
                 if self._after_write is not None:
                     self._after_write()
                 if progress is not None and frames is not None:
                     progress(engine.now, frames)
                 if stopping and not engine.audible:
                     # A period of exact zeros, so the DAC rests at 0 rather than at -100 dB.
-                    output.write(engine.render(getattr(output, "period_frames", None) or self.block))
+                    output.write(engine.render(output.period_frames or self.block))
                     break
         finally:
             if self.synthesis is not None:
@@ -133,9 +130,7 @@ class Player:
         self.controller.process_pending()
         if self.engine.audible:
             return
-        rest = getattr(self.output, "rest", None)
-        if rest is not None:
-            rest()
+        self.output.rest()
         if self._after_write is not None and not self.controller.preparing:
             self._after_write()  # the watchdog, and READY=1 for a box that starts silent
         self.controller.process_pending(wait=IDLE_TICK_S)

@@ -20,8 +20,9 @@ from pathlib import Path
 from gpiozero import MCP3008, PWMLED, Device, DigitalInputDevice, RotaryEncoder
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from bedside.commands import Command, NextSound, PlayHeld, SetVolume, State, StepTimer, StepVolume, TogglePlay
+from bedside.commands import Command, NextSound, PlayHeld, SetVolume, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
+from bedside.events import Reason, Snapshot
 from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -254,11 +255,12 @@ class Led:
         self._thread = threading.Thread(target=self._run, name="led", daemon=True)
         self._thread.start()
 
-    def on_state(self, state: State, reason: str) -> None:
+    def on_state(self, snapshot: Snapshot) -> None:
+        state, reason = snapshot.state, snapshot.reason
         self._mode = "off" if not state.playing else "breathe" if state.timer_end is not None else "glow"
-        if reason == "confirm":
+        if reason == Reason.CONFIRM:
             self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness
-        elif reason in ("stopped", "timer_expired") and state.next_wake_at is not None and not state.waking:
+        elif reason in (Reason.STOPPED, Reason.TIMER_EXPIRED) and state.next_wake_at is not None and not state.waking:
             self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness * self.ARMED_DIM
         self._wake.set()
 

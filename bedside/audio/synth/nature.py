@@ -14,9 +14,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bedside.synth import CHANNELS, spawn_generators
-from bedside.synth.noise import BrownNoise, PinkNoise, Shape, SpectralNoise, brown_shape, butterworth, layered, product
-from bedside.synth.processes import (
+from bedside.audio.synth import CHANNELS, spawn_generators
+from bedside.audio.synth.noise import (
+    BrownNoise,
+    PinkNoise,
+    Shape,
+    SpectralNoise,
+    brown_shape,
+    butterworth,
+    layered,
+    product,
+)
+from bedside.audio.synth.processes import (
     EventTrain,
     GrainBus,
     Resonance,

@@ -8,7 +8,7 @@ Gain structure, per sample::
 
     out = limiter( Σ voice.source · voice.calibration · voice.envelope ) · volume · sleep )
 
-Each factor is a :class:`~bedside.gain.Ramp`, so nothing ever steps: not a volume change, not a
+Each factor is a :class:`~bedside.audio.gain.Ramp`, so nothing ever steps: not a volume change, not a
 start, a stop, a change of sound or the end of the night.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bedside.gain import (
+from bedside.audio.gain import (
     SILENCE_DB,
     Ramp,
     VolumeScale,
@@ -30,8 +30,8 @@ from bedside.gain import (
     xfade_in_shape,
     xfade_out_shape,
 )
-from bedside.synth import CHANNELS, Source
-from bedside.synth.processes import one_pole
+from bedside.audio.synth import CHANNELS, Source
+from bedside.audio.synth.processes import one_pole
 
 #: Shortest volume ramp: fast enough to feel immediate under a knob, slow enough never to zip.
 MIN_VOLUME_RAMP_S = 0.030
@@ -327,7 +327,7 @@ class Engine:
 
     def _render_steady(self, voice: Voice, t0: int, frames: int) -> np.ndarray | None:
         """The usual period, one sound at a steady level: one multiply, and no limiter scan when
-        the source's measured peak (a :class:`~bedside.synthesis.Feed` knows it) times the gain
+        the source's measured peak (a :class:`~bedside.audio.synthesis.Feed` knows it) times the gain
         stays under the threshold. Same samples as the general path; on a Pi each numpy call a
         period saved is worth tens of microseconds, most of them cold caches after a sleep."""
         ramps = (voice.envelope, self._volume, self._sleep)

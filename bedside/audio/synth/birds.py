@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bedside.synth import spawn_generators
-from bedside.synth.noise import PinkNoise, butterworth
-from bedside.synth.processes import GrainBus, SlowRandom, constant_power_pan
+from bedside.audio.synth import spawn_generators
+from bedside.audio.synth.noise import PinkNoise, butterworth
+from bedside.audio.synth.processes import GrainBus, SlowRandom, constant_power_pan
 
 #: The places birds sing from: when each first fills (seconds), and how far its birds are (dB, the
 #: range drawn from). Sparse at first light — the first singers are the near ones (a robin, a

@@ -29,9 +29,9 @@ import time
 import alsaaudio
 import numpy as np
 
+from bedside.audio.pcm import Encoder
+from bedside.audio.sinks import AudioDeviceError
 from bedside.config import AudioConfig
-from bedside.pcm import Encoder
-from bedside.sinks import AudioDeviceError
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,10 @@ class AlsaSink:
         """The device ``[audio]`` describes ("auto" format: 32-bit if the device takes it, else 16)."""
         formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
         return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
+
+    def held_s(self) -> float:
+        """Seconds still queued in the device, as of the last look (a wait for room, or a write)."""
+        return 0.0 if self._resting or self._xrun else (self.buffer_frames - self._avail) / self.rate
 
     def rest(self) -> None:
         """Nothing more to play for now: let what is queued play out, then stop the stream, so an

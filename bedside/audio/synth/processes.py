@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bedside.synth import CHANNELS
+from bedside.audio.synth import CHANNELS
 
 
 def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""Where the samples go: an ALSA device, a WAV file, or nowhere.
+
+Every sink takes the engine's float blocks and encodes them with the same
+:class:`~bedside.audio.pcm.Encoder`, so the bytes for a seed are the same on every sink.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from bedside.audio.pcm import Encoder
+
+
+class Output(Protocol):
+    """Everything the player's loop asks of where the samples go, and nothing more."""
+
+    @property
+    def period_frames(self) -> int | None:
+        """Frames per device period (the last block is padded to one); None: any length."""
+        ...
+
+    @property
+    def underruns(self) -> int:
+        """Times the device ran dry so far."""
+        ...
+
+    @property
+    def queued_before(self) -> int:
+        """Frames still queued in the device when the last block was handed over."""
+        ...
+
+    def held_s(self) -> float:
+        """Seconds of sound the device still holds now: how long the loop may wait before it runs dry."""
+        ...
+
+    def wait_for_room(self, frames: int) -> int:
+        """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once)."""
+        ...
+
+    def write(self, block: np.ndarray) -> None:
+        """Encode and deliver one block of float32 frames (may block: it paces real time)."""
+        ...
+
+    def rest(self) -> None:
+        """Nothing plays for now: let the device play out and stop it, until the next write."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class Sink(Output, Protocol):
+    """A device or file: an :class:`Output` with a format and a buffer."""
+
+    rate: int
+    format: str
+
+    @property
+    def buffer_seconds(self) -> float:
+        """How far ahead of what is heard it can take samples (0: it has no clock)."""
+        ...
+
+
+class Unclocked:
+    """What a sink without a clock of its own answers: it takes any block at once, never runs dry."""
+
+    period_frames: int | None = None
+    underruns = 0
+    queued_before = 0
+    buffer_seconds = 0.0
+
+    def held_s(self) -> float:
+        return 0.0
+
+    def wait_for_room(self, frames: int) -> int:
+        return frames
+
+    def rest(self) -> None:
+        pass
+
+
+class AudioDeviceError(RuntimeError):
+    """The sound device could not be opened or used; the message says which and why."""
+
+
+class NullSink(Unclocked):
+    """Encodes and discards: the whole sample path, minus the device (for benchmarks)."""
+
+    def __init__(self, rate: int, fmt: str = "S16_LE", dither_seed: int | None = None) -> None:
+        self.rate, self.format = rate, fmt
+        self._encoder = Encoder(fmt, dither_seed)
+        self.frames_written = 0
+
+    def write(self, block: np.ndarray) -> None:
+        self._encoder.encode(block)
+        self.frames_written += len(block)
+
+    def close(self) -> None:
+        pass

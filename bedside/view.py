@@ -1,0 +1,55 @@
+"""What people are shown, as pure functions of a snapshot: systemd's status line and the page's
+document. No thread, no engine, no clock of their own: the caller passes the instant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bedside.adapters.ha import state_document
+from bedside.commands import State
+from bedside.config import Config
+from bedside.events import Snapshot
+from bedside.plan import Now, planned_levels
+from bedside.schedule import Event
+from bedside.sounds import Sound
+
+#: The page lists this many of the coming events.
+PAGE_EVENTS = 6
+
+
+def status_line(state: State, problem: str | None = None) -> str:
+    """One line for ``systemctl status`` (and READY=1): what plays, and what is wrong."""
+    underruns = f"; {state.underruns} underruns" if state.underruns else ""
+    trouble = f"; {problem[:200]}" if problem else ""
+    if not state.playing:
+        snoozed = "; wake-up snoozed" if state.snoozed else ""
+        return f"stopped{snoozed}{underruns}{trouble}"
+    timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
+    waking = ", waking up" if state.waking else ""
+    return f"playing {state.sound} at volume {state.volume}{waking}{timer}{underruns}{trouble}"
+
+
+def page_document(snapshot: Snapshot, catalog: Mapping[str, Sound], config: Config, events: Sequence[Event],
+                  now: datetime, zone: ZoneInfo, auth: bool) -> dict:
+    """Everything the page shows: the state, the sounds, the coming events and the picture of the
+    night. ``snapshot`` aged to the moment ``now`` stands for; ``events``: the schedule's upcoming."""
+    state = snapshot.state
+    scale = config.volume.scale()
+    document = state_document(state, snapshot.timer_remaining_s, list(catalog))
+    present = Now(snapshot.level_db, state.volume, snapshot.rise_remaining_s, snapshot.sleep_fade_s)
+    points = planned_levels(present, [((e.when - now).total_seconds(), e) for e in events], scale,
+                            config.sound.fade_in_s, config.timer.fade_min)
+    document.update({
+        "sounds": [{"name": s.name, "description": s.description} for s in catalog.values()],
+        "presets": list(config.timer.presets_min),
+        "fade_out_s": config.mqtt.fade_out_s,
+        "scale": {"floor_db": scale.floor_db, "ceiling_db": scale.ceiling_db},
+        "events": [{"at": e.when.isoformat(), "local": e.local(zone).strftime("%a %H:%M"),
+                    "what": e.entry.describe()} for e in events[:PAGE_EVENTS]],
+        "plan": {"points": points, "now": now.isoformat(), "zone": zone.key,
+                 "offset_s": now.astimezone(zone).utcoffset().total_seconds()},
+        "auth": auth,
+    })
+    return document
