@@ -1,13 +1,14 @@
 # Two commands do everything on a fresh Debian / Raspberry Pi OS machine:
 #   make run    installs what is missing, builds the venv, runs the appliance (Ctrl-C fades out)
 #   make test   installs what is missing (sox, mosquitto, PulseAudio), builds the venv, runs ruff and the tests
+#               (`make test-long` adds the long audio checks; CI runs both)
 # and on a Pi, `make install` sets it up as a service that starts at boot.
 PYTHON ?= python3
 VENV ?= .venv
 CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test bench references screenshot install install-test system system-test clean
+.PHONY: run test test-long bench references screenshot install install-test system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -39,7 +40,12 @@ install-test:
 
 test: system-test $(VENV)/.test-deps
 	$(BIN)/ruff check bedside tests benchmarks scripts
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not long"
+
+# The long audio checks (an hour of every sound, the Pi-share runs on the clocked device): CI runs
+# them after `make test`.
+test-long: system-test $(VENV)/.test-deps
+	$(BIN)/python -m pytest -m long
 
 bench: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/synthesis.py

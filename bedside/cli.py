@@ -120,7 +120,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     return default_config_path(args.config, dict(os.environ))
 
 
-def _player(config: Config, rate: int, volume: int | None, seed: np.random.SeedSequence, output, block: int,
+def build_player(config: Config, rate: int, volume: int | None, seed: np.random.SeedSequence, output, block: int,
             realtime: bool) -> Player:
     """The one loop, as the appliance runs it, minus the buttons."""
     engine = Engine(rate, config.volume.scale())
@@ -128,7 +128,7 @@ def _player(config: Config, rate: int, volume: int | None, seed: np.random.SeedS
     return Player(controller, output, block, realtime=realtime)
 
 
-def _seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:
+def seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:
     """A seed for the sound and one for the dither; a fresh random one without ``--seed``."""
     root = np.random.SeedSequence(seed)
     sound_seed, dither_seed = root.spawn(2)
@@ -152,7 +152,7 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
     if args.wake_up is not None and args.volume == 0:
         raise CliError("--wake-up needs a --volume of at least 1")
     fmt = {16: "S16_LE", 24: "S24_3LE", 32: "S32_LE"}[args.bits]
-    sound_seed, dither_seed = _seeds(args.seed)
+    sound_seed, dither_seed = seeds(args.seed)
     if args.sleep_timer is not None:
         fade = min(args.sleep_timer, 15.0) if args.fade is None else args.fade
         if fade > args.sleep_timer:
@@ -169,7 +169,7 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             raise CliError(f"cannot write {args.output}: {error.strerror}") from None
     seconds = args.seconds if args.seconds is not None else (
         60.0 if args.wake_up is None else WAKE_SILENCE_S + args.wake_up * 60 + 60)
-    player = _player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
+    player = build_player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
     frames = player.engine.seconds(seconds)
     progress = ProgressBar(f"{sound.name} {seconds:g} s") if seconds >= 60 else None
     try:
@@ -233,7 +233,7 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
     from bedside.daemon import SWITCH_INTERVAL_S
 
     sound = lookup(catalog, args.sound or config.sound.default)
-    sound_seed, dither_seed = _seeds(args.seed)
+    sound_seed, dither_seed = seeds(args.seed)
     try:
         sink = AlsaSink.from_config(config.audio, dither_seed, device=args.device)
     except AudioDeviceError as error:
@@ -245,7 +245,7 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
                                                                                       device=args.device),
                              sink.rate, repr(sink.device))
     output.try_open()
-    player = _player(config, sink.rate, args.volume, sound_seed, output, sink.period_frames, realtime=True)
+    player = build_player(config, sink.rate, args.volume, sound_seed, output, sink.period_frames, realtime=True)
     player.controller.submit(Play(sound.name))
     print(f"playing {sound.name} on {sink.device} ({sink.format}, {sink.rate} Hz, "
           f"{sink.period_frames} frames × {sink.periods}); Ctrl-C fades out", file=sys.stderr)

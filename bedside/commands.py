@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bedside.audio.gain import DEFAULT_VOLUME
+
 #: The longest sleep timer (and "fade out now"), in minutes.
 MAX_TIMER_MIN = 24 * 60
 
@@ -141,7 +143,7 @@ Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVol
 class State:
     playing: bool = False
     sound: str = "brown"
-    volume: int = 30
+    volume: int = DEFAULT_VOLUME
     timer_min: float = 0.0  # the preset in use, 0 = off
     timer_end: int | None = None  # engine frame at which the sleep fade reaches silence
     fading: bool = False  # a stop fade or the sleep fade is audible right now

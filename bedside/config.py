@@ -6,16 +6,20 @@ before any audio is touched. ``config/bedside.toml`` documents every key.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import textwrap
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from bedside.audio.gain import VolumeScale
+from bedside.audio.gain import DEFAULT_VOLUME, VolumeScale
 from bedside.schedule import ACTIONS, Entry, parse_days, parse_hhmm
+
+Check = Callable[[Any], str | None]  # returns what is allowed, if the value is not
 
 
 class ConfigError(ValueError):
@@ -26,21 +30,87 @@ class ConfigError(ValueError):
         self.key = key
 
 
+class Between:
+    """A check: ``low <= value <= high`` (the example config's comment must name both)."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, value: Any) -> str | None:
+        return None if self.low <= value <= self.high else f"must be between {self.low} and {self.high}"
+
+
+class OneOf:
+    """A check: one of ``choices`` (the example config's comment must name each)."""
+
+    def __init__(self, *choices: Any) -> None:
+        self.choices = choices
+
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.choices else f"must be one of {', '.join(map(repr, self.choices))}"
+
+
+PIN = "pin"  # a BCM GPIO number, or false
+PRESETS = "presets"  # a non-empty list of minutes
+PATH = "path"  # a file or folder: relative to the config file's folder, made absolute when read
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """The one place a path from the config is resolved: ``~`` expanded, a relative path taken from
+    the config file's folder (``base``), and made absolute, so that the service's working directory
+    (/run/bedside, or lgpio's) never changes what it names. Empty stays empty (not set)."""
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base.absolute() / path)
+
+
+def key(default: Any, doc: str, check: Check | None = None, kind: Any = None) -> Any:
+    """One config key, declared once: its default, what it means (the example config's comment,
+    ``\\n`` for a new line there), and what it allows. Validation, ``check-config``'s messages and
+    ``config/bedside.toml`` all come from here."""
+    return field(default=default, metadata={"doc": doc, "check": check, "kind": kind or type(default)})
+
+
+_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.-]+")
+_TOPIC = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def _topic(value: str) -> str | None:
+    return None if _TOPIC.fullmatch(value) else "must be a topic without wildcards"
+
+
 @dataclass(frozen=True)
 class AudioConfig:
-    device: str = "default"
-    rate: int = 48000
-    period_frames: int = 512
-    periods: int = 3
-    format: str = "auto"  # auto = S32_LE if the device takes it, else S16_LE
+    device: str = key("default", "ALSA PCM to play on. `aplay -L` or `bedside play --device nosuch` lists the names.")
+    rate: int = key(48000, "Sample rate in Hz: 44100, 48000, 88200 or 96000.", OneOf(44100, 48000, 88200, 96000))
+    period_frames: int = key(512, (
+        "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it; "
+        "the rest of the buffer is the margin that a late wake-up (a busy CPU) eats before the sound stops, and a "
+        "command (a knob detent) waits at most one buffer before it is heard. The defaults, 512 × 3 = 1536 frames "
+        "at 48 kHz, are chosen for a Pi: a 32 ms buffer keeps a detent under 30 ms from the knob to the DAC "
+        "(measured p99 22 ms); its 21 ms margin carries the sound through a sound switch and a knob sweep on a CPU "
+        "held to 15% of one core (about one Cortex-A53 core), where 384 × 3 (16 ms margin) still had short gaps; "
+        "and 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. "
+        "ALSA may round it: `bedside doctor` shows what the device granted.)"), Between(32, 8192))
+    periods: int = key(3, "Periods in the buffer (2–16): more periods, more margin and more latency.", Between(2, 16))
+    format: str = key("auto", (
+        'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '
+        '"S16_LE". At the quietest steps, 16-bit output is mostly dither: prefer 32.'),
+        OneOf("auto", "S32_LE", "S16_LE"))
 
 
 @dataclass(frozen=True)
 class VolumeConfig:
-    floor_db: float = -60.0
-    ceiling_db: float = 0.0
-    default: int = 30
-    knob_step: int = 1  # volume steps per encoder detent
+    """Volume runs 0–100 in equal dB steps: 0 is silence, 1 is floor_db, 100 is ceiling_db."""
+
+    floor_db: float = key(-60.0, "The level of step 1, -90.0 to -10.0 dB. The default puts it a whisper above "
+                                 "silence.", Between(-90.0, -10.0))
+    ceiling_db: float = key(0.0, "The level of step 100, -40.0 to 0.0 dB. At 0 dB every sound plays at -30 LUFS.",
+                            Between(-40.0, 0.0))
+    default: int = key(DEFAULT_VOLUME, "The volume at first start (0–100); afterwards the last volume is "
+                                       "remembered.", Between(0, 100))
+    knob_step: int = key(1, "Volume steps per detent of the rotary encoder (1–20).", Between(1, 20))
 
     def scale(self) -> VolumeScale:
         return VolumeScale(self.floor_db, self.ceiling_db)
@@ -48,39 +118,64 @@ class VolumeConfig:
 
 @dataclass(frozen=True)
 class SoundConfig:
-    default: str = "brown"
-    fade_in_s: float = 3.0
-    stop_fade_s: float = 2.0
-    crossfade_s: float = 2.0
+    default: str = key("brown", "The sound played first (afterwards the last sound is remembered), and by "
+                                "`bedside play`.")
+    fade_in_s: float = key(3.0, "Seconds to fade in from silence when a sound starts (0.1–60), linear in dB.",
+                           Between(0.1, 60.0))
+    stop_fade_s: float = key(2.0, "Seconds to fade out to exact silence when stopped (0.1–60), linear in dB.",
+                             Between(0.1, 60.0))
+    crossfade_s: float = key(2.0, "Seconds of equal-power crossfade when switching sounds (0.5–30).",
+                             Between(0.5, 30.0))
 
 
 @dataclass(frozen=True)
 class TimerConfig:
-    presets_min: tuple[float, ...] = (15.0, 30.0, 60.0, 90.0)
-    mode: str = "cycle"  # cycle: each press steps to the next preset, then off; add: adds the first preset
-    fade_min: float = 10.0  # the sleep fade's length (the whole timer, if that is shorter)
-    darken: bool = False
-    at_end: str = "stop"  # stop: the timer is off afterwards; stop-keep-timer: the next play re-arms it
+    presets_min: tuple[float, ...] = key((15.0, 30.0, 60.0, 90.0), "The sleep timer presets in minutes (1–12 of "
+                                                                   "them, up to 1440 each).", kind=PRESETS)
+    mode: str = key("cycle", (
+        '"cycle": each press of the timer button steps to the next preset, then off.\n'
+        '"add": each press adds the first preset\'s minutes; past the longest preset, it turns off.'),
+        OneOf("cycle", "add"))
+    fade_min: float = key(10.0, (
+        "Minutes of sleep fade before the timer ends (0.05–240; the whole timer, if that is shorter). The fade is "
+        "linear in dB from the current volume to -100 dBFS, then exact silence."), Between(0.05, 240.0))
+    darken: bool = key(False, "Also darken the sound as it fades (a low-pass gliding from 18 kHz to 400 Hz).")
+    at_end: str = key("stop", (
+        'What happens at the end: "stop" (stop, and the timer is off next time) or "stop-keep-timer" (stop; the '
+        "next play re-arms the same timer: for a nightly habit)."), OneOf("stop", "stop-keep-timer"))
 
 
 @dataclass(frozen=True)
 class ControlsConfig:
-    """BCM pin numbers; ``False`` (or leaving a control unwired) disables it."""
+    """BCM GPIO numbers, matching the wiring in hardware.md. Set any of them to false if that control
+    is not fitted. Buttons connect the pin to ground (internal pull-ups are used)."""
 
-    play_pin: int | bool = 17
-    sound_pin: int | bool = 27
-    timer_pin: int | bool = 22  # without one, a long press of play steps the timer
-    encoder_a_pin: int | bool = 5
-    encoder_b_pin: int | bool = 6
-    encoder_button_pin: int | bool = 13  # the knob's push switch: a second play button
-    pot_channel: int | bool = False  # MCP3008 channel for a potentiometer instead of the encoder
-    led_pin: int | bool = 12
-    led_brightness: float = 0.3  # 0–1: a bedroom at night is dark
-    long_press_s: float = 0.8
-    bounce_ms: float = 20.0
-    #: "auto": real GPIO on a Raspberry Pi (its device tree says so), simulated pins elsewhere;
-    #: "required": real GPIO or a loud error; "simulated": never touch the pins.
-    gpio: str = "auto"
+    play_pin: int | bool = key(17, "Play/stop. A long press steps the sleep timer when there is no timer button.",
+                               kind=PIN)
+    sound_pin: int | bool = key(27, "Next sound (short press) / previous sound (long press).", kind=PIN)
+    timer_pin: int | bool = key(22, "Sleep timer: each press steps the presets, confirmed by a soft dip in the "
+                                    "sound and LED blinks.", kind=PIN)
+    encoder_a_pin: int | bool = key(5, "KY-040 rotary encoder CLK: one detent = knob_step volume steps.", kind=PIN)
+    encoder_b_pin: int | bool = key(6, "KY-040 rotary encoder DT.", kind=PIN)
+    encoder_button_pin: int | bool = key(13, "The encoder's push switch (SW): a second play button.", kind=PIN)
+    pot_channel: int | bool = key(False, (
+        "Instead of the encoder: a potentiometer on an MCP3008 ADC channel (0–7), read over SPI (enable SPI with "
+        "raspi-config; GPIO 7–11 are then taken). Smoothed, with hysteresis. false = none."),
+        lambda v: None if v is False or 0 <= v <= 7 else "must be an MCP3008 channel 0-7", kind=PIN)
+    led_pin: int | bool = key(12, (
+        "A LED (with a resistor) on a PWM-capable pin: a dim glow while playing, a slow breath while a sleep timer "
+        "runs, two blinks to confirm a press, dark when stopped — but for a brief, dim double blink as the sound "
+        "stops when a wake-up is set for the morning."), kind=PIN)
+    led_brightness: float = key(0.3, "LED brightness 0.01–1.0: a bedroom at night is dark.", Between(0.01, 1.0))
+    long_press_s: float = key(0.8, "Seconds a press must last to count as a long press (0.3–5).", Between(0.3, 5.0))
+    bounce_ms: float = key(20.0, "Contact bounce filter in milliseconds (0–200): edges this close to the last are "
+                                 "ignored.", Between(0.0, 200.0))
+    gpio: str = key("auto", (
+        'Which pins: "auto" uses real GPIO on a Raspberry Pi (its device tree says so) and simulated pins anywhere '
+        'else; "required" insists on real GPIO; "simulated" never touches them. Where real GPIO is expected and '
+        'does not work, bedside logs an error with the reason, shows "GPIO FAILED" in `systemctl status`, '
+        "`bedside doctor` fails, and the sound plays on (MQTT and the timer work)."),
+        OneOf("auto", "required", "simulated"))
 
     def pins(self) -> dict[str, int]:
         """The GPIO pins in use, by key."""
@@ -91,27 +186,41 @@ class ControlsConfig:
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """Home Assistant over MQTT (off by default: the appliance works without it)."""
+    """Home Assistant over MQTT, with discovery: the box appears as a device with a play switch, a
+    volume slider, a sound select, a sleep timer select, a timer-remaining sensor and a fade-out
+    button. Local only: a broker on your network (usually Mosquitto). Off by default."""
 
-    enabled: bool = False
-    host: str = "localhost"
-    port: int = 1883
-    client_id: str = ""  # default: bedside-<name>
-    username: str = ""
-    password: str = ""
-    password_file: str = ""  # read at start; keeps the secret out of the config
-    tls: bool = False
-    ca_file: str = ""  # default: the system's CAs
-    cert_file: str = ""
-    key_file: str = ""
-    tls_insecure: bool = False  # skip the host name check (never the CA check)
-    keepalive: int = 60
-    qos: int = 1
-    base_topic: str = "bedside"
-    name: str = ""  # default: the host name
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    fade_out_s: float = 120.0  # what Home Assistant's "fade out now" button does
+    enabled: bool = key(False, "Connect to the broker (the appliance works without it).")
+    host: str = key("localhost", "The broker's host name or address.", lambda v: None if v else "must not be empty")
+    port: int = key(1883, "The broker's port (1–65535): 1883 plain, usually 8883 with TLS.", Between(1, 65535))
+    client_id: str = key("", 'Empty: "bedside-<name>".')
+    username: str = key("", "Empty: connect without logging in.")
+    password: str = key("", "The password, or better password_file. Not both.")
+    password_file: str = key("", "A file holding the password, readable by the bedside user only (relative: to "
+                                 "this file's folder).", kind=PATH)
+    tls: bool = key(False, "Connect with TLS.")
+    ca_file: str = key("", "The CA that signed the broker's certificate; empty: the system's CAs.", kind=PATH)
+    cert_file: str = key("", "A client certificate (needs key_file too).", kind=PATH)
+    key_file: str = key("", "The client certificate's key (needs cert_file too).", kind=PATH)
+    tls_insecure: bool = key(False, "Skip the check that the broker's certificate names its host (the CA is "
+                                    "still checked).")
+    keepalive: int = key(60, 'Seconds between keep-alive pings (5–3600); the broker publishes "offline" if they '
+                             "stop.", Between(5, 3600))
+    qos: int = key(1, "QoS of commands and state (0, 1 or 2).", OneOf(0, 1, 2))
+    base_topic: str = key("bedside", (
+        "Topics: <base_topic>/<name> (state), <base_topic>/<name>/set (commands), <base_topic>/<name>/availability "
+        "(online/offline)."), _topic)
+    name: str = key("", "The device's topic level and name in Home Assistant. Empty: the host name.",
+                    lambda v: None if not v or _TOPIC_LEVEL.fullmatch(v) else "must be one topic level")
+    discovery: bool = key(True, (
+        "Publish Home Assistant discovery configs under <discovery_prefix>/<component>/... Besides the entities "
+        "above: a wake-up switch, the wake-up time (a text entity, HH:MM) and the next scheduled event (a timestamp "
+        "sensor). A wake-up time or switch set from Home Assistant is remembered across restarts and overrides the "
+        'first "wake" entry below until it is changed there again.'))
+    discovery_prefix: str = key("homeassistant", "Home Assistant's discovery prefix (its MQTT integration's "
+                                                 "setting).", _topic)
+    fade_out_s: float = key(120.0, "Seconds of fade when Home Assistant's \"fade out now\" button is pressed "
+                                   "(1–7200).", Between(1.0, 7200.0))
 
     def device_name(self) -> str:
         import socket
@@ -121,18 +230,28 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StateConfig:
-    directory: str = ""  # default: $STATE_DIRECTORY (systemd), else ~/.local/state/bedside
-    resume_on_boot: bool = False
+    directory: str = key("", (
+        "Where the last sound, volume and timer are remembered. Empty: $STATE_DIRECTORY (set by systemd to "
+        "/var/lib/bedside), else ~/.local/state/bedside."), kind=PATH)
+    resume_on_boot: bool = key(False, "Start playing at boot if it was playing when it was switched off.")
 
 
 @dataclass(frozen=True)
 class WebConfig:
-    """The page the box serves for a phone. Local only; beyond this machine, a password."""
+    """A page for the phone, served by the box itself: play/stop, the sound, the volume, the sleep
+    timer, "fade out now", the wake-up, and a picture of the night's planned level, live. Every
+    asset comes from the box (nothing from the internet). `bedside doctor` prints its address."""
 
-    enabled: bool = True
-    listen: str = "127.0.0.1:8080"  # host:port; "0.0.0.0:8080" for the home network
-    password_file: str = ""  # the password, alone in a file readable by the bedside user only
-    allow_anonymous: bool = False  # written explicitly: listen beyond loopback without a password
+    enabled: bool = key(True, "Serve the page.")
+    listen: str = key("127.0.0.1:8080", (
+        'address:port to listen on. The default answers this machine only; "0.0.0.0:8080" opens it to the home '
+        "network, which needs password_file (or allow_anonymous = true, written out: mosquitto's rule)."),
+        lambda v: _listen_problem(v))
+    password_file: str = key("", (
+        "The password, alone in a file readable by the bedside user only. A login keeps a phone logged in for 30 "
+        "days (a new password logs every phone out); wrong passwords are rate-limited."), kind=PATH)
+    allow_anonymous: bool = key(False, "true: anyone on the network may use the page without a password. Only if "
+                                       "you mean it.")
 
     def address(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
@@ -152,12 +271,21 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class ClockConfig:
-    """Schedules fire on the wall clock, so it must be right: a Pi without a real-time clock boots
-    with the time of its last shutdown until NTP corrects it."""
+    """Schedules fire on the wall clock, so it must be right. A Raspberry Pi has no real-time clock: it
+    boots with the time it last saved and jumps when NTP answers."""
 
-    require_synced: bool = True  # wait for NTP (systemd-timesyncd, or the kernel's NTP status)
-    catch_up_min: float = 15.0  # an event missed by at most this long (late sync, restart) still runs
-    timezone: str = ""  # an IANA name, e.g. "Europe/London"; default: the system's
+    require_synced: bool = key(True, (
+        "Nothing fires until the clock is synchronised (systemd-timesyncd's flag, or timedatectl's "
+        "NTPSynchronized), logged once. Set it to false only if the box keeps time without a network (a Pi 5 with "
+        "its battery, an RTC HAT) — `bedside doctor` shows what the clock is doing."))
+    catch_up_min: float = key(15.0, (
+        "An event missed by at most this many minutes (0–180) — a late sync, a restart — still runs; a wake-up then "
+        "rises over what is left of its rise. Anything older is skipped with a log line."), Between(0.0, 180.0))
+    timezone: str = key("", (
+        'An IANA time zone name such as "Europe/London". Empty: the system\'s (`timedatectl set-timezone`). Summer '
+        "time is followed: a time that does not exist on the night the clocks go forward fires at the first minute "
+        "after it; one that happens twice when they go back fires once."),
+        lambda v: None if not v or _zone_problem(v) is None else _zone_problem(v))
 
 
 @dataclass(frozen=True)
@@ -186,8 +314,6 @@ class Config:
     path: Path | None = None
 
 
-Check = Callable[[Any], str | None]  # returns what is allowed, if the value is not
-
 #: Keys whose values are never repeated in an error or a log line.
 SECRET_KEYS = frozenset({"mqtt.password"})
 #: The longest string any key takes (a path, a topic, a name): longer is a mistake or an attack,
@@ -210,87 +336,15 @@ def shown(key: str, value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:50]}… ({len(text)} characters)"
 
 
-def _between(low: float, high: float) -> Check:
-    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+#: The tables of the file, in the order the example config shows them.
+SECTIONS: dict[str, type] = {"audio": AudioConfig, "volume": VolumeConfig, "sound": SoundConfig,
+                             "timer": TimerConfig, "controls": ControlsConfig, "mqtt": MqttConfig,
+                             "web": WebConfig, "state": StateConfig, "clock": ClockConfig}
 
 
-def _one_of(*choices: Any) -> Check:
-    return lambda v: None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
-
-
-_TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.-]+")
-_TOPIC = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
-PIN = "pin"  # a BCM GPIO number, or false
-PRESETS = "presets"  # a non-empty list of minutes
-
-_SCHEMA: dict[str, tuple[type, dict[str, tuple[Any, Check | None]]]] = {
-    "audio": (AudioConfig, {
-        "device": (str, None),
-        "rate": (int, _one_of(44100, 48000, 88200, 96000)),
-        "period_frames": (int, _between(32, 8192)),
-        "periods": (int, _between(2, 16)),
-        "format": (str, _one_of("auto", "S32_LE", "S16_LE")),
-    }),
-    "volume": (VolumeConfig, {
-        "floor_db": (float, _between(-90.0, -10.0)),
-        "ceiling_db": (float, _between(-40.0, 0.0)),
-        "default": (int, _between(0, 100)),
-        "knob_step": (int, _between(1, 20)),
-    }),
-    "sound": (SoundConfig, {
-        "default": (str, None),
-        "fade_in_s": (float, _between(0.1, 60.0)),
-        "stop_fade_s": (float, _between(0.1, 60.0)),
-        "crossfade_s": (float, _between(0.5, 30.0)),
-    }),
-    "timer": (TimerConfig, {
-        "presets_min": (PRESETS, None),
-        "mode": (str, _one_of("cycle", "add")),
-        "fade_min": (float, _between(0.05, 240.0)),
-        "darken": (bool, None),
-        "at_end": (str, _one_of("stop", "stop-keep-timer")),
-    }),
-    "controls": (ControlsConfig, {
-        "play_pin": (PIN, None), "sound_pin": (PIN, None), "timer_pin": (PIN, None),
-        "encoder_a_pin": (PIN, None), "encoder_b_pin": (PIN, None), "encoder_button_pin": (PIN, None),
-        "pot_channel": (PIN, lambda v: None if v is False or 0 <= v <= 7 else "must be an MCP3008 channel 0-7"),
-        "led_pin": (PIN, None),
-        "led_brightness": (float, _between(0.01, 1.0)),
-        "long_press_s": (float, _between(0.3, 5.0)),
-        "bounce_ms": (float, _between(0.0, 200.0)),
-        "gpio": (str, _one_of("auto", "required", "simulated")),
-    }),
-    "mqtt": (MqttConfig, {
-        "enabled": (bool, None),
-        "host": (str, lambda v: None if v else "must not be empty"),
-        "port": (int, _between(1, 65535)),
-        "client_id": (str, None), "username": (str, None), "password": (str, None), "password_file": (str, None),
-        "tls": (bool, None), "ca_file": (str, None), "cert_file": (str, None), "key_file": (str, None),
-        "tls_insecure": (bool, None),
-        "keepalive": (int, _between(5, 3600)),
-        "qos": (int, _one_of(0, 1, 2)),
-        "base_topic": (str, lambda v: None if _TOPIC.fullmatch(v) else "must be a topic without wildcards"),
-        "name": (str, lambda v: None if not v or _TOPIC_LEVEL.fullmatch(v) else "must be one topic level"),
-        "discovery": (bool, None),
-        "discovery_prefix": (str, lambda v: None if _TOPIC.fullmatch(v) else "must be a topic without wildcards"),
-        "fade_out_s": (float, _between(1.0, 7200.0)),
-    }),
-    "state": (StateConfig, {
-        "directory": (str, None),
-        "resume_on_boot": (bool, None),
-    }),
-    "web": (WebConfig, {
-        "enabled": (bool, None),
-        "listen": (str, lambda v: _listen_problem(v)),
-        "password_file": (str, None),
-        "allow_anonymous": (bool, None),
-    }),
-    "clock": (ClockConfig, {
-        "require_synced": (bool, None),
-        "catch_up_min": (float, _between(0.0, 180.0)),
-        "timezone": (str, lambda v: None if not v or _zone_problem(v) is None else _zone_problem(v)),
-    }),
-}
+def declared(section: type) -> dict[str, tuple[Any, Check | None]]:
+    """A section's keys as declared: name → (kind, check)."""
+    return {f.name: (f.metadata["kind"], f.metadata["check"]) for f in fields(section)}
 
 
 def _listen_problem(listen: str) -> str | None:
@@ -323,16 +377,18 @@ def _zone_problem(name: str) -> str | None:
 #: ``[[schedule]]`` keys: every action's, then each action's own (type, check, default).
 _SCHEDULE_COMMON = ("action", "days", "at")
 _SCHEDULE_KEYS: dict[str, dict[str, tuple[Any, Check | None]]] = {
-    "start": {"sound": (str, None), "volume": (int, _between(1, 100)), "timer_min": (float, _between(0.0, 1440.0))},
-    "wake": {"sound": (str, None), "volume": (int, _between(1, 100)), "rise_min": (float, _between(0.1, 180.0)),
-             "stop_after_min": (float, _between(0.0, 1440.0)), "brighten": (bool, None),
-             "snooze_min": (float, _between(0.1, 60.0))},
-    "stop": {"fade_min": (float, _between(0.05, 240.0))},
+    "start": {"sound": (str, None), "volume": (int, Between(1, 100)), "timer_min": (float, Between(0.0, 1440.0))},
+    "wake": {"sound": (str, None), "volume": (int, Between(1, 100)), "rise_min": (float, Between(0.1, 180.0)),
+             "stop_after_min": (float, Between(0.0, 1440.0)), "brighten": (bool, None),
+             "snooze_min": (float, Between(0.1, 60.0))},
+    "stop": {"fade_min": (float, Between(0.05, 240.0))},
 }
 MAX_SCHEDULE_ENTRIES = 64
 
 
 def _typed(key: str, value: Any, kind: Any) -> Any:
+    if kind is PATH:
+        kind = str
     if kind is PIN:
         if value is False or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 27):
             return value
@@ -357,8 +413,9 @@ def _typed(key: str, value: Any, kind: Any) -> Any:
     return value
 
 
-def _section(name: str, table: Any) -> Any:
-    cls, keys = _SCHEMA[name]
+def _section(name: str, table: Any, base: Path) -> Any:
+    cls = SECTIONS[name]
+    keys = declared(cls)
     if not isinstance(table, dict):
         raise ConfigError(name, "must be a table")
     values = {}
@@ -367,6 +424,8 @@ def _section(name: str, table: Any) -> Any:
             raise ConfigError(f"{name}.{_key_name(key)}", f"unknown key; allowed: {', '.join(keys)}")
         kind, check = keys[key]
         value = _typed(f"{name}.{key}", value, kind)
+        if kind is PATH:
+            value = resolve_path(value, base)
         problem = check(value) if check else None
         if problem:
             raise ConfigError(f"{name}.{key}", f"{problem}, got {shown(f'{name}.{key}', value)}")
@@ -391,8 +450,7 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
         if ("file" in entry) == ("layers" in entry):
             raise ConfigError(where, "needs exactly one of 'file' (a recording) or 'layers' (a mix)")
         if "file" in entry:
-            path = Path(_typed(f"{where}.file", entry["file"], str)).expanduser()
-            path = path if path.is_absolute() else base / path
+            path = Path(resolve_path(_typed(f"{where}.file", entry["file"], str), base))
             if not path.is_file():
                 raise ConfigError(f"{where}.file", f"no such file: {path}")
             out.append(SoundDeclaration(name, description, file=path))
@@ -463,14 +521,14 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     """Validate a parsed TOML document."""
     sections: dict[str, Any] = {}
     for key, value in data.items():
-        if key in _SCHEMA:
-            sections[key] = _section(key, value)
+        if key in SECTIONS:
+            sections[key] = _section(key, value, base)
         elif key == "sounds":
             sections["sounds"] = _sound_declarations(value, base)
         elif key == "schedule":
             sections["schedule"] = _schedule_entries(value)
         else:
-            allowed = ", ".join([*_SCHEMA, "sounds", "schedule"])
+            allowed = ", ".join([*SECTIONS, "sounds", "schedule"])
             raise ConfigError(_key_name(key), f"unknown section; allowed: {allowed}")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
@@ -496,14 +554,11 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
         raise ConfigError("mqtt.cert_file", "a client certificate needs both cert_file and key_file")
     for key in ("password_file", "ca_file", "cert_file", "key_file"):
         value = getattr(mqtt, key)
-        if value and not (Path(value).expanduser() if Path(value).is_absolute() else base / value).is_file():
+        if value and not Path(value).is_file():
             raise ConfigError(f"mqtt.{key}", f"no such file: {value}")
     web = sections.get("web", WebConfig())
-    if web.password_file:
-        path = Path(web.password_file).expanduser()
-        path = path if path.is_absolute() else base / path
-        if not path.is_file():
-            raise ConfigError("web.password_file", f"no such file: {web.password_file}")
+    if web.password_file and not Path(web.password_file).is_file():
+        raise ConfigError("web.password_file", f"no such file: {web.password_file}")
     if web.enabled and not web.loopback_only() and not web.password_file and not web.allow_anonymous:
         raise ConfigError("web.listen", f"{web.listen} is reachable from other machines: give web.password_file, "
                                         "or write allow_anonymous = true to let anyone on the network in")
@@ -573,3 +628,113 @@ def with_line(error: ConfigError, path: Path | None, text: str | None = None) ->
     if line is None:
         return error
     return ConfigError(error.key, f"{str(error).split(': ', 1)[1]} ({path}, line {line})")
+
+
+#: The example config's opening comment (``config/bedside.toml``; the rest is made from the keys).
+EXAMPLE_HEADER = """\
+# bedside — example configuration, with every key at its default.
+#
+# bedside reads --config FILE, else $BEDSIDE_CONFIG, else /etc/bedside/bedside.toml (where
+# `make install` puts this file). Every key is optional: an empty file is a valid config.
+# `bedside check-config FILE` validates without touching hardware; a mistake is reported with its
+# key path, its line and what is allowed, and exits with status 78. `bedside run` checks first
+# and refuses to start on an invalid config; SIGHUP (systemctl reload bedside) re-reads it.
+
+"""
+
+#: After the tables: how to write schedules and your own sounds (arrays of tables, all optional).
+EXAMPLE_TAIL = """\
+# Schedules: what the box does by itself. Each [[schedule]] entry has
+#   days   = "daily", "weekdays", "weekends", or a list such as ["mon", "wed", "fri"]
+#   at     = "HH:MM", 24-hour local time
+#   action = "start", "wake" or "stop", and the keys of that action:
+# "start": sound (default: the last one), volume 1–100 (default: the last), timer_min (0–1440, a
+#   sleep timer; 0 = none). If something already plays, it crossfades and the volume glides.
+# "wake": the sound rises from exact silence, linear in dB, from the volume floor to volume over
+#   rise_min (0.1–180, default 20). sound defaults to "birds"; brighten = true also opens a
+#   low-pass from 400 Hz to 18 kHz as it rises (dawn after the night's darkening); stop_after_min
+#   (0–1440, longer than rise_min; 0 = play on) fades it out that long after the wake time.
+#   Any button pressed during a wake-up stops it with the usual fade; a long press of play snoozes
+#   it for snooze_min (0.1–60, default 9) and then it rises again (over at most 2 minutes).
+# "stop": fade to silence over fade_min (0.05–240, default 10), if anything plays.
+# `bedside schedule` lists the next 7 days of events, and why any will not fire.
+#
+# [[schedule]]
+# days = "daily"
+# at = "22:30"
+# action = "start"
+# sound = "rain"
+# volume = 25
+# timer_min = 60
+#
+# [[schedule]]
+# days = "weekdays"
+# at = "06:45"
+# action = "wake"
+# sound = "birds"
+# volume = 45
+# rise_min = 20
+# brighten = true
+# stop_after_min = 90
+#
+# [[schedule]]
+# days = "weekends"
+# at = "08:30"
+# action = "wake"
+# rise_min = 30
+
+# Your own sounds. Each [[sounds]] entry is either a recording or a mix of other sounds.
+#
+# A recording: a WAV, FLAC or OGG file (relative paths are relative to this file). Any rate and
+# channel count is converted. It plays forever without a seam: a short file loops with a 3 s
+# equal-power crossfade at the wrap; a long one is played in random 20–60 s segments joined by
+# crossfades, so it never replays in the same order. Its loudness is matched to the built-ins.
+#
+# [[sounds]]
+# name = "cabin"
+# description = "Rain on the cabin roof, recorded last summer"
+# file = "sounds/cabin-rain.flac"
+#
+# A mix: layers of sounds (built-in or declared above) with levels in dB (-60 to 0, default 0).
+# The mix as a whole is brought back to the same loudness as every other sound.
+#
+# [[sounds]]
+# name = "rainy-night"
+# description = "Rain over brown noise"
+# layers = [{ sound = "rain" }, { sound = "brown", level_db = -12 }]
+"""
+#: The example config's comments are wrapped at this width.
+EXAMPLE_WIDTH = 100
+
+
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines: each ``\\n``-separated line wrapped to the example's width."""
+    return [f"# {line}" for part in text.split("\n") if part for line in textwrap.wrap(part, EXAMPLE_WIDTH - 2)]
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f"{v:g}" for v in value) + "]"
+    return repr(value)
+
+
+def example_config() -> str:
+    """``config/bedside.toml``: every key at its default, with its declared doc as its comment."""
+    lines = [EXAMPLE_HEADER.rstrip("\n")]
+    for name, section in SECTIONS.items():
+        lines += ["", f"[{name}]"]
+        intro = section.__doc__ or ""
+        if not intro.startswith(f"{section.__name__}("):  # a dataclass without a docstring of its own
+            lines += _comment(" ".join(intro.split()))
+        for declaration in fields(section):
+            lines += _comment(declaration.metadata["doc"])
+            lines.append(f"{declaration.name} = {_toml(declaration.default)}")
+    return "\n".join(lines) + "\n\n" + EXAMPLE_TAIL
+
+
+if __name__ == "__main__":  # python -m bedside.config > config/bedside.toml
+    print(example_config(), end="")

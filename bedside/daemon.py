@@ -90,7 +90,7 @@ class Daemon:
         # which Event.set would then wait for forever (seen: a SIGTERM that never ended the process).
         self._exit_requested = False
         self._reload_requested = False
-        self._wake = Waker()
+        self.waker = Waker()
         self.ready = threading.Event()
         #: Snapshots from the controller, handed to the listeners on a thread of their own.
         self.events = Dispatcher()
@@ -111,15 +111,20 @@ class Daemon:
 
         return AlsaSink.from_config(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
 
+    @property
+    def reload_requested(self) -> bool:
+        """A reload was asked for (SIGHUP) and the main loop has not done it yet."""
+        return self._reload_requested
+
     def request_exit(self) -> None:
         """Fade out and end ``run`` (any thread, or a signal handler: takes no lock)."""
         self._exit_requested = True
-        self._wake.set()
+        self.waker.set()
 
     def request_reload(self) -> None:
         """Re-read the config (any thread, or a signal handler: takes no lock)."""
         self._reload_requested = True
-        self._wake.set()
+        self.waker.set()
 
     def _reload_config(self) -> None:
         """Read the config and build its sounds here (slow: files, decoding), then hand both to the
@@ -251,7 +256,7 @@ class Daemon:
                     log.error("the audio loop did not stop within %.0f s: its stacks follow; exiting", STOP_DEADLINE_S)
                     faulthandler.dump_traceback(all_threads=True)
                     break
-                self._wake.wait(0.5)
+                self.waker.wait(0.5)
         finally:
             scheduler.close()
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
@@ -281,7 +286,7 @@ class Daemon:
             failure.append(error)
         finally:
             self._exit_requested = True
-            self._wake.set()
+            self.waker.set()
 
     def _after_write(self) -> None:
         """Once per block, on the audio thread: the watchdog, and READY=1 after the first."""
@@ -302,7 +307,6 @@ class Daemon:
 
                 page = page_urls(*config.web.address())[0]
             bridge = MqttBridge(config.mqtt, controller.submit, list(catalog), config.timer.presets_min,
-                                config.path.parent if config.path else None,
                                 configuration_url=page)
         except (OSError, ValueError) as error:  # an unreadable CA or password file: play on without MQTT
             log.error("MQTT disabled: %s", error)
@@ -317,7 +321,7 @@ class Daemon:
 
         try:
             web = WebServer(config.web, controller.submit, self.web_document, lambda: list(controller.catalog),
-                            state_dir, config.path.parent if config.path else None)
+                            state_dir)
         except (OSError, ValueError) as error:  # an unreadable password file: play on without the page
             log.error("web page disabled: %s", error)
             return None

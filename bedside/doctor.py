@@ -109,6 +109,12 @@ def _web_check(config: Config) -> None:
 
 def running_service() -> int | None:
     """The pid of a running ``bedside run`` other than this process, if there is one."""
+    return next(iter(running_services()), None)
+
+
+def running_services() -> list[int]:
+    """The pids of every running ``bedside run`` other than this process."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -117,8 +123,8 @@ def running_service() -> int | None:
         except OSError:
             continue
         if "run" in (a.decode(errors="replace") for a in argv) and any(a.endswith(b"bedside") for a in argv):
-            return int(entry.name)
-    return None
+            found.append(int(entry.name))
+    return found
 
 
 def _service_checks() -> None:

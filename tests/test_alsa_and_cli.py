@@ -32,9 +32,9 @@ def test_alsa_file_plugin_output_equals_the_wav_render(tmp_path, bits):
 
     fmt = {16: "S16_LE", 32: "S32_LE"}[bits]
     sink = AlsaSink(f"file:'{raw}',raw", 48000, 256, 4, formats=(fmt,),
-                    dither_seed=cli_module._seeds(11)[1])
+                    dither_seed=cli_module.seeds(11)[1])
     assert sink.info["format_name"] == fmt and sink.info["rate"] == 48000
-    player = cli_module._player(cli_module.Config(), 48000, 60, cli_module._seeds(11)[0], sink, 4096,
+    player = cli_module.build_player(cli_module.Config(), 48000, 60, cli_module.seeds(11)[0], sink, 4096,
                                 realtime=False)
     player.controller.submit(Play("rain", fade_s=3.0))
     player.run(frames=player.engine.seconds(4))

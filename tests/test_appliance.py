@@ -57,21 +57,21 @@ file = "{tone}"
 """)
         self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1, clock=clock)
         self.events: list[tuple[str, object, int]] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.exit_code = None
 
     def _run(self) -> None:
         self.exit_code = self.daemon.run()
 
     def __enter__(self):
-        self._thread.start()
+        self.thread.start()
         assert self.daemon.ready.wait(10)
         self.controller.subscribe(lambda snap: self.events.append((snap.reason, snap.state, snap.frame)))
         return self
 
     def __exit__(self, *exc):
         self.daemon.request_exit()
-        self._thread.join(10)
+        self.thread.join(10)
         assert self.exit_code == 0
 
     @property
@@ -283,14 +283,14 @@ def test_an_audio_loop_that_will_not_stop_ends_the_process_with_its_stacks(tmp_p
     stuck = threading.Event()
     stuck.set()
     monkeypatch.setattr(bedside.daemon, "STOP_DEADLINE_S", 1.0)
-    monkeypatch.setattr(Engine, "audible", property(lambda self: stuck.is_set() or bool(self._voices)))
+    monkeypatch.setattr(Engine, "audible", property(lambda self: stuck.is_set() or bool(self.voices)))
     box = Appliance(tmp_path, tone_file)
-    box._thread.start()
+    box.thread.start()
     assert box.daemon.ready.wait(10)
     asked = time.monotonic()
     box.daemon.request_exit()
-    box._thread.join(10)
-    assert not box._thread.is_alive() and box.exit_code == 1
+    box.thread.join(10)
+    assert not box.thread.is_alive() and box.exit_code == 1
     assert 1.0 <= time.monotonic() - asked < 5
     assert "did not stop within 1 s" in caplog.text
     stacks = capfd.readouterr().err

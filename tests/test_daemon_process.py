@@ -282,8 +282,8 @@ def storm():
     done.set()
 threading.Thread(target=storm, daemon=True).start()
 while not done.is_set():
-    daemon._wake.wait(0.001)
-print("survived", daemon._reload_requested)
+    daemon.waker.wait(0.001)
+print("survived", daemon.reload_requested)
 """
 
 

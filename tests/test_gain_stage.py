@@ -68,7 +68,7 @@ def test_crossfade_is_equal_power_and_each_leg_is_smooth():
     run(engine, 1)
     start = engine.now
     engine.play("b", Constant(), crossfade=2.0)
-    legs = [v.envelope for v in engine._voices]
+    legs = [v.envelope for v in engine.voices]
     t = np.arange(start, start + engine.seconds(2.5))
     gains = [10 ** (np.asarray([leg.level_at(int(i)) for i in t[::50]]) / 20) for leg in legs]
     assert np.allclose(gains[0] ** 2 + gains[1] ** 2, 1.0, atol=1e-6)  # constant power throughout
@@ -77,7 +77,7 @@ def test_crossfade_is_equal_power_and_each_leg_is_smooth():
         assert steps.max() <= ZIPPER_DB
     out = run(engine, 2.5)
     assert largest_step_db(out) <= ZIPPER_DB
-    assert engine.current == "b" and len(engine._voices) == 1
+    assert engine.current == "b" and len(engine.voices) == 1
 
 
 def test_stop_fades_out_smoothly_to_exact_zeros():
@@ -172,7 +172,7 @@ def test_darkening_passes_a_constant_without_a_step_and_its_cancel_glides_back()
     engine.cancel_sleep_timer()
     out = run(engine, 2)
     assert largest_step_db(out) <= ZIPPER_DB
-    assert out[-1] == pytest.approx(0.25, rel=1e-5) and engine._darkening is None
+    assert out[-1] == pytest.approx(0.25, rel=1e-5) and not engine.low_pass_active
 
 
 class Loud:

@@ -226,7 +226,7 @@ def test_malformed_payloads_are_rejected_and_the_box_keeps_playing(tmp_path, bro
         # One line each for the first ten in a minute; the rest are counted, not written (a flood
         # must not fill the journal).
         assert caplog.text.count("rejected command") == 10
-        assert box.daemon.mqtt._warn.held_back == len(BAD_PAYLOADS) - 10
+        assert box.daemon.mqtt.lines_held_back == len(BAD_PAYLOADS) - 10
         listener.publish(SET, '{"volume": 41}')  # still answering
         listener.wait_state(STATE, lambda d: d["volume"] == 41)
         assert box.daemon.controller.engine.playing and box.thread.is_alive()

@@ -84,6 +84,7 @@ def exit_underruns(lines: list[str]) -> int:
 UNEXPLAINED, UNEXPLAINED_MS = 1, 50
 
 
+@pytest.mark.long  # 35 s each: `make test-long`
 @pytest.mark.parametrize("sound", ["brown", "stream"])
 def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_path, pulse, pi_cpu, sound):
     """30 s at 15% of one core, with a crossfade to a new sound and a knob sweep: no run of zeros of

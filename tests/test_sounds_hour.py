@@ -6,6 +6,9 @@ from measure import envelope_autocorrelation
 
 from bedside.sounds import TARGET_LUFS, builtin_sounds
 
+#: An hour of each of the sounds: 4.5 minutes on two cores, so `make test-long`, not `make test`.
+pytestmark = pytest.mark.long
+
 NOISES = ("white", "pink", "brown")
 NATURAL = tuple(name for name in builtin_sounds() if name not in NOISES)
 

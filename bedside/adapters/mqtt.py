@@ -39,7 +39,7 @@ def topics_for(config: MqttConfig) -> Topics:
 
 class MqttBridge:
     def __init__(self, config: MqttConfig, submit: Callable[[Command], None], sounds: Sequence[str],
-                 presets: Sequence[float], base_dir: Path | None = None,
+                 presets: Sequence[float],
                  configuration_url: str | None = None) -> None:
         self.config = config
         self.configuration_url = configuration_url  # the page, shown as "Visit" on the device in HA
@@ -60,9 +60,7 @@ class MqttBridge:
         self.client.will_set(self.topics.availability, "offline", qos=config.qos, retain=True)
         password = config.password
         if config.password_file:
-            path = Path(config.password_file)
-            path = path if path.is_absolute() or base_dir is None else base_dir / path
-            password = path.read_text(encoding="utf-8").strip()
+            password = Path(config.password_file).read_text(encoding="utf-8").strip()
         if config.username:
             self.client.username_pw_set(config.username, password or None)
         if config.tls:
@@ -100,6 +98,11 @@ class MqttBridge:
         self.client.loop_stop()
 
     # -- from the dispatcher's thread: hand over and return ----------------------------------
+
+    @property
+    def lines_held_back(self) -> int:
+        """Rejected-message lines not logged this minute (the flood guard)."""
+        return self._warn.held_back
 
     def on_state(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot  # one reference, replaced whole: the publisher reads it as it is

@@ -155,7 +155,7 @@ class _Server(ThreadingHTTPServer):
 
 class WebServer:
     def __init__(self, config: WebConfig, submit: Callable[[Command], None], document: Callable[[], dict[str, Any]],
-                 sounds: Callable[[], list[str]], state_dir: Path, base_dir: Path | None = None) -> None:
+                 sounds: Callable[[], list[str]], state_dir: Path) -> None:
         self.config = config
         self.submit = submit
         self.document = document
@@ -163,8 +163,7 @@ class WebServer:
         self.assets = {url: ((ASSETS / name).read_bytes(), kind) for url, (name, kind) in STATIC.items()}
         self.password: str | None = None
         if config.password_file:
-            path = Path(config.password_file).expanduser()
-            path = path if path.is_absolute() or base_dir is None else base_dir / path
+            path = Path(config.password_file)  # resolved by the config
             self.password = path.read_text(encoding="utf-8").strip() or None
             if self.password is None:
                 raise ValueError(f"{path} is empty")

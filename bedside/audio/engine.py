@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bedside.audio.gain import (
+    DEFAULT_VOLUME,
     SILENCE_DB,
     Ramp,
     VolumeScale,
@@ -129,11 +130,10 @@ class Darkening:
 class Engine:
     """Renders the mix. Not thread-safe: one thread (the audio loop) owns it."""
 
-    def __init__(self, rate: int, volume_scale: VolumeScale | None = None, volume: int = 50) -> None:
+    def __init__(self, rate: int, volume_scale: VolumeScale | None = None, volume: int = DEFAULT_VOLUME) -> None:
         self.rate = rate
         self.now = 0  # frames rendered so far: the engine's clock
         self.volume_scale = volume_scale or VolumeScale()
-        self.volume = volume
         self._volume = Ramp.hold(self.volume_scale.to_db(volume))
         self._sleep = Ramp()
         self._sleep_end: int | None = None
@@ -183,6 +183,21 @@ class Engine:
         end = self._sleep_end  # read once: the page asks from another thread
         return None if end is None else (self._sleep.start, end)
 
+    @property
+    def voices(self) -> tuple[Voice, ...]:
+        """The voices in the mix (two or more mid-crossfade), oldest first."""
+        return tuple(self._voices)
+
+    @property
+    def dipping(self) -> bool:
+        """A press's confirming dip is under way."""
+        return self._dip is not None
+
+    @property
+    def low_pass_active(self) -> bool:
+        """The sleep fade's darkening (or a wake-up's brightening) low-pass is in the path."""
+        return self._darkening is not None
+
     def level_db(self) -> float:
         """The volume's level in dB right now (mid-ramp, where it is)."""
         return self._volume.level_at(self.now)
@@ -218,7 +233,6 @@ class Engine:
     def set_volume(self, step: int, ramp: float = MIN_VOLUME_RAMP_S) -> None:
         """Glide to a volume step over at least ``ramp`` seconds (never less than 30 ms)."""
         target = self.volume_scale.to_db(step)
-        self.volume = step
         length = self.seconds(max(ramp, MIN_VOLUME_RAMP_S))
         self._volume.move(self.now, SILENCE_DB if target == -math.inf else target, length)
         self._rise_end = None
@@ -235,7 +249,6 @@ class Engine:
             # here, its own gain takes, so the new sound's floor is not a step down under the old one.
             for old in self._voices[:-1]:
                 old.calibration_db += current - begin
-        self.volume = step
         self._volume = Ramp.hold(begin)
         self._volume.move(self.now, target, self.seconds(seconds))
         self._rise_end = self.now + self._volume.length
