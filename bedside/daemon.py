@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,10 @@ from bedside.adapters.notify import Notifier
 from bedside.audio.engine import Engine
 from bedside.audio.output import ResilientOutput
 from bedside.audio.player import Player
+from bedside.audio.sinks import Sink
 from bedside.clock import Clock, SystemClock, system_zone
 from bedside.commands import Play, Reload
-from bedside.config import Config, ConfigError, load
+from bedside.config import AudioConfig, Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.events import STATUS_REASONS, Dispatcher, Snapshot
 from bedside.logs import queued
@@ -76,10 +78,31 @@ class Waker:
                 pass
 
 
+#: Opens the sound device for ``[audio]`` with a dither seed; raises AudioDeviceError (then retried).
+SinkFactory = Callable[[AudioConfig, int], Sink]
+
+
+def alsa_sink(audio: AudioConfig, dither_seed: int) -> Sink:
+    """The appliance's device: ALSA, as ``[audio]`` says (pyalsaaudio is imported only here)."""
+    from bedside.audio.sinks.alsa import AlsaSink
+
+    return AlsaSink.from_config(audio, dither_seed)
+
+
 class Daemon:
+    """The appliance, wired. Its parts come in as gpiozero's come in: ``pin_factory`` (None: real
+    GPIO where expected, as ``[controls] gpio`` says; ``simulate_pins``: gpiozero's mock pins) and
+    ``sink_factory`` (None: ALSA), so a test or a benchmark hands it pins it can drive and a sink it
+    can read."""
+
     def __init__(self, config: Config, *, simulate_pins: bool = False, keyboard: bool | None = None,
-                 notifier: Notifier | None = None, seed: int | None = None, clock: Clock | None = None) -> None:
+                 notifier: Notifier | None = None, seed: int | None = None, clock: Clock | None = None,
+                 pin_factory: object | None = None, sink_factory: SinkFactory = alsa_sink) -> None:
         self.config = config
+        self._pin_factory = pin_factory
+        self._sink_factory = sink_factory
+        #: The pins in use (``pins.factory.pin(17)`` drives a simulated one), once run has started.
+        self.pins = None
         self.clock = clock or SystemClock(system_zone(config.clock.timezone))
         self.notifier = notifier or Notifier()
         self._simulate_pins = simulate_pins
@@ -106,10 +129,8 @@ class Daemon:
 
     # -- wiring -----------------------------------------------------------------------------
 
-    def _open_sink(self):
-        from bedside.audio.sinks.alsa import AlsaSink
-
-        return AlsaSink.from_config(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
+    def _open_sink(self) -> Sink:
+        return self._sink_factory(self.config.audio, int(self._seed.spawn(1)[0].generate_state(1)[0]))
 
     @property
     def reload_requested(self) -> bool:
@@ -189,9 +210,13 @@ class Daemon:
         if config.web.enabled:
             self.web = self._start_web(config, controller, store.path.parent)
 
-        from bedside.adapters.controls import Controls, pin_factory
+        from bedside.adapters.controls import Controls, choose_pins, given_pins
 
-        pins = pin_factory("simulated" if self._simulate_pins else config.controls.gpio)
+        if self._pin_factory is not None:
+            pins = given_pins(self._pin_factory)
+        else:
+            pins = choose_pins("simulated" if self._simulate_pins else config.controls.gpio)
+        self.pins = pins
         simulated = pins.simulated
         if pins.problem:  # loud, in the journal and in `systemctl status`: the buttons are dead
             self.gpio_problem = f"GPIO FAILED: {pins.problem}"
@@ -200,7 +225,7 @@ class Daemon:
         elif pins.fallbacks:
             log.warning("GPIO: %s; using %s", pins.fallbacks, pins.describe())
         try:
-            self.controls = Controls(config.controls, controller.submit)
+            self.controls = Controls(config.controls, controller.submit, pins.factory)
         except Exception as error:  # a pin in use, a driver error: keep the sound and MQTT going
             self.gpio_problem = f"GPIO FAILED: {error}"
             log.error("GPIO controls unavailable (%s): running without them", error)
@@ -208,7 +233,8 @@ class Daemon:
             events.subscribe(self.controls.led.on_state)
         keyboard = None
         if simulated and not pins.problem:
-            why = "asked for" if self._simulate_pins or config.controls.gpio == "simulated" else "not a Raspberry Pi"
+            asked = self._simulate_pins or self._pin_factory is not None or config.controls.gpio == "simulated"
+            why = "asked for" if asked else "not a Raspberry Pi"
             log.info("using simulated pins (%s)", why)
             if self._keyboard_wanted if self._keyboard_wanted is not None else sys.stdin.isatty():
                 from bedside.adapters.keyboard import HELP, Keyboard

@@ -41,9 +41,9 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
             healthy = False
             _line(False, "audio device", str(error))
 
-    from bedside.adapters.controls import on_raspberry_pi, pin_factory
+    from bedside.adapters.controls import choose_pins, on_raspberry_pi
 
-    pins = pin_factory(config.controls.gpio)
+    pins = choose_pins(config.controls.gpio)
     if pins.problem:
         healthy = False
         _line(False, "GPIO", pins.problem)

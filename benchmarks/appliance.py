@@ -27,7 +27,6 @@ import numpy as np
 
 
 def press_latency(presses: int) -> tuple[np.ndarray, float]:
-    from gpiozero import Device
     from probe import start_daemon, tap_first_sound
 
     tmp = Path(tempfile.mkdtemp())
@@ -36,7 +35,7 @@ def press_latency(presses: int) -> tuple[np.ndarray, float]:
                       f'[state]\ndirectory = "{tmp}"\n')
     daemon, thread = start_daemon(config)
     heard, period_s = tap_first_sound(daemon)
-    pin = Device.pin_factory.pin(17)
+    pin = daemon.pins.factory.pin(17)
     latencies = []
     for _ in range(presses):
         time.sleep(0.05)

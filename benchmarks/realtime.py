@@ -229,8 +229,6 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
 
 def latency_table(detents: int) -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device."""
-    from gpiozero import Device
-
     from bedside.config import load
     from bedside.daemon import Daemon
 
@@ -247,7 +245,7 @@ def latency_table(detents: int) -> None:
         daemon.controller.subscribe(lambda snapshot: snapshot.reason == "volume" and applied.append(
             (snapshot.state.volume, snapshot.frame)))
         time.sleep(2)
-        a, b = Device.pin_factory.pin(5), Device.pin_factory.pin(6)
+        a, b = daemon.pins.factory.pin(5), daemon.pins.factory.pin(6)
         turned = []
         for i in range(detents):
             first, second = (a, b) if (i // 10) % 2 == 0 else (b, a)  # sweeps up and down, ten at a time

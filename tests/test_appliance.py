@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from gpiozero import Device
 from pageless import pageless
 
 from bedside.audio.pcm import decode
@@ -83,7 +82,7 @@ file = "{tone}"
         return self.daemon.controller.engine
 
     def pin(self, number: int):
-        return Device.pin_factory.pin(number)
+        return self.daemon.pins.factory.pin(number)
 
     def press(self, number: int, hold: float = 0.05) -> None:
         self.pin(number).drive_low()

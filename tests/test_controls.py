@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gpiozero import Device
 
-from bedside.adapters.controls import KnobSmoother, Led, pin_factory
+from bedside.adapters.controls import Led, choose_pins, simulated_pins
+from bedside.adapters.panel import KnobSmoother
 from bedside.audio.engine import Engine
 from bedside.config import Config, TimerConfig
 from bedside.controller import Controller, FadeOut, SetTimer, State, StepTimer, TogglePlay
@@ -84,8 +84,7 @@ def test_knob_smoother_holds_still_through_noise_and_follows_a_turn(seed):
 
 
 def test_led_glows_breathes_blinks_and_goes_dark():
-    pin_factory("simulated")
-    led = Led(12, brightness=0.4)
+    led = Led(12, brightness=0.4, pin_factory=simulated_pins())
     try:
         led.on_state(Snapshot(State(playing=True), Reason("started")))
         time.sleep(0.1)
@@ -125,24 +124,24 @@ def test_the_systemd_unit_verifies(tmp_path):
 
 
 def test_off_a_pi_auto_means_simulated_pins_and_no_problem():
-    pins = pin_factory("auto", on_pi=False)
+    pins = choose_pins("auto", on_pi=False)
     assert pins.simulated and pins.problem is None
 
 
 def test_real_gpio_expected_and_missing_is_a_problem_with_gpiozeros_reasons():
     """On a Pi whose GPIO fails (lgpio without a writable directory under systemd), the old code
     fell back to simulated pins with an info line: the buttons were dead and nothing said so."""
-    for pins in (pin_factory("required"), pin_factory("auto", on_pi=True)):
+    for pins in (choose_pins("required"), choose_pins("auto", on_pi=True)):
         assert pins.simulated and pins.problem
         assert "lgpio" in pins.problem  # gpiozero's own reason for each factory it tried
 
 
 def test_simulated_pins_do_not_remember_every_change():
     """MockPin kept every state change: the breathing LED grew the daemon by 16 MiB an hour."""
-    pin_factory("simulated")
-    led = Led(12, brightness=0.4)
+    pins = simulated_pins()
+    led = Led(12, brightness=0.4, pin_factory=pins)
     try:
-        pin = Device.pin_factory.pin(12)
+        pin = pins.pin(12)
         for i in range(5000):
             pin.state = (i % 100) / 100
         assert len(pin.states) <= 2000

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from broker import Broker, Listener
-from gpiozero import Device
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pageless import pageless
@@ -184,16 +183,17 @@ def test_the_wake_up_set_from_home_assistant_persists_and_overrides_the_config(t
 
 
 def test_a_button_press_is_published(tmp_path, broker, listener):
-    with Box(tmp_path, broker):
+    with Box(tmp_path, broker) as box:
         listener.wait_state(STATE, lambda d: d["state"] == "OFF")
-        pin = Device.pin_factory.pin(17)
+        pins = box.daemon.pins.factory
+        pin = pins.pin(17)
         pin.drive_low()
         time.sleep(0.05)
         pin.drive_high()
         listener.wait_state(STATE, lambda d: d["state"] == "ON")
-        Device.pin_factory.pin(27).drive_low()
+        pins.pin(27).drive_low()
         time.sleep(0.05)
-        Device.pin_factory.pin(27).drive_high()
+        pins.pin(27).drive_high()
         listener.wait_state(STATE, lambda d: d["sound"] == SOUNDS[(SOUNDS.index("brown") + 1) % len(SOUNDS)])
 
 

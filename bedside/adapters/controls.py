@@ -7,7 +7,6 @@ so every callback here only submits a command to the controller; none touches th
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tempfile
 import threading
@@ -18,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpiozero import MCP3008, PWMLED, Device, DigitalInputDevice, RotaryEncoder
+from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from bedside.adapters.panel import KnobSmoother, LedAnimation
 from bedside.commands import Command, NextSound, PlayHeld, SetVolume, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
-from bedside.events import Reason, Snapshot
+from bedside.events import Snapshot
 from bedside.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def on_raspberry_pi(model: Path = DEVICE_TREE_MODEL) -> bool:
 class PinChoice:
     """The pins bedside will use, and, when real GPIO was expected and failed, why (never silent)."""
 
-    factory: object
+    factory: Factory
     simulated: bool
     problem: str | None = None
     fallbacks: str | None = None  # factories gpiozero tried before the one it gave (worth a line)
@@ -65,7 +66,7 @@ def _writable_lgpio_directory() -> None:
             return
 
 
-def pin_factory(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
+def choose_pins(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
     """The pins for ``[controls] gpio`` (``mode``): real GPIO where it is expected, else gpiozero's
     MockFactory. Where real GPIO is expected and fails, the choice says why (the caller logs an
     error and keeps playing: MQTT and the sleep timer still work)."""
@@ -82,11 +83,20 @@ def pin_factory(mode: str = "auto", *, on_pi: bool | None = None) -> PinChoice:
                 why = "this is a Raspberry Pi" if mode == "auto" else '[controls] gpio = "required"'
                 problem = f"real GPIO expected ({why}) but none works: {reasons}"
             else:
-                Device.pin_factory = factory
                 reasons = "; ".join(str(w.message) for w in caught)
                 return PinChoice(factory, False, fallbacks=reasons or None)
-    Device.pin_factory = MockFactory(pin_class=_BoundedMockPin)
-    return PinChoice(Device.pin_factory, True, problem)
+    return PinChoice(simulated_pins(), True, problem)
+
+
+def simulated_pins() -> Factory:
+    """gpiozero's MockFactory, with pins that keep only their recent history. Passed to the devices
+    (``pin_factory=``), never made gpiozero's global default."""
+    return MockFactory(pin_class=_BoundedMockPin)
+
+
+def given_pins(factory: Factory) -> PinChoice:
+    """The pins a caller passed in (``Daemon(pin_factory=...)``): simulated if they are gpiozero's mock."""
+    return PinChoice(factory, isinstance(factory, MockFactory))
 
 
 class _BoundedMockPin(MockPWMPin):
@@ -127,8 +137,9 @@ class _PressButton:
     """
 
     def __init__(self, pin: int, config: ControlsConfig, short: Callable[[], None],
-                 long: Callable[[], None] | None) -> None:
-        self.button = DigitalInputDevice(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None)
+                 long: Callable[[], None] | None, pin_factory: Factory | None = None) -> None:
+        self.button = DigitalInputDevice(pin, pull_up=True, bounce_time=config.bounce_ms / 1000 or None,
+                                         pin_factory=pin_factory)
         self._bounce_s = config.bounce_ms / 1000
         self._hold_s = config.long_press_s
         self._last_edge = -1e9
@@ -181,37 +192,13 @@ class _PressButton:
         self.button.close()
 
 
-class KnobSmoother:
-    """Turns raw potentiometer readings into volume steps: smoothed, and with hysteresis, so a knob
-    at rest never makes the volume jitter between two steps (an MCP3008 reading wanders by a few
-    counts; a step is ten of them)."""
-
-    SMOOTHING = 0.2  # share of each new reading: a 0.1 s time constant at 50 readings a second
-    HYSTERESIS = 0.7  # steps beyond the half-step boundary before the volume moves
-
-    def __init__(self) -> None:
-        self._smoothed: float | None = None
-        self.sent: int | None = None
-
-    def feed(self, reading: float) -> int | None:
-        """One reading in [0, 1]; returns a new volume when the knob has really moved."""
-        if self._smoothed is None:
-            self._smoothed = reading
-        self._smoothed += self.SMOOTHING * (reading - self._smoothed)
-        position = self._smoothed * 100
-        if self.sent is None or abs(position - self.sent) > 0.5 + self.HYSTERESIS:
-            self.sent = round(position)
-            return self.sent
-        return None
-
-
 class PotVolume:
     """A potentiometer on an MCP3008 as the volume knob, polled on its own thread."""
 
     POLL_S = 0.02
 
-    def __init__(self, channel: int, submit: Callable[[Command], None]) -> None:
-        self.adc = MCP3008(channel=channel)
+    def __init__(self, channel: int, submit: Callable[[Command], None], pin_factory: Factory | None = None) -> None:
+        self.adc = MCP3008(channel=channel, pin_factory=pin_factory)
         self._submit = submit
         self.smoother = KnobSmoother()
         self._stop = threading.Event()
@@ -235,57 +222,40 @@ class PotVolume:
 
 
 class Led:
-    """The LED tells the state without a screen: a dim glow while playing, a slow breath while a
-    sleep timer runs, two quick blinks to confirm a press, dark when stopped — except for a brief,
-    dim double blink as the sound stops for the night when a wake-up is armed (so one knows the
-    morning is set without a light left on). It runs on its own thread; the controller's listener
-    only records what to show."""
+    """The LED on its own thread, showing :class:`~bedside.adapters.panel.LedAnimation`: frames only
+    while it moves (a breath, a blink), none while it glows or is dark."""
 
-    BREATH_S = 5.0
     FRAME_S = 0.05  # 20 frames a second: smooth enough for a slow breath, few wake-ups
 
-    def __init__(self, pin: int, brightness: float) -> None:
-        self.led = PWMLED(pin)
-        self.brightness = brightness
-        self._mode = "off"
-        self._blink_until = 0.0
-        self._blink_level = brightness
+    def __init__(self, pin: int, brightness: float, pin_factory: Factory | None = None) -> None:
+        self.led = PWMLED(pin, pin_factory=pin_factory)
+        self.animation = LedAnimation(brightness)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="led", daemon=True)
         self._thread.start()
 
-    def on_state(self, snapshot: Snapshot) -> None:
-        state, reason = snapshot.state, snapshot.reason
-        self._mode = "off" if not state.playing else "breathe" if state.timer_end is not None else "glow"
-        if reason == Reason.CONFIRM:
-            self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness
-        elif reason in (Reason.STOPPED, Reason.TIMER_EXPIRED) and state.next_wake_at is not None and not state.waking:
-            self._blink_until, self._blink_level = time.monotonic() + 0.4, self.brightness * self.ARMED_DIM
+    @property
+    def brightness(self) -> float:
+        return self.animation.brightness
+
+    @brightness.setter
+    def brightness(self, value: float) -> None:
+        self.animation.brightness = value
         self._wake.set()
 
-    #: The "wake-up armed" double blink, as a share of the LED's brightness.
-    ARMED_DIM = 0.25
-
-    def value_at(self, now: float) -> float:
-        if now < self._blink_until:
-            phase = (self._blink_until - now) / 0.2
-            return self._blink_level if int(phase) % 2 == 0 else 0.0
-        if self._mode == "glow":
-            return self.brightness * 0.5
-        if self._mode == "breathe":
-            return self.brightness * (0.55 - 0.45 * math.cos(2 * math.pi * now / self.BREATH_S))
-        return 0.0
+    def on_state(self, snapshot: Snapshot) -> None:
+        self.animation.show(snapshot)
+        self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
             try:
-                self.led.value = self.value_at(now)
+                self.led.value = self.animation.value_at(now)
             except Exception as error:  # a driver error: the LED is not worth the thread
                 _callback_log.warning("LED: %s: %s", type(error).__name__, error)
-            animated = self._mode == "breathe" or now < self._blink_until
-            self._wake.wait(self.FRAME_S if animated else None)
+            self._wake.wait(self.FRAME_S if self.animation.animated(now) else None)
             self._wake.clear()
 
     def close(self) -> None:
@@ -296,29 +266,32 @@ class Led:
 
 
 class Controls:
-    """Every configured control, wired to the controller's command queue."""
+    """Every configured control, wired to the controller's command queue, on ``pin_factory``'s pins
+    (gpiozero's own default when None: real GPIO on a Pi)."""
 
-    def __init__(self, config: ControlsConfig, submit: Callable[[Command], None]) -> None:
+    def __init__(self, config: ControlsConfig, submit: Callable[[Command], None],
+                 pin_factory: Factory | None = None) -> None:
         self._parts: list = []
+        pins = pin_factory
         timer_on_long_press = config.timer_pin is False
         long_play = lambda: submit(PlayHeld(steps_timer=timer_on_long_press))  # noqa: E731 (snoozes a wake-up)
         for key in ("play_pin", "encoder_button_pin"):
             pin = getattr(config, key)
             if pin is not False:
-                self._parts.append(_PressButton(pin, config, lambda: submit(TogglePlay()), long_play))
+                self._parts.append(_PressButton(pin, config, lambda: submit(TogglePlay()), long_play, pins))
         if config.sound_pin is not False:
             self._parts.append(_PressButton(config.sound_pin, config, lambda: submit(NextSound(1)),
-                                            lambda: submit(NextSound(-1))))
+                                            lambda: submit(NextSound(-1)), pins))
         if config.timer_pin is not False:
-            self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()), None))
+            self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()), None, pins))
         if config.encoder_a_pin is not False and config.encoder_b_pin is not False:
-            encoder = RotaryEncoder(config.encoder_a_pin, config.encoder_b_pin, max_steps=0)
+            encoder = RotaryEncoder(config.encoder_a_pin, config.encoder_b_pin, max_steps=0, pin_factory=pins)
             encoder.when_rotated_clockwise = _guarded(lambda: submit(StepVolume(1)))
             encoder.when_rotated_counter_clockwise = _guarded(lambda: submit(StepVolume(-1)))
             self._parts.append(encoder)
         if config.pot_channel is not False:
-            self._parts.append(PotVolume(config.pot_channel, submit))
-        self.led = Led(config.led_pin, config.led_brightness) if config.led_pin is not False else None
+            self._parts.append(PotVolume(config.pot_channel, submit, pins))
+        self.led = Led(config.led_pin, config.led_brightness, pins) if config.led_pin is not False else None
 
     def close(self) -> None:
         for part in self._parts:
