@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bedside.audio.gain import (
-    DEFAULT_VOLUME,
     SILENCE_DB,
     Ramp,
     VolumeScale,
@@ -41,6 +40,13 @@ MIN_VOLUME_RAMP_S = 0.030
 # full scale. Sounds are calibrated so it almost never acts; it is there so that nothing can clip.
 LIMIT_THRESHOLD = 0.80
 LIMIT_CEILING = 0.97
+
+#: Where the volume ramp stands when an engine is made, before anyone sets a volume. Not a default
+#: volume (that is the config's volume.default): the controller's first set_volume glides from here
+#: over 30 ms, under the fade-in from silence. A hold instead would be cleaner but would change the
+#: first 30 ms of every render (and, through the darkening filter's state, a whole darkened night
+#: by up to -82 dBFS), so it stays until someone decides renders may change.
+START_STEP = 50
 
 
 @dataclass
@@ -130,7 +136,7 @@ class Darkening:
 class Engine:
     """Renders the mix. Not thread-safe: one thread (the audio loop) owns it."""
 
-    def __init__(self, rate: int, volume_scale: VolumeScale | None = None, volume: int = DEFAULT_VOLUME) -> None:
+    def __init__(self, rate: int, volume_scale: VolumeScale | None = None, volume: int = START_STEP) -> None:
         self.rate = rate
         self.now = 0  # frames rendered so far: the engine's clock
         self.volume_scale = volume_scale or VolumeScale()
