@@ -202,3 +202,23 @@ def test_a_fed_source_at_a_steady_level_gives_the_same_samples_as_a_plain_one(le
     assert np.array_equal(a, b)
     assert np.abs(a).max() <= 0.97  # the limiter's ceiling, loud or not
     assert (fed.limited_samples > 0) == (level > 0.8)
+
+
+@pytest.mark.parametrize("darken", [False, True])
+@pytest.mark.parametrize(("into_fade_s", "new_fade_s", "new_expiry_s"), [(50, 10, 10), (30, 5, 120), (59, 60, 60)])
+def test_a_new_timer_during_the_sleep_fade_goes_on_from_where_the_level_is(darken, into_fade_s, new_fade_s,
+                                                                           new_expiry_s):
+    """Home Assistant's "fade out now", a stop entry or the timer button late in the sleep fade:
+    the fade had taken the level down by tens of dB, and the new one started again from 0 dB
+    (found by the week on the sample clock: a 32 dB step up at a 01:30 stop)."""
+    engine = started()
+    run(engine, 3.5)
+    engine.set_sleep_timer(engine.now + engine.seconds(60), engine.seconds(60), darken=darken)
+    before = run(engine, into_fade_s)
+    engine.set_sleep_timer(engine.now + engine.seconds(new_expiry_s), engine.seconds(new_fade_s), darken=darken)
+    after = run(engine, new_expiry_s + 1)
+    joined = np.concatenate([before, after])
+    assert largest_step_db(joined) <= ZIPPER_DB
+    nonzero = np.abs(after[after != 0])
+    assert nonzero.max() <= abs(before[-1]) * 10 ** (0.01 / 20)  # never louder again
+    assert after[-engine.seconds(0.5):].max() == 0.0  # and silent by the new expiry

@@ -111,6 +111,14 @@ class Darkening:
         opening.ends = start + length
         return opening
 
+    def continue_from(self, other: Darkening, now: int) -> None:
+        """Take over from ``other`` at ``now``: its cutoff and its filter's state, so the new glide
+        neither jumps in brightness nor steps in level; from there it goes on down to the end."""
+        held = min(max(other.progress(now), 0.0), 1.0)
+        progress = self.progress
+        self.progress = lambda t: held + (1 - held) * min(max(progress(t), 0.0), 1.0)
+        self._last = other._last
+
     def cancel(self, now: int, ramp: int) -> None:
         """Glide the cutoff back up over ``ramp`` frames (removing it at once would be a step)."""
         held = self.progress(now)
@@ -282,17 +290,26 @@ class Engine:
         ``expiry - fade`` (or now, if that has passed); at ``expiry`` the sound stops. With
         ``darken``, a low-pass also glides down from 18 kHz to 400 Hz over the fade.
         """
-        self._darkening = None
         expiry = max(expiry, self.now + 1)
         start = max(self.now, expiry - fade)
+        # A fade already under way (or its glide back up) goes on from the level it has reached:
+        # starting the new one from 0 dB would be a step of up to 100 dB (a "fade out now" from Home
+        # Assistant, or a stop entry, late in the sleep fade). It then runs from now to the expiry.
+        held = self._sleep.level_at(self.now)
+        held = SILENCE_DB if held == -math.inf else held
+        if held < 0.0:
+            start = self.now
         volume_db = self._volume.level_at(start)
         depth = SILENCE_DB - (volume_db if volume_db != -math.inf else SILENCE_DB)
-        self._sleep = Ramp()
+        self._sleep = Ramp.hold(held)
         # A fade too short to stay below the zipper limit is lengthened (the expiry moves later).
         self._sleep.move(start, min(depth, -1.0), expiry - start, then_silence=True)
         self._sleep_end = start + self._sleep.length
+        darkening, self._darkening = self._darkening, None
         if darken:
             self._darkening = Darkening(self.rate, start, self._sleep.length)
+            if darkening is not None:  # the low-pass goes on from where it is, with its filter's state
+                self._darkening.continue_from(darkening, self.now)
 
     def cancel_sleep_timer(self, ramp: float = 1.0) -> None:
         """Forget the timer; if its fade had begun, glide back up to the set volume."""
