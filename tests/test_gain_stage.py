@@ -222,3 +222,28 @@ def test_a_new_timer_during_the_sleep_fade_goes_on_from_where_the_level_is(darke
     nonzero = np.abs(after[after != 0])
     assert nonzero.max() <= abs(before[-1]) * 10 ** (0.01 / 20)  # never louder again
     assert after[-engine.seconds(0.5):].max() == 0.0  # and silent by the new expiry
+
+
+def test_after_a_darkened_night_the_next_sound_is_bright_again():
+    """The sleep fade's low-pass outlived the night: the next sound started without a timer played
+    through a 400 Hz low-pass until something reset it (found by the week on the sample clock)."""
+
+    class Tone:
+        def __init__(self):
+            self.t = 0
+
+        def render(self, frames):
+            x = 0.25 * np.sin(2 * np.pi * 4000 * (self.t + np.arange(frames)) / RATE)
+            self.t += frames
+            return np.repeat(x[:, None], 2, axis=1).astype(np.float32)
+
+    engine = Engine(RATE, volume=100)
+    engine.play("tone", Tone(), fade_in=0.5)
+    run(engine, 1)
+    engine.set_sleep_timer(engine.now + engine.seconds(5), engine.seconds(5), darken=True)
+    run(engine, 6)
+    assert not engine.audible
+    engine.play("tone", Tone(), fade_in=0.5)
+    out = run(engine, 2)[engine.seconds(1):]
+    assert not engine.low_pass_active
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(0.25 / math.sqrt(2), rel=1e-3)

@@ -389,5 +389,6 @@ class Engine:
     def _expire_timer(self) -> None:
         self.events.append(("timer_expired", self._sleep_end))
         self._voices.clear()
+        self._darkening = None  # the night is over: the next sound must not start muffled
         self._sleep = Ramp()
         self._sleep_end = None
