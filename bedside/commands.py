@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bedside.audio.gain import DEFAULT_VOLUME
+#: The volume step a new box starts at (the config's volume.default; the state file remembers the last).
+DEFAULT_VOLUME = 30
 
 #: The longest sleep timer (and "fade out now"), in minutes.
 MAX_TIMER_MIN = 24 * 60

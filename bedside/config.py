@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from bedside.audio.gain import DEFAULT_VOLUME, VolumeScale
+from bedside.audio.gain import VolumeScale
+from bedside.commands import DEFAULT_VOLUME
 from bedside.schedule import ACTIONS, Entry, parse_days, parse_hhmm
 
 Check = Callable[[Any], str | None]  # returns what is allowed, if the value is not

@@ -16,13 +16,14 @@ import itertools
 import logging
 import math
 import queue
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bedside.audio.engine import MIN_VOLUME_RAMP_S, Engine
 from bedside.audio.synth import Source
+from bedside.audio.synthesis import Prepare, prepare_now
 from bedside.commands import (
     MAX_TIMER_MIN,
     AdjustVolume,
@@ -79,14 +80,6 @@ class Prepared:
     source: Source | None  # None: it could not be built (its file vanished, say): logged, and it stops
 
 
-#: Builds ``sound``'s source (with ``seed``) and hands it back as ``Prepared`` through ``done``:
-#: at once (rendering to a file) or later, from the synthesis thread (the appliance).
-Prepare = Callable[[int, Sound, int, np.random.SeedSequence, Callable[[Prepared], None]], None]
-
-
-def prepare_now(token: int, sound: Sound, rate: int, seed: np.random.SeedSequence,
-                done: Callable[[Prepared], None]) -> None:
-    done(Prepared(token, sound.name, sound.make(rate, seed)))
 
 
 class Controller:
@@ -320,7 +313,9 @@ class Controller:
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
         log.info("%s %s", "switched to" if was_playing else "playing", name)
-        self._prepare(token, sound, self.engine.rate, self._seed.spawn(1)[0], self.submit_prepared)
+        seed, rate = self._seed.spawn(1)[0], self.engine.rate
+        self._prepare(lambda: sound.make(rate, seed),
+                      lambda source: self.submit_prepared(Prepared(token, name, source)))
 
     def submit_prepared(self, prepared: Prepared) -> None:
         self._queue.put(prepared)

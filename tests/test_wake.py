@@ -17,7 +17,7 @@ import soundfile
 from numpy.lib.stride_tricks import sliding_window_view
 from test_appliance import PLAY, RATE, Appliance, cycle_levels_db, tone_file  # noqa: F401 (a fixture)
 
-from bedside.adapters.controls import Led
+from bedside.adapters.panel import LedAnimation
 from bedside.audio.engine import Engine
 from bedside.audio.gain import VolumeScale
 from bedside.commands import Play
@@ -153,7 +153,7 @@ def test_the_led_blinks_dimly_twice_when_stopping_with_a_wake_up_armed(tmp_path,
         box.wait_for("stopped")
         time.sleep(0.6)
         values = [s.state for s in led_pin.states[before:]]
-    dim = 0.3 * Led.ARMED_DIM
+    dim = 0.3 * LedAnimation.ARMED_DIM
     assert values.count(pytest.approx(dim)) >= 1 and max(values) <= dim + 1e-9  # dim, never bright
     assert values[-1] == 0  # and dark after
 

@@ -184,10 +184,6 @@ def db_to_gain(db: np.ndarray | float) -> np.ndarray | float:
     return 0.0 if db == -math.inf else 10.0 ** (db / 20.0)
 
 
-#: The volume step a new box starts at (the config's volume.default; the state file remembers the last).
-DEFAULT_VOLUME = 30
-
-
 @dataclass(frozen=True)
 class VolumeScale:
     """Volume steps 0–100 on a dB scale: 0 is silence, 1 the floor, 100 the ceiling.

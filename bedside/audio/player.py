@@ -19,14 +19,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-import numpy as np
-
+from bedside.audio.engine import Engine
 from bedside.audio.sinks import Output
-from bedside.audio.synthesis import Synthesis
-from bedside.commands import Stop
-from bedside.controller import Controller, Prepared, prepare_now
-from bedside.sounds import Sound
+from bedside.audio.synth import Source
+from bedside.audio.synthesis import Prepare, Synthesis, prepare_now
+from bedside.commands import Command, Stop
 
 log = logging.getLogger("bedside")
 
@@ -42,6 +41,25 @@ IDLE_TICK_S = 1.0
 PATIENCE_SHARE = 0.5
 
 
+class Driven(Protocol):
+    """What the loop asks of the controller (:class:`bedside.controller.Controller`), and no more."""
+
+    engine: Engine
+
+    @property
+    def preparing(self) -> bool: ...
+
+    def submit(self, command: Command) -> None: ...
+
+    def set_prepare(self, prepare: Prepare) -> None: ...
+
+    def process_pending(self, wait: float = 0.0) -> int: ...
+
+    def after_block(self) -> None: ...
+
+    def note_underruns(self, total: int) -> None: ...
+
+
 class Player:
     """Owns the controller (and through it the engine) and the output; nothing else renders.
 
@@ -49,7 +67,7 @@ class Player:
     the pace). Otherwise they are prepared in place (rendering to a file: exact and repeatable).
     """
 
-    def __init__(self, controller: Controller, output: Output, block_frames: int, *, realtime: bool,
+    def __init__(self, controller: Driven, output: Output, block_frames: int, *, realtime: bool,
                  after_write: Callable[[], None] | None = None) -> None:
         self.controller = controller
         self.engine = controller.engine
@@ -68,10 +86,9 @@ class Player:
         #: (first frame, time it was handed over, frames still queued before it), for benchmarks.
         self.writes: deque[tuple[int, float, int]] | None = None
 
-    def _prepare(self, token: int, sound: Sound, rate: int, seed: np.random.SeedSequence,
-                 done: Callable[[Prepared], None]) -> None:
+    def _prepare(self, make: Callable[[], Source], done: Callable[[Source | None], None]) -> None:
         assert self.synthesis is not None
-        self.synthesis.prepare(lambda: sound.make(rate, seed), lambda feed: done(Prepared(token, sound.name, feed)))
+        self.synthesis.prepare(make, done)
 
     def stop(self, fade_s: float | None = None) -> None:
         """Fade out and end the loop (any thread; a signal handler may call it)."""

@@ -62,6 +62,15 @@ INFINITE = 1 << 62
 MIN_SLEEP_S = 0.005
 
 
+#: Builds a source with ``make`` and hands it to ``done`` (``None`` if building it failed): at once
+#: (rendering to a file: :func:`prepare_now`) or later from the synthesis thread (the appliance).
+Prepare = Callable[[Callable[[], Source], Callable[[Source | None], None]], None]
+
+
+def prepare_now(make: Callable[[], Source], done: Callable[[Source | None], None]) -> None:
+    done(make())
+
+
 class Feed:
     """A source rendered ahead; the audio thread takes frames, the synthesis thread adds them.
 

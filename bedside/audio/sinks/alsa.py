@@ -25,13 +25,13 @@ import logging
 import math
 import select
 import time
+from typing import Protocol
 
 import alsaaudio
 import numpy as np
 
 from bedside.audio.pcm import Encoder
 from bedside.audio.sinks import AudioDeviceError
-from bedside.config import AudioConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,16 @@ RESUME_RAMP_S = 0.010
 STALL_S = 5.0
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
+
+
+class AudioSettings(Protocol):
+    """What a sink is opened with: ``[audio]`` (:class:`bedside.config.AudioConfig`)."""
+
+    device: str
+    rate: int
+    period_frames: int
+    periods: int
+    format: str
 
 
 def available_pcms() -> list[str]:
@@ -121,7 +131,7 @@ class AlsaSink:
                  self.period_frames, self.periods)
 
     @classmethod
-    def from_config(cls, audio: AudioConfig, dither_seed: int | None = None, device: str | None = None) -> AlsaSink:
+    def from_config(cls, audio: AudioSettings, dither_seed: int | None = None, device: str | None = None) -> AlsaSink:
         """The device ``[audio]`` describes ("auto" format: 32-bit if the device takes it, else 16)."""
         formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
         return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
