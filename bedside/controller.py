@@ -309,7 +309,7 @@ class Controller:
             return
         token = next(self._tokens)
         self._starting = (token, fade, rise)  # a newer choice replaces one still being prepared
-        self._update(Reason.SOUND if was_playing else "started", playing=True, sound=name, fading=False)
+        self._update(Reason.SOUND if was_playing else Reason.STARTED, playing=True, sound=name, fading=False)
         if not was_playing and self.state.timer_min:
             self._arm_timer(self.state.timer_min)
         log.info("%s %s", "switched to" if was_playing else "playing", name)
@@ -420,9 +420,12 @@ class Controller:
         rate, frame = engine.rate, engine.now
         audible = state.playing and engine.playing
         rise_end, fade = engine.rise_end, engine.sleep_fade
+        # The level heard: mid-rise, where the rise is (the snapshot ages it on); otherwise where
+        # the volume is going (a knob's ramp lasts 30 ms; the old level would stand until the next change).
+        level = engine.level_db() if engine.rising else engine.volume_scale.to_db(state.volume)
         return Snapshot(
             state, reason, frame,
-            level_db=engine.level_db() if audible else -math.inf,
+            level_db=level if audible else -math.inf,
             timer_remaining_s=state.timer_remaining_s(frame, rate),
             rise_remaining_s=None if rise_end is None else (rise_end - frame) / rate,
             rise_target_db=engine.volume_scale.to_db(state.volume),

@@ -209,3 +209,28 @@ def test_doctor_knows_the_running_service(tmp_path):
         service.terminate()
         service.wait(20)
     assert service.pid not in running_services()
+
+
+def test_snapshots_carry_what_is_heard_and_the_timer_left_without_the_engine():
+    """The page and MQTT read snapshots only: the level a volume change is going to (not the one its
+    30 ms ramp starts from), a timer's remaining seconds, and why it changed."""
+    from bedside.commands import SetVolume
+
+    c = controller()
+    seen: list[Snapshot] = []
+    c.subscribe(seen.append)
+    c.apply(TogglePlay())
+    c.process_pending()  # the sound built in place starts
+    c.engine.render(48000)
+    c.apply(SetVolume(70))
+    c.apply(SetTimer(30))
+    c.events.deliver()
+    assert [type(s.reason) for s in seen] == [Reason] * len(seen)  # never a bare string
+    assert [s.reason for s in seen][:3] == [Reason.STARTED, Reason.VOLUME, Reason.TIMER]
+    volume, timer = seen[1], seen[-1]
+    assert volume.level_db == pytest.approx(c.engine.volume_scale.to_db(70))
+    assert timer.frame == 48000 and timer.timer_remaining_s == pytest.approx(30 * 60)
+    assert timer.aged(timer.taken_at + 60).timer_remaining_s == pytest.approx(29 * 60)
+    c.apply(FadeOut(10))
+    c.events.deliver()
+    assert seen[-1].reason == Reason.FADE_OUT and seen[-1].sleep_fade_s == pytest.approx((0.0, 10.0))
