@@ -97,8 +97,12 @@ class Daemon:
 
     def __init__(self, config: Config, *, simulate_pins: bool = False, keyboard: bool | None = None,
                  notifier: Notifier | None = None, seed: int | None = None, clock: Clock | None = None,
-                 pin_factory: object | None = None, sink_factory: SinkFactory = alsa_sink) -> None:
+                 pin_factory: object | None = None, sink_factory: SinkFactory = alsa_sink,
+                 realtime: bool = True) -> None:
         self.config = config
+        #: False: sounds are built on the audio thread and the loop goes as fast as its sink takes
+        #: samples, never resting: the sink sets the pace (a test's sample clock).
+        self._realtime = realtime
         self._pin_factory = pin_factory
         self._sink_factory = sink_factory
         #: The pins in use (``pins.factory.pin(17)`` drives a simulated one), once run has started.
@@ -249,7 +253,7 @@ class Daemon:
         # One period per wake-up: the device's poll wakes the loop when a period's worth of room is
         # free, and the rest of the buffer is the margin against a late wake-up.
         period = output.sink.period_frames if output.sink is not None else config.audio.period_frames
-        player = Player(controller, output, period, realtime=True, after_write=self._after_write)
+        player = Player(controller, output, period, realtime=self._realtime, after_write=self._after_write)
         self.player = player
         if saved.playing and config.state.resume_on_boot:
             controller.submit(Play())

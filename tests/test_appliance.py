@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 from pageless import pageless
+from stepped import SteppedSink
 
 from bedside.audio.pcm import decode
 from bedside.config import load
@@ -33,7 +34,11 @@ def tone_file(tmp_path_factory) -> Path:
 
 
 class Appliance:
-    def __init__(self, tmp_path: Path, tone: Path, extra: str = "", state_extra: str = "", clock=None) -> None:
+    """The daemon in a thread. ``stepped``: on the test's sample clock (a :class:`SteppedSink`, sounds
+    built in place): audio time passes only in :meth:`advance` and in :meth:`wait_for`, not by sleeping."""
+
+    def __init__(self, tmp_path: Path, tone: Path, extra: str = "", state_extra: str = "", clock=None,
+                 stepped: bool = False) -> None:
         self.raw = tmp_path / "out.raw"
         self.raw.unlink(missing_ok=True)
         self.config_path = tmp_path / "bedside.toml"
@@ -54,7 +59,9 @@ name = "tone"
 file = "{tone}"
 {pageless(extra)}
 """)
-        self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1, clock=clock)
+        self.sink = SteppedSink(RATE) if stepped else None
+        steps = {"realtime": False, "sink_factory": lambda audio, seed: self.sink} if stepped else {}
+        self.daemon = Daemon(load(self.config_path), simulate_pins=True, keyboard=False, seed=1, clock=clock, **steps)
         self.events: list[tuple[str, object, int]] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.exit_code = None
@@ -64,11 +71,15 @@ file = "{tone}"
 
     def __enter__(self):
         self.thread.start()
+        if self.sink is not None:
+            self.sink.grant(self.sink.period_frames)  # READY=1 comes after the first block
         assert self.daemon.ready.wait(10)
         self.controller.subscribe(lambda snap: self.events.append((snap.reason, snap.state, snap.frame)))
         return self
 
     def __exit__(self, *exc):
+        if self.sink is not None:
+            self.sink.free()
         self.daemon.request_exit()
         self.thread.join(10)
         assert self.exit_code == 0
@@ -99,16 +110,29 @@ file = "{tone}"
             time.sleep(0.002)
         time.sleep(0.05)
 
+    def advance(self, seconds: float) -> None:
+        """Stepped: let ``seconds`` of sound through (at the speed the loop can render them)."""
+        self.sink.grant(round(seconds * RATE))
+        self.daemon.events.wait_delivered()
+
     def wait_for(self, reason: str, timeout: float = 10.0):
+        """The first event for ``reason``: stepped, up to ``timeout`` seconds of sound in 10 ms steps."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        frames = 0
+        while time.monotonic() < deadline or (self.sink is not None and frames < timeout * RATE):
             for event in self.events:
                 if event[0] == reason:
                     return event
-            time.sleep(0.01)
+            if self.sink is not None:
+                self.advance(0.02)
+                frames += RATE // 50
+            else:
+                time.sleep(0.01)
         raise AssertionError(f"no {reason!r} event; saw {[e[0] for e in self.events]}")
 
     def output(self) -> np.ndarray:
+        if self.sink is not None:
+            return self.sink.output()
         return decode(self.raw.read_bytes(), "S32_LE")[:, 0]
 
 
@@ -119,12 +143,12 @@ def cycle_levels_db(x: np.ndarray) -> np.ndarray:
 
 
 def test_a_press_starts_the_sound_with_a_fade_in(tmp_path, tone_file):
-    with Appliance(tmp_path, tone_file) as box:
-        time.sleep(0.3)
+    with Appliance(tmp_path, tone_file, stepped=True) as box:
+        box.advance(0.3)
         box.press(PLAY)
         _, state, frame = box.wait_for("started")
         assert state.playing and state.sound == "tone"
-        time.sleep(1.0)
+        box.advance(1.0)
     out = box.output()
     assert np.all(out[:frame] == 0)  # silence until the press
     levels = cycle_levels_db(out[frame:frame + RATE])
@@ -133,14 +157,14 @@ def test_a_press_starts_the_sound_with_a_fade_in(tmp_path, tone_file):
 
 
 def test_one_detent_is_one_volume_step_without_a_click(tmp_path, tone_file):
-    with Appliance(tmp_path, tone_file) as box:
+    with Appliance(tmp_path, tone_file, stepped=True) as box:
         box.press(PLAY)
         box.wait_for("started")
-        time.sleep(0.8)
+        box.advance(0.8)
         box.detent(clockwise=True)
         _, state, frame = box.wait_for("volume")
         assert state.volume == 81
-        time.sleep(0.3)
+        box.advance(0.3)
     levels = cycle_levels_db(box.output())
     at = frame // 48
     before, after = levels[at - 100:at - 1].mean(), levels[at + 100:at + 200].mean()
@@ -152,15 +176,15 @@ def test_one_detent_is_one_volume_step_without_a_click(tmp_path, tone_file):
 
 def test_a_long_press_sets_the_timer_and_the_night_ends_on_its_sample(tmp_path, tone_file):
     extra = "[timer]\npresets_min = [0.1]\nfade_min = 0.05\n[controls]\ntimer_pin = false\nlong_press_s = 0.5\n"
-    with Appliance(tmp_path, tone_file, extra) as box:
+    with Appliance(tmp_path, tone_file, extra, stepped=True) as box:
         box.press(PLAY)
         box.wait_for("started")
-        time.sleep(0.3)
+        box.advance(0.3)
         box.press(PLAY, hold=0.8)  # long press: the timer, and its release does not stop the sound
         _, state, _ = box.wait_for("timer")
         assert state.timer_min == 0.1 and state.playing
         box.wait_for("timer_expired", timeout=15)
-        time.sleep(0.3)
+        box.advance(0.3)
     end = state.timer_end
     out = box.output()
     assert out[end - 1] != 0 and np.all(out[end:] == 0)  # exact zeros from the expiry sample

@@ -247,3 +247,30 @@ def test_after_a_darkened_night_the_next_sound_is_bright_again():
     out = run(engine, 2)[engine.seconds(1):]
     assert not engine.low_pass_active
     assert np.sqrt(np.mean(out**2)) == pytest.approx(0.25 / math.sqrt(2), rel=1e-3)
+
+
+def test_a_timer_set_during_a_brightening_rise_lets_the_low_pass_open_on():
+    """A wake-up with brighten and stop_after on a sound already playing: the wake-up's timer
+    dropped the opening low-pass at once, a jump in brightness (a 4 kHz tone: +20 dB in a sample)."""
+
+    class Tone:
+        def __init__(self):
+            self.t = 0
+
+        def render(self, frames):
+            x = 0.25 * np.sin(2 * np.pi * 4000 * (self.t + np.arange(frames)) / RATE)
+            self.t += frames
+            return np.repeat(x[:, None], 2, axis=1).astype(np.float32)
+
+    engine = Engine(RATE, volume=60)
+    engine.play("tone", Tone(), fade_in=0.5)
+    run(engine, 1)
+    engine.rise(60, 30.0, brighten=True, from_silence=False)
+    before = run(engine, 5)
+    engine.set_sleep_timer(engine.now + engine.seconds(600), engine.seconds(60))
+    assert engine.low_pass_active
+    after = run(engine, 40)
+    levels = 10 * np.log10(np.mean(np.concatenate([before, after]).reshape(-1, 48) ** 2, axis=1))
+    at = len(before) // 48
+    assert np.abs(np.diff(levels[at - 100:at + 1000])).max() < 0.05  # it opens on smoothly: no jump at the timer
+    assert levels[-100:].mean() == pytest.approx(levels[-1], abs=0.05) and levels[-1] > levels[0] + 10

@@ -21,19 +21,19 @@ def scale_db(step: int, floor: float) -> float:
 def test_a_new_volume_floor_glides_to_its_level_and_the_knob_steps_on_the_new_scale(tmp_path, tone_file):
     """Raising floor_db from -60 to -10 moves the level to what the new scale gives for the same step,
     on a one-second glide, and a detent down is then one step of the new scale (not a jump)."""
-    with Appliance(tmp_path, tone_file) as box:
+    with Appliance(tmp_path, tone_file, stepped=True) as box:
         box.press(17)
         box.wait_for("started")
-        time.sleep(1.0)
+        box.advance(1.0)
         text = box.config_path.read_text()
         box.config_path.write_text(text.replace("default = 80", "default = 80\nfloor_db = -10.0"))
         box.daemon.request_reload()
         _, _, reloaded = box.wait_for("reloaded")
-        time.sleep(1.6)
+        box.advance(1.6)
         box.detent(clockwise=False)
         _, state, stepped = box.wait_for("volume")
         assert state.volume == 79
-        time.sleep(0.4)
+        box.advance(0.4)
     levels = cycle_levels_db(box.output())
     at, step_at = reloaded // 48, stepped // 48
     before, after = levels[at - 200:at - 1].mean(), levels[at + 1200:at + 1500].mean()
@@ -48,12 +48,12 @@ def test_a_new_volume_floor_glides_to_its_level_and_the_knob_steps_on_the_new_sc
 def test_removing_the_playing_mix_falls_back_to_the_default_sound(tmp_path, tone_file, caplog):
     mix = ('[[sounds]]\nname = "tone-mix"\n'
            'layers = [{sound = "tone", level_db = 0}, {sound = "brown", level_db = -20}]\n')
-    with Appliance(tmp_path, tone_file, extra=mix) as box:
+    with Appliance(tmp_path, tone_file, extra=mix, stepped=True) as box:
         box.controller.submit(SetSound("tone-mix"))
         box.controller.submit(TogglePlay())
         box.wait_for("started")
         assert box.controller.state.sound == "tone-mix"
-        time.sleep(0.5)
+        box.advance(0.5)
         box.config_path.write_text(box.config_path.read_text().replace(mix, ""))
         box.daemon.request_reload()
         _, state, _ = box.wait_for("reloaded")
@@ -61,7 +61,7 @@ def test_removing_the_playing_mix_falls_back_to_the_default_sound(tmp_path, tone
         assert "tone-mix" not in box.controller.catalog
         box.controller.submit(TogglePlay())  # stop, then play again: nothing refused
         box.controller.submit(TogglePlay())
-        time.sleep(0.5)
+        box.advance(0.5)
         assert box.controller.state.playing and box.controller.state.sound == "tone"
         assert box.engine.current == "tone"
     assert "no longer in the config" in caplog.text

@@ -59,21 +59,29 @@ def fire(box: Appliance, clock: TestClock, when: datetime) -> None:
     box.daemon.scheduler.poke()
 
 
+def moved(box: Appliance, clock: TestClock, when: datetime) -> None:
+    """The wall clock moves to ``when``, the scheduler (a thread on the wall clock) has a moment to
+    look, and half a second of sound plays (on the sample clock)."""
+    fire(box, clock, when)
+    time.sleep(0.2)
+    box.advance(0.5)
+
+
 def test_a_wake_up_rises_from_silence_linear_in_db_to_its_volume(tmp_path, tone_file):  # noqa: F811
     clock = TestClock(WAKE_AT - timedelta(seconds=30))
-    with Appliance(tmp_path, tone_file, wake_config(), clock=clock) as box:
-        time.sleep(0.3)
+    with Appliance(tmp_path, tone_file, wake_config(), clock=clock, stepped=True) as box:
+        time.sleep(0.2)
+        box.advance(0.3)
         assert not box.controller.state.playing  # not yet: the clock says 06:29:30
         fire(box, clock, WAKE_AT)
         _, state, _ = box.wait_for("waking")
         assert state.waking and state.volume == VOLUME
-        time.sleep(2.0)
+        box.advance(2.0)
         # Mid-rise, the wall clock steps back an hour (NTP), then forward past the wake time again:
         # the rise is on the sample clock and goes on as it was; the wake-up does not fire twice.
-        fire(box, clock, WAKE_AT - timedelta(hours=1))
-        time.sleep(0.5)
-        fire(box, clock, WAKE_AT + timedelta(minutes=5))
-        time.sleep(RISE_S - 2.5 + 1.5)
+        moved(box, clock, WAKE_AT - timedelta(hours=1))
+        moved(box, clock, WAKE_AT + timedelta(minutes=5))
+        box.advance(RISE_S - 3.0 + 1.5)
         assert box.controller.state.playing and box.controller.state.waking
         assert [e[0] for e in box.events].count("waking") == 1
     out = box.output()
@@ -92,16 +100,15 @@ def test_a_wake_up_rises_from_silence_linear_in_db_to_its_volume(tmp_path, tone_
 
 def test_a_press_during_a_wake_up_stops_it_with_the_usual_fade(tmp_path, tone_file):  # noqa: F811
     clock = TestClock(WAKE_AT - timedelta(seconds=5))
-    with Appliance(tmp_path, tone_file, wake_config(), clock=clock) as box:
+    with Appliance(tmp_path, tone_file, wake_config(), clock=clock, stepped=True) as box:
         fire(box, clock, WAKE_AT)
         box.wait_for("waking")
-        time.sleep(2.0)
+        box.advance(2.0)
         box.press(PLAY)
         _, state, frame = box.wait_for("wake_ended")
         assert not state.playing and not state.waking and not state.snoozed
         box.wait_for("faded", timeout=5)
-        fire(box, clock, WAKE_AT + timedelta(minutes=20))  # no snooze: nothing comes back
-        time.sleep(0.5)
+        moved(box, clock, WAKE_AT + timedelta(minutes=20))  # no snooze: nothing comes back
         assert not box.controller.state.playing
     out = box.output()
     tail = out[frame:]
@@ -112,6 +119,9 @@ def test_a_press_during_a_wake_up_stops_it_with_the_usual_fade(tmp_path, tone_fi
 
 def test_a_long_press_snoozes_and_it_rises_again(tmp_path, tone_file):  # noqa: F811
     clock = TestClock(WAKE_AT - timedelta(seconds=5))
+    # On the wall clock still: on the sample clock (sounds built in place) the second rise measured
+    # 16 dB from 0.5 to 2 s instead of 12 ± 1, with the same rise from 1 s on: its first half second
+    # differs (not understood yet; see the notes of this test's stop).
     with Appliance(tmp_path, tone_file, wake_config(snooze_min=1.0), clock=clock) as box:
         fire(box, clock, WAKE_AT)
         box.wait_for("waking")

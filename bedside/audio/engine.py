@@ -310,6 +310,12 @@ class Engine:
             self._darkening = Darkening(self.rate, start, self._sleep.length)
             if darkening is not None:  # the low-pass goes on from where it is, with its filter's state
                 self._darkening.continue_from(darkening, self.now)
+        elif darkening is not None:
+            # Not darkening this time: a low-pass already in the path (a wake-up's brightening, an
+            # earlier fade's darkening) glides out by itself rather than vanishing (a step in brightness).
+            if darkening.ends is None:
+                darkening.cancel(self.now, self.seconds(1.0))
+            self._darkening = darkening
 
     def cancel_sleep_timer(self, ramp: float = 1.0) -> None:
         """Forget the timer; if its fade had begun, glide back up to the set volume."""
