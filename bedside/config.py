@@ -11,16 +11,14 @@ import math
 import re
 import textwrap
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from bedside.audio.gain import VolumeScale
 from bedside.commands import DEFAULT_VOLUME
-from bedside.schedule import ACTIONS, Entry, parse_days, parse_hhmm
-
-Check = Callable[[Any], str | None]  # returns what is allowed, if the value is not
+from bedside.declare import Between, Check, OneOf, setting
+from bedside.schedule import ACTION_DOCS, ACTIONS, Entry, parse_days, parse_hhmm
 
 
 class ConfigError(ValueError):
@@ -29,26 +27,6 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
-
-
-class Between:
-    """A check: ``low <= value <= high`` (the example config's comment must name both)."""
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = low, high
-
-    def __call__(self, value: Any) -> str | None:
-        return None if self.low <= value <= self.high else f"must be between {self.low} and {self.high}"
-
-
-class OneOf:
-    """A check: one of ``choices`` (the example config's comment must name each)."""
-
-    def __init__(self, *choices: Any) -> None:
-        self.choices = choices
-
-    def __call__(self, value: Any) -> str | None:
-        return None if value in self.choices else f"must be one of {', '.join(map(repr, self.choices))}"
 
 
 PIN = "pin"  # a BCM GPIO number, or false
@@ -66,13 +44,6 @@ def resolve_path(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else base.absolute() / path)
 
 
-def key(default: Any, doc: str, check: Check | None = None, kind: Any = None) -> Any:
-    """One config key, declared once: its default, what it means (the example config's comment,
-    ``\\n`` for a new line there), and what it allows. Validation, ``check-config``'s messages and
-    ``config/bedside.toml`` all come from here."""
-    return field(default=default, metadata={"doc": doc, "check": check, "kind": kind or type(default)})
-
-
 _TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.-]+")
 _TOPIC = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
@@ -83,9 +54,10 @@ def _topic(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    device: str = key("default", "ALSA PCM to play on. `aplay -L` or `bedside play --device nosuch` lists the names.")
-    rate: int = key(48000, "Sample rate in Hz: 44100, 48000, 88200 or 96000.", OneOf(44100, 48000, 88200, 96000))
-    period_frames: int = key(512, (
+    device: str = setting("default", "ALSA PCM to play on. `aplay -L` or `bedside play --device nosuch` lists the "
+                                     "names.")
+    rate: int = setting(48000, "Sample rate in Hz: 44100, 48000, 88200 or 96000.", OneOf(44100, 48000, 88200, 96000))
+    period_frames: int = setting(512, (
         "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it; "
         "the rest of the buffer is the margin that a late wake-up (a busy CPU) eats before the sound stops, and a "
         "command (a knob detent) waits at most one buffer before it is heard. The defaults, 512 × 3 = 1536 frames "
@@ -94,8 +66,9 @@ class AudioConfig:
         "held to 15% of one core (about one Cortex-A53 core), where 384 × 3 (16 ms margin) still had short gaps; "
         "and 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. "
         "ALSA may round it: `bedside doctor` shows what the device granted.)"), Between(32, 8192))
-    periods: int = key(3, "Periods in the buffer (2–16): more periods, more margin and more latency.", Between(2, 16))
-    format: str = key("auto", (
+    periods: int = setting(3, "Periods in the buffer (2–16): more periods, more margin and more latency.",
+                           Between(2, 16))
+    format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '
         '"S16_LE". At the quietest steps, 16-bit output is mostly dither: prefer 32.'),
         OneOf("auto", "S32_LE", "S16_LE"))
@@ -105,13 +78,13 @@ class AudioConfig:
 class VolumeConfig:
     """Volume runs 0–100 in equal dB steps: 0 is silence, 1 is floor_db, 100 is ceiling_db."""
 
-    floor_db: float = key(-60.0, "The level of step 1, -90.0 to -10.0 dB. The default puts it a whisper above "
+    floor_db: float = setting(-60.0, "The level of step 1, -90.0 to -10.0 dB. The default puts it a whisper above "
                                  "silence.", Between(-90.0, -10.0))
-    ceiling_db: float = key(0.0, "The level of step 100, -40.0 to 0.0 dB. At 0 dB every sound plays at -30 LUFS.",
+    ceiling_db: float = setting(0.0, "The level of step 100, -40.0 to 0.0 dB. At 0 dB every sound plays at -30 LUFS.",
                             Between(-40.0, 0.0))
-    default: int = key(DEFAULT_VOLUME, "The volume at first start (0–100); afterwards the last volume is "
+    default: int = setting(DEFAULT_VOLUME, "The volume at first start (0–100); afterwards the last volume is "
                                        "remembered.", Between(0, 100))
-    knob_step: int = key(1, "Volume steps per detent of the rotary encoder (1–20).", Between(1, 20))
+    knob_step: int = setting(1, "Volume steps per detent of the rotary encoder (1–20).", Between(1, 20))
 
     def scale(self) -> VolumeScale:
         return VolumeScale(self.floor_db, self.ceiling_db)
@@ -119,29 +92,29 @@ class VolumeConfig:
 
 @dataclass(frozen=True)
 class SoundConfig:
-    default: str = key("brown", "The sound played first (afterwards the last sound is remembered), and by "
+    default: str = setting("brown", "The sound played first (afterwards the last sound is remembered), and by "
                                 "`bedside play`.")
-    fade_in_s: float = key(3.0, "Seconds to fade in from silence when a sound starts (0.1–60), linear in dB.",
+    fade_in_s: float = setting(3.0, "Seconds to fade in from silence when a sound starts (0.1–60), linear in dB.",
                            Between(0.1, 60.0))
-    stop_fade_s: float = key(2.0, "Seconds to fade out to exact silence when stopped (0.1–60), linear in dB.",
+    stop_fade_s: float = setting(2.0, "Seconds to fade out to exact silence when stopped (0.1–60), linear in dB.",
                              Between(0.1, 60.0))
-    crossfade_s: float = key(2.0, "Seconds of equal-power crossfade when switching sounds (0.5–30).",
+    crossfade_s: float = setting(2.0, "Seconds of equal-power crossfade when switching sounds (0.5–30).",
                              Between(0.5, 30.0))
 
 
 @dataclass(frozen=True)
 class TimerConfig:
-    presets_min: tuple[float, ...] = key((15.0, 30.0, 60.0, 90.0), "The sleep timer presets in minutes (1–12 of "
+    presets_min: tuple[float, ...] = setting((15.0, 30.0, 60.0, 90.0), "The sleep timer presets in minutes (1–12 of "
                                                                    "them, up to 1440 each).", kind=PRESETS)
-    mode: str = key("cycle", (
+    mode: str = setting("cycle", (
         '"cycle": each press of the timer button steps to the next preset, then off.\n'
         '"add": each press adds the first preset\'s minutes; past the longest preset, it turns off.'),
         OneOf("cycle", "add"))
-    fade_min: float = key(10.0, (
+    fade_min: float = setting(10.0, (
         "Minutes of sleep fade before the timer ends (0.05–240; the whole timer, if that is shorter). The fade is "
         "linear in dB from the current volume to -100 dBFS, then exact silence."), Between(0.05, 240.0))
-    darken: bool = key(False, "Also darken the sound as it fades (a low-pass gliding from 18 kHz to 400 Hz).")
-    at_end: str = key("stop", (
+    darken: bool = setting(False, "Also darken the sound as it fades (a low-pass gliding from 18 kHz to 400 Hz).")
+    at_end: str = setting("stop", (
         'What happens at the end: "stop" (stop, and the timer is off next time) or "stop-keep-timer" (stop; the '
         "next play re-arms the same timer: for a nightly habit)."), OneOf("stop", "stop-keep-timer"))
 
@@ -151,27 +124,27 @@ class ControlsConfig:
     """BCM GPIO numbers, matching the wiring in hardware.md. Set any of them to false if that control
     is not fitted. Buttons connect the pin to ground (internal pull-ups are used)."""
 
-    play_pin: int | bool = key(17, "Play/stop. A long press steps the sleep timer when there is no timer button.",
+    play_pin: int | bool = setting(17, "Play/stop. A long press steps the sleep timer when there is no timer button.",
                                kind=PIN)
-    sound_pin: int | bool = key(27, "Next sound (short press) / previous sound (long press).", kind=PIN)
-    timer_pin: int | bool = key(22, "Sleep timer: each press steps the presets, confirmed by a soft dip in the "
+    sound_pin: int | bool = setting(27, "Next sound (short press) / previous sound (long press).", kind=PIN)
+    timer_pin: int | bool = setting(22, "Sleep timer: each press steps the presets, confirmed by a soft dip in the "
                                     "sound and LED blinks.", kind=PIN)
-    encoder_a_pin: int | bool = key(5, "KY-040 rotary encoder CLK: one detent = knob_step volume steps.", kind=PIN)
-    encoder_b_pin: int | bool = key(6, "KY-040 rotary encoder DT.", kind=PIN)
-    encoder_button_pin: int | bool = key(13, "The encoder's push switch (SW): a second play button.", kind=PIN)
-    pot_channel: int | bool = key(False, (
+    encoder_a_pin: int | bool = setting(5, "KY-040 rotary encoder CLK: one detent = knob_step volume steps.", kind=PIN)
+    encoder_b_pin: int | bool = setting(6, "KY-040 rotary encoder DT.", kind=PIN)
+    encoder_button_pin: int | bool = setting(13, "The encoder's push switch (SW): a second play button.", kind=PIN)
+    pot_channel: int | bool = setting(False, (
         "Instead of the encoder: a potentiometer on an MCP3008 ADC channel (0–7), read over SPI (enable SPI with "
         "raspi-config; GPIO 7–11 are then taken). Smoothed, with hysteresis. false = none."),
         lambda v: None if v is False or 0 <= v <= 7 else "must be an MCP3008 channel 0-7", kind=PIN)
-    led_pin: int | bool = key(12, (
+    led_pin: int | bool = setting(12, (
         "A LED (with a resistor) on a PWM-capable pin: a dim glow while playing, a slow breath while a sleep timer "
         "runs, two blinks to confirm a press, dark when stopped — but for a brief, dim double blink as the sound "
         "stops when a wake-up is set for the morning."), kind=PIN)
-    led_brightness: float = key(0.3, "LED brightness 0.01–1.0: a bedroom at night is dark.", Between(0.01, 1.0))
-    long_press_s: float = key(0.8, "Seconds a press must last to count as a long press (0.3–5).", Between(0.3, 5.0))
-    bounce_ms: float = key(20.0, "Contact bounce filter in milliseconds (0–200): edges this close to the last are "
+    led_brightness: float = setting(0.3, "LED brightness 0.01–1.0: a bedroom at night is dark.", Between(0.01, 1.0))
+    long_press_s: float = setting(0.8, "Seconds a press must last to count as a long press (0.3–5).", Between(0.3, 5.0))
+    bounce_ms: float = setting(20.0, "Contact bounce filter in milliseconds (0–200): edges this close to the last are "
                                  "ignored.", Between(0.0, 200.0))
-    gpio: str = key("auto", (
+    gpio: str = setting("auto", (
         'Which pins: "auto" uses real GPIO on a Raspberry Pi (its device tree says so) and simulated pins anywhere '
         'else; "required" insists on real GPIO; "simulated" never touches them. Where real GPIO is expected and '
         'does not work, bedside logs an error with the reason, shows "GPIO FAILED" in `systemctl status`, '
@@ -191,36 +164,36 @@ class MqttConfig:
     volume slider, a sound select, a sleep timer select, a timer-remaining sensor and a fade-out
     button. Local only: a broker on your network (usually Mosquitto). Off by default."""
 
-    enabled: bool = key(False, "Connect to the broker (the appliance works without it).")
-    host: str = key("localhost", "The broker's host name or address.", lambda v: None if v else "must not be empty")
-    port: int = key(1883, "The broker's port (1–65535): 1883 plain, usually 8883 with TLS.", Between(1, 65535))
-    client_id: str = key("", 'Empty: "bedside-<name>".')
-    username: str = key("", "Empty: connect without logging in.")
-    password: str = key("", "The password, or better password_file. Not both.")
-    password_file: str = key("", "A file holding the password, readable by the bedside user only (relative: to "
+    enabled: bool = setting(False, "Connect to the broker (the appliance works without it).")
+    host: str = setting("localhost", "The broker's host name or address.", lambda v: None if v else "must not be empty")
+    port: int = setting(1883, "The broker's port (1–65535): 1883 plain, usually 8883 with TLS.", Between(1, 65535))
+    client_id: str = setting("", 'Empty: "bedside-<name>".')
+    username: str = setting("", "Empty: connect without logging in.")
+    password: str = setting("", "The password, or better password_file. Not both.")
+    password_file: str = setting("", "A file holding the password, readable by the bedside user only (relative: to "
                                  "this file's folder).", kind=PATH)
-    tls: bool = key(False, "Connect with TLS.")
-    ca_file: str = key("", "The CA that signed the broker's certificate; empty: the system's CAs.", kind=PATH)
-    cert_file: str = key("", "A client certificate (needs key_file too).", kind=PATH)
-    key_file: str = key("", "The client certificate's key (needs cert_file too).", kind=PATH)
-    tls_insecure: bool = key(False, "Skip the check that the broker's certificate names its host (the CA is "
+    tls: bool = setting(False, "Connect with TLS.")
+    ca_file: str = setting("", "The CA that signed the broker's certificate; empty: the system's CAs.", kind=PATH)
+    cert_file: str = setting("", "A client certificate (needs key_file too).", kind=PATH)
+    key_file: str = setting("", "The client certificate's key (needs cert_file too).", kind=PATH)
+    tls_insecure: bool = setting(False, "Skip the check that the broker's certificate names its host (the CA is "
                                     "still checked).")
-    keepalive: int = key(60, 'Seconds between keep-alive pings (5–3600); the broker publishes "offline" if they '
+    keepalive: int = setting(60, 'Seconds between keep-alive pings (5–3600); the broker publishes "offline" if they '
                              "stop.", Between(5, 3600))
-    qos: int = key(1, "QoS of commands and state (0, 1 or 2).", OneOf(0, 1, 2))
-    base_topic: str = key("bedside", (
+    qos: int = setting(1, "QoS of commands and state (0, 1 or 2).", OneOf(0, 1, 2))
+    base_topic: str = setting("bedside", (
         "Topics: <base_topic>/<name> (state), <base_topic>/<name>/set (commands), <base_topic>/<name>/availability "
         "(online/offline)."), _topic)
-    name: str = key("", "The device's topic level and name in Home Assistant. Empty: the host name.",
+    name: str = setting("", "The device's topic level and name in Home Assistant. Empty: the host name.",
                     lambda v: None if not v or _TOPIC_LEVEL.fullmatch(v) else "must be one topic level")
-    discovery: bool = key(True, (
+    discovery: bool = setting(True, (
         "Publish Home Assistant discovery configs under <discovery_prefix>/<component>/... Besides the entities "
         "above: a wake-up switch, the wake-up time (a text entity, HH:MM) and the next scheduled event (a timestamp "
         "sensor). A wake-up time or switch set from Home Assistant is remembered across restarts and overrides the "
         'first "wake" entry below until it is changed there again.'))
-    discovery_prefix: str = key("homeassistant", "Home Assistant's discovery prefix (its MQTT integration's "
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix (its MQTT integration's "
                                                  "setting).", _topic)
-    fade_out_s: float = key(120.0, "Seconds of fade when Home Assistant's \"fade out now\" button is pressed "
+    fade_out_s: float = setting(120.0, "Seconds of fade when Home Assistant's \"fade out now\" button is pressed "
                                    "(1–7200).", Between(1.0, 7200.0))
 
     def device_name(self) -> str:
@@ -231,10 +204,10 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StateConfig:
-    directory: str = key("", (
+    directory: str = setting("", (
         "Where the last sound, volume and timer are remembered. Empty: $STATE_DIRECTORY (set by systemd to "
         "/var/lib/bedside), else ~/.local/state/bedside."), kind=PATH)
-    resume_on_boot: bool = key(False, "Start playing at boot if it was playing when it was switched off.")
+    resume_on_boot: bool = setting(False, "Start playing at boot if it was playing when it was switched off.")
 
 
 @dataclass(frozen=True)
@@ -243,15 +216,15 @@ class WebConfig:
     timer, "fade out now", the wake-up, and a picture of the night's planned level, live. Every
     asset comes from the box (nothing from the internet). `bedside doctor` prints its address."""
 
-    enabled: bool = key(True, "Serve the page.")
-    listen: str = key("127.0.0.1:8080", (
+    enabled: bool = setting(True, "Serve the page.")
+    listen: str = setting("127.0.0.1:8080", (
         'address:port to listen on. The default answers this machine only; "0.0.0.0:8080" opens it to the home '
         "network, which needs password_file (or allow_anonymous = true, written out: mosquitto's rule)."),
         lambda v: _listen_problem(v))
-    password_file: str = key("", (
+    password_file: str = setting("", (
         "The password, alone in a file readable by the bedside user only. A login keeps a phone logged in for 30 "
         "days (a new password logs every phone out); wrong passwords are rate-limited."), kind=PATH)
-    allow_anonymous: bool = key(False, "true: anyone on the network may use the page without a password. Only if "
+    allow_anonymous: bool = setting(False, "true: anyone on the network may use the page without a password. Only if "
                                        "you mean it.")
 
     def address(self) -> tuple[str, int]:
@@ -275,14 +248,14 @@ class ClockConfig:
     """Schedules fire on the wall clock, so it must be right. A Raspberry Pi has no real-time clock: it
     boots with the time it last saved and jumps when NTP answers."""
 
-    require_synced: bool = key(True, (
+    require_synced: bool = setting(True, (
         "Nothing fires until the clock is synchronised (systemd-timesyncd's flag, or timedatectl's "
         "NTPSynchronized), logged once. Set it to false only if the box keeps time without a network (a Pi 5 with "
         "its battery, an RTC HAT) — `bedside doctor` shows what the clock is doing."))
-    catch_up_min: float = key(15.0, (
+    catch_up_min: float = setting(15.0, (
         "An event missed by at most this many minutes (0–180) — a late sync, a restart — still runs; a wake-up then "
         "rises over what is left of its rise. Anything older is skipped with a log line."), Between(0.0, 180.0))
-    timezone: str = key("", (
+    timezone: str = setting("", (
         'An IANA time zone name such as "Europe/London". Empty: the system\'s (`timedatectl set-timezone`). Summer '
         "time is followed: a time that does not exist on the night the clocks go forward fires at the first minute "
         "after it; one that happens twice when they go back fires once."),
@@ -378,11 +351,9 @@ def _zone_problem(name: str) -> str | None:
 #: ``[[schedule]]`` keys: every action's, then each action's own (type, check, default).
 _SCHEDULE_COMMON = ("action", "days", "at")
 _SCHEDULE_KEYS: dict[str, dict[str, tuple[Any, Check | None]]] = {
-    "start": {"sound": (str, None), "volume": (int, Between(1, 100)), "timer_min": (float, Between(0.0, 1440.0))},
-    "wake": {"sound": (str, None), "volume": (int, Between(1, 100)), "rise_min": (float, Between(0.1, 180.0)),
-             "stop_after_min": (float, Between(0.0, 1440.0)), "brighten": (bool, None),
-             "snooze_min": (float, Between(0.1, 60.0))},
-    "stop": {"fade_min": (float, Between(0.05, 240.0))},
+    action: {f.name: (f.metadata["kind"], f.metadata["check"]) for f in fields(Entry)
+             if action in f.metadata.get("actions", ())}
+    for action in ACTIONS
 }
 MAX_SCHEDULE_ENTRIES = 64
 
@@ -643,22 +614,14 @@ EXAMPLE_HEADER = """\
 
 """
 
-#: After the tables: how to write schedules and your own sounds (arrays of tables, all optional).
+#: After the tables: how to write schedules and your own sounds (arrays of tables, all optional);
+#: ``{actions}`` is each action's keys, from their declarations on :class:`~bedside.schedule.Entry`.
 EXAMPLE_TAIL = """\
 # Schedules: what the box does by itself. Each [[schedule]] entry has
 #   days   = "daily", "weekdays", "weekends", or a list such as ["mon", "wed", "fri"]
 #   at     = "HH:MM", 24-hour local time
 #   action = "start", "wake" or "stop", and the keys of that action:
-# "start": sound (default: the last one), volume 1–100 (default: the last), timer_min (0–1440, a
-#   sleep timer; 0 = none). If something already plays, it crossfades and the volume glides.
-# "wake": the sound rises from exact silence, linear in dB, from the volume floor to volume over
-#   rise_min (0.1–180, default 20). sound defaults to "birds"; brighten = true also opens a
-#   low-pass from 400 Hz to 18 kHz as it rises (dawn after the night's darkening); stop_after_min
-#   (0–1440, longer than rise_min; 0 = play on) fades it out that long after the wake time.
-#   Any button pressed during a wake-up stops it with the usual fade; a long press of play snoozes
-#   it for snooze_min (0.1–60, default 9) and then it rises again (over at most 2 minutes).
-# "stop": fade to silence over fade_min (0.05–240, default 10), if anything plays.
-# `bedside schedule` lists the next 7 days of events, and why any will not fire.
+{actions}# `bedside schedule` lists the next 7 days of events, and why any will not fire.
 #
 # [[schedule]]
 # days = "daily"
@@ -734,7 +697,19 @@ def example_config() -> str:
         for declaration in fields(section):
             lines += _comment(declaration.metadata["doc"])
             lines.append(f"{declaration.name} = {_toml(declaration.default)}")
-    return "\n".join(lines) + "\n\n" + EXAMPLE_TAIL
+    actions = []
+    for action in ACTIONS:
+        actions += _comment(f'"{action}" {ACTION_DOCS[action]}')
+        for declaration in fields(Entry):
+            if action in declaration.metadata.get("actions", ()):
+                default = declaration.default
+                shown_default = "" if default is None else f" Default: {_toml(default)}."
+                actions += textwrap.wrap(declaration.metadata["doc"] + shown_default, EXAMPLE_WIDTH,
+                                         initial_indent=f"#   {declaration.name}: ", subsequent_indent="#     ")
+    return "\n".join(lines) + "\n\n" + EXAMPLE_TAIL.replace("{actions}", "\n".join(actions) + "\n")
+
+
+
 
 
 if __name__ == "__main__":  # python -m bedside.config > config/bedside.toml

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bedside.declare import Between, setting
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_FORMS = {
     "daily": frozenset(range(7)),
@@ -23,6 +25,13 @@ DAY_FORMS = {
     "weekends": frozenset({5, 6}),
 }
 ACTIONS = ("start", "wake", "stop")
+#: What each action does (the example config's words; its keys are declared on :class:`Entry`).
+ACTION_DOCS = {
+    "start": "starts a sound; if something already plays, it crossfades and the volume glides. Its keys:",
+    "wake": "the sound rises from exact silence, linear in dB, from the volume floor to its volume; any button "
+            "pressed during a wake-up stops it with the usual fade. Its keys:",
+    "stop": "fades to silence and stops, if anything plays. Its key:",
+}
 HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 #: The pattern Home Assistant's text entity checks before it sends a wake time.
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -41,14 +50,22 @@ class Entry:
     action: str  # start | wake | stop
     days: frozenset[int]  # 0 = Monday
     at: time
-    sound: str | None = None  # None: the last sound (start) / "birds" (wake)
-    volume: int | None = None  # None: the last volume
-    timer_min: float = 0.0  # start: a sleep timer (0 = none)
-    rise_min: float = 20.0  # wake: from silence to the volume over this long
-    stop_after_min: float = 0.0  # wake: fade out this long after the wake time (0 = play on)
-    brighten: bool = False  # wake: the sleep fade's darkening, in reverse
-    snooze_min: float = 9.0  # wake: a long press silences it for this long, then it rises again
-    fade_min: float = 10.0  # stop: fade to silence over this long
+    sound: str | None = setting(None, 'The sound (default: the last one; a wake-up\'s: "birds").', kind=str,
+                                actions=("start", "wake"))
+    volume: int | None = setting(None, "1–100 (default: the last volume).", Between(1, 100), kind=int,
+                                 actions=("start", "wake"))
+    timer_min: float = setting(0.0, "A sleep timer in minutes, 0–1440 (0 = none).", Between(0.0, 1440.0),
+                               actions=("start",))
+    rise_min: float = setting(20.0, "Minutes from the volume floor to the volume, 0.1–180.", Between(0.1, 180.0),
+                              actions=("wake",))
+    stop_after_min: float = setting(0.0, "Fade it out this many minutes after the wake time, 0–1440 and longer "
+                                         "than rise_min (0 = play on).", Between(0.0, 1440.0), actions=("wake",))
+    brighten: bool = setting(False, "true: also open a low-pass from 400 Hz to 18 kHz as it rises (dawn after the "
+                                    "night's darkening).", actions=("wake",))
+    snooze_min: float = setting(9.0, "A long press of play snoozes it this many minutes, 0.1–60; then it rises "
+                                     "again (over at most 2 minutes).", Between(0.1, 60.0), actions=("wake",))
+    fade_min: float = setting(10.0, "Fade to silence over this many minutes, 0.05–240.", Between(0.05, 240.0),
+                              actions=("stop",))
 
     @property
     def name(self) -> str:

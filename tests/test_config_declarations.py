@@ -8,22 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bedside.config import (
-    _SCHEDULE_KEYS,
-    EXAMPLE_TAIL,
-    PATH,
-    SECTIONS,
-    Between,
-    Config,
-    ConfigError,
-    OneOf,
-    example_config,
-    load,
-    parse,
-)
+from bedside.config import PATH, SECTIONS, Config, ConfigError, example_config, load, parse
+from bedside.declare import Between, OneOf
+from bedside.schedule import Entry
 
 EXAMPLE = Path(__file__).parent.parent / "config" / "bedside.toml"
-DECLARED = [(name, declaration) for name, section in SECTIONS.items() for declaration in fields(section)]
+DECLARED = [(name, declaration) for name, section in SECTIONS.items() for declaration in fields(section)] + [
+    ("schedule", declaration) for declaration in fields(Entry) if declaration.metadata.get("actions")]
 
 
 def numbers_in(text: str) -> set[float]:
@@ -51,11 +42,15 @@ def test_every_key_says_what_it_allows(section, declaration):
         assert all(str(choice) in doc for choice in check.choices), (doc, check.choices)
 
 
-def test_every_schedule_bound_is_in_the_example():
-    for keys in _SCHEDULE_KEYS.values():
-        for _kind, check in keys.values():
-            if isinstance(check, Between):
-                assert {float(check.low), float(check.high)} <= numbers_in(EXAMPLE_TAIL), (check.low, check.high)
+def test_a_schedule_entry_takes_exactly_its_actions_declared_keys(tmp_path):
+    path = tmp_path / "bedside.toml"
+    path.write_text('[[schedule]]\ndays = "daily"\nat = "07:00"\naction = "stop"\nrise_min = 5\n')
+    with pytest.raises(ConfigError, match=r"schedule\[0\]\.rise_min: not a key of a 'stop' entry; allowed: "
+                                          r"action, days, at, fade_min"):
+        load(path)
+    path.write_text('[[schedule]]\ndays = "daily"\nat = "07:00"\naction = "wake"\nsnooze_min = 61\n')
+    with pytest.raises(ConfigError, match=r"schedule\[0\]\.snooze_min: must be between 0.1 and 60.0"):
+        load(path)
 
 
 def test_a_wrong_value_names_the_key_and_what_it_allows(tmp_path):
