@@ -19,6 +19,18 @@ class Constant:
         return np.full((frames, 2), 0.25, np.float32)
 
 
+class Tone:
+    """A 4 kHz probe at 0.25: what a low-pass does to it shows as its level."""
+
+    def __init__(self):
+        self.t = 0
+
+    def render(self, frames):
+        x = 0.25 * np.sin(2 * np.pi * 4000 * (self.t + np.arange(frames)) / RATE)
+        self.t += frames
+        return np.repeat(x[:, None], 2, axis=1).astype(np.float32)
+
+
 def run(engine: Engine, seconds: float, block: int = 1000) -> np.ndarray:
     frames = engine.seconds(seconds)
     out = [engine.render(min(block, frames - i)) for i in range(0, frames, block)]
@@ -227,16 +239,6 @@ def test_a_new_timer_during_the_sleep_fade_goes_on_from_where_the_level_is(darke
 def test_after_a_darkened_night_the_next_sound_is_bright_again():
     """The sleep fade's low-pass outlived the night: the next sound started without a timer played
     through a 400 Hz low-pass until something reset it (found by the week on the sample clock)."""
-
-    class Tone:
-        def __init__(self):
-            self.t = 0
-
-        def render(self, frames):
-            x = 0.25 * np.sin(2 * np.pi * 4000 * (self.t + np.arange(frames)) / RATE)
-            self.t += frames
-            return np.repeat(x[:, None], 2, axis=1).astype(np.float32)
-
     engine = Engine(RATE, volume=100)
     engine.play("tone", Tone(), fade_in=0.5)
     run(engine, 1)
@@ -252,16 +254,6 @@ def test_after_a_darkened_night_the_next_sound_is_bright_again():
 def test_a_timer_set_during_a_brightening_rise_lets_the_low_pass_open_on():
     """A wake-up with brighten and stop_after on a sound already playing: the wake-up's timer
     dropped the opening low-pass at once, a jump in brightness (a 4 kHz tone: +20 dB in a sample)."""
-
-    class Tone:
-        def __init__(self):
-            self.t = 0
-
-        def render(self, frames):
-            x = 0.25 * np.sin(2 * np.pi * 4000 * (self.t + np.arange(frames)) / RATE)
-            self.t += frames
-            return np.repeat(x[:, None], 2, axis=1).astype(np.float32)
-
     engine = Engine(RATE, volume=60)
     engine.play("tone", Tone(), fade_in=0.5)
     run(engine, 1)
