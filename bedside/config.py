@@ -34,13 +34,17 @@ PRESETS = "presets"  # a non-empty list of minutes
 PATH = "path"  # a file or folder: relative to the config file's folder, made absolute when read
 
 
-def resolve_path(value: str, base: Path) -> str:
+def resolve_path(value: str, base: Path, key: str = "") -> str:
     """The one place a path from the config is resolved: ``~`` expanded, a relative path taken from
     the config file's folder (``base``), and made absolute, so that the service's working directory
     (/run/bedside, or lgpio's) never changes what it names. Empty stays empty (not set)."""
     if not value:
         return value
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~nosuchuser/…": no such home
+        raise ConfigError(key, f"names the home folder of a user this system does not have: "
+                               f"{shown(key, value)}") from None
     return str(path if path.is_absolute() else base.absolute() / path)
 
 
@@ -397,7 +401,7 @@ def _section(name: str, table: Any, base: Path) -> Any:
         kind, check = keys[key]
         value = _typed(f"{name}.{key}", value, kind)
         if kind is PATH:
-            value = resolve_path(value, base)
+            value = resolve_path(value, base, f"{name}.{key}")
         problem = check(value) if check else None
         if problem:
             raise ConfigError(f"{name}.{key}", f"{problem}, got {shown(f'{name}.{key}', value)}")
@@ -422,7 +426,7 @@ def _sound_declarations(entries: Any, base: Path) -> tuple[SoundDeclaration, ...
         if ("file" in entry) == ("layers" in entry):
             raise ConfigError(where, "needs exactly one of 'file' (a recording) or 'layers' (a mix)")
         if "file" in entry:
-            path = Path(resolve_path(_typed(f"{where}.file", entry["file"], str), base))
+            path = Path(resolve_path(_typed(f"{where}.file", entry["file"], str), base, f"{where}.file"))
             if not path.is_file():
                 raise ConfigError(f"{where}.file", f"no such file: {path}")
             out.append(SoundDeclaration(name, description, file=path))

@@ -85,3 +85,13 @@ def test_relative_paths_are_resolved_once_against_the_config_folder(tmp_path, mo
     declared_paths = {f"{s}.{d.name}" for s, d in DECLARED if d.metadata["kind"] is PATH}
     assert declared_paths == {"mqtt.password_file", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file",
                               "web.password_file", "state.directory"}
+
+
+@pytest.mark.parametrize("table", ['[state]\ndirectory = "~nosuchuser-bedside/x"\n',
+                                   '[mqtt]\nca_file = "~nosuchuser-bedside/ca.pem"\n',
+                                   '[[sounds]]\nname = "x"\nfile = "~nosuchuser-bedside/x.wav"\n'])
+def test_a_path_in_an_unknown_users_home_is_a_config_error(tmp_path, table):
+    path = tmp_path / "bedside.toml"
+    path.write_text(table)
+    with pytest.raises(ConfigError, match="home folder of a user this system does not have"):
+        load(path)
