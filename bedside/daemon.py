@@ -4,8 +4,8 @@ One thread plays (the :class:`~bedside.audio.player.Player`): it applies the con
 commands, renders a period from frames made ahead, hands it to the output, and pets the watchdog.
 One thread synthesises ahead. The main thread handles signals and does the slow part of a reload
 (reading the config, decoding recordings) before handing the result over as one command. Every
-other thread (gpiozero's, the keyboard's, the LED's, MQTT's, the state writer's) only submits
-commands or reacts to events.
+other thread (gpiozero's, the keyboard's, the LED's, MQTT's, the page's, the state writer's) only
+submits commands or reads snapshots, which one dispatcher thread hands to the listeners.
 """
 
 from __future__ import annotations

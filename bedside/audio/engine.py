@@ -194,8 +194,7 @@ class Engine:
     @property
     def sleep_fade(self) -> tuple[int, int] | None:
         """The sleep fade's first frame and the frame it reaches silence, if one is set."""
-        end = self._sleep_end  # read once: the page asks from another thread
-        return None if end is None else (self._sleep.start, end)
+        return None if self._sleep_end is None else (self._sleep.start, self._sleep_end)
 
     @property
     def voices(self) -> tuple[Voice, ...]:
