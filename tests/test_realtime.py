@@ -78,10 +78,25 @@ def exit_underruns(lines: list[str]) -> int:
     return int(match.group(1))
 
 
-#: Gaps no CPU stall explains that a run on this shared VM may still show (the target is none): with
+#: Hiccups no CPU stall explains that a run on this shared VM may still show (the target is none): with
 #: the rig as it is now, 3 of 45 runs had one, of 23–34 ms (2026-11-26; benchmarks/README). More is a
-#: regression: the loop before issue 7 had 1,619 gaps in 79 s of stream here.
-UNEXPLAINED, UNEXPLAINED_MS = 1, 50
+#: regression: the loop before issue 7 had 1,619 gaps in 79 s of stream here. A hiccup is the gaps
+#: within EPISODE_S of each other: one late wake-up can leave two (CI, 2026-12-02: one underrun by the
+#: daemon's count, zeros of 46.6 ms and then 4 ms 89 ms later, while PulseAudio's stream refilled). Its
+#: zeros may be one buffer (32 ms) late, the 16 ms lead-in the sink writes after an underrun, and the
+#: quantised start of the resume ramp: UNEXPLAINED_MS.
+UNEXPLAINED, UNEXPLAINED_MS, EPISODE_S = 1, 60, 0.25
+
+
+def hiccups(gaps: list[tuple[int, int]]) -> list[int]:
+    """The frames of zeros in each run of gaps that follow each other within EPISODE_S."""
+    episodes: list[list[tuple[int, int]]] = []
+    for start, length in gaps:
+        if episodes and start - sum(episodes[-1][-1]) <= EPISODE_S * RATE:
+            episodes[-1].append((start, length))
+        else:
+            episodes.append([(start, length)])
+    return [sum(length for _, length in episode) for episode in episodes]
 
 
 @pytest.mark.long  # 35 s each: `make test-long`
@@ -111,7 +126,8 @@ def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_pa
     gaps = zero_runs(x)
     gap_ms = sum(n for _, n in gaps) / RATE * 1000
     stalls = cpus.describe()
-    unexplained = sorted(n for _, n in gaps)[:max(0, len(gaps) - len(stalls))]  # a stall explains the longest
+    episodes = hiccups(gaps)
+    unexplained = sorted(episodes)[:max(0, len(episodes) - len(stalls))]  # a stall explains the longest
     report = f"{len(gaps)} gaps, {gap_ms:.0f} ms: {gaps[:10]}; CPU stalls: {stalls}: {lines}"
     assert len(unexplained) <= UNEXPLAINED and sum(unexplained) / RATE * 1000 <= UNEXPLAINED_MS, report
     assert exit_underruns(lines) <= UNEXPLAINED + len(stalls), lines
