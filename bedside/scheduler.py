@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 IDLE_S = 30.0
 #: While the clock is not synchronised, it is asked again this often.
 UNSYNCED_POLL_S = 10.0
+#: The last event handled can be ahead of the clock (a clock set back: it must not run again), but
+#: not by this much on a clock that is right: such a record (a wrong RTC then, a hostile state file)
+#: would silence every schedule until that date, so it is dropped.
+HANDLED_AHEAD_MAX = timedelta(days=1)
 #: A wake-up that starts late still rises over at least this long (or its whole rise, if shorter).
 MIN_LATE_RISE_S = 60.0
 #: After a snooze, the sound rises again over at most this long: the snooze was the rest.
@@ -164,6 +168,10 @@ class Scheduler:
                 log.info("schedule: snooze over: the wake-up rises again")
                 self._submit(self._last_wake)
 
+        if self._handled is not None and self._handled - now > HANDLED_AHEAD_MAX:
+            log.warning("schedule: the last event handled is recorded at %s, in the future: ignored",
+                        self._handled.strftime("%Y-%m-%d %H:%M UTC"))
+            self._handled = None
         found = due(self._handled, now, zone, entries, self.catch_up)
         for event in found.skipped:
             log.warning("schedule: %s (%s) at %s was missed by more than %g min: skipped", event.entry.name,

@@ -2,7 +2,10 @@
 was playing (for ``resume_on_boot``).
 
 Written atomically (a temporary file, fsync, rename), so a power cut mid-write leaves the old file.
-A missing file means defaults; a corrupt one means defaults and a warning, never a crash.
+A missing file means defaults; anything else that is not a valid state (deep nesting, a huge or binary
+file, a FIFO, absurd values) means defaults, one warning naming the file, and the file moved aside to
+``state.json.bad`` at start: under ``Restart=on-failure`` a traceback would be a crash loop, and a bad
+file left in place would be warned about at every boot.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
@@ -22,6 +26,9 @@ log = logging.getLogger(__name__)
 
 FILENAME = "state.json"
 TEMP_PREFIX = ".state-"
+BAD_SUFFIX = ".bad"
+#: A valid state file is under 400 bytes; anything much larger is not one (and is not read whole).
+MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,24 +57,47 @@ class StateStore:
         self.path = directory / FILENAME
 
     def load(self) -> SavedState:
-        """The saved state (read at start, so leftovers of a save cut short are removed here)."""
+        """The saved state, read at start: leftovers of a save cut short are removed, and a bad file
+        is moved aside (so the next start neither trips on it nor warns again)."""
         self._remove_leftovers()
-        return self.read()
+        saved, problem = self._parse()
+        if problem:
+            bad = self.path.with_name(self.path.name + BAD_SUFFIX)
+            try:
+                os.replace(self.path, bad)
+                where = f"moved to {bad}"
+            except OSError as error:
+                where = f"cannot move it aside: {error.strerror}"
+            log.warning("state file %s %s: starting from defaults (%s)", self.path, problem, where)
+        return saved
 
     def read(self) -> SavedState:
         """The saved state, touching nothing (for ``bedside schedule`` beside a running daemon)."""
+        saved, problem = self._parse()
+        if problem:
+            log.warning("state file %s %s: starting from defaults", self.path, problem)
+        return saved
+
+    def _parse(self) -> tuple[SavedState, str]:
+        """The state and, if the file is there but is no state, what is wrong with it."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            text = _read_small(self.path)
         except FileNotFoundError:
-            return SavedState()
-        except (OSError, ValueError) as error:
-            log.warning("state file %s is unreadable (%s): starting from defaults", self.path, error)
-            return SavedState()
+            return SavedState(), ""
+        except OSError as error:
+            return SavedState(), f"is unreadable ({error.strerror or error})"
+        except ValueError as error:
+            return SavedState(), f"is unreadable ({error})"
         try:
-            return _validated(data)
+            data = json.loads(text)
+        except RecursionError:
+            return SavedState(), "is invalid (nested too deeply)"
+        except ValueError as error:
+            return SavedState(), f"is invalid ({error})"
+        try:
+            return _validated(data), ""
         except (TypeError, ValueError) as error:
-            log.warning("state file %s is invalid (%s): starting from defaults", self.path, error)
-            return SavedState()
+            return SavedState(), f"is invalid ({error})"
 
     def _remove_leftovers(self) -> None:
         """Temporary files of a save that a kill or a power cut interrupted: nothing else removes them."""
@@ -93,6 +123,23 @@ class StateStore:
             os.replace(f.name, self.path)
         except OSError as error:
             log.warning("cannot save state to %s: %s", self.path, error)
+
+
+def _read_small(path: Path) -> str:
+    """The text of a regular file of at most MAX_BYTES: a FIFO or a device put in its place must
+    not block the start or fill the memory (ValueError: it is not a small UTF-8 text file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = b""
+        while len(data) <= MAX_BYTES and (more := os.read(fd, MAX_BYTES + 1 - len(data))):
+            data += more
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"larger than {MAX_BYTES // 1024} KiB")
+    return data.decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
 def _validated(data: object) -> SavedState:

@@ -256,7 +256,7 @@ def test_a_corrupt_state_file_means_defaults_and_a_warning(tmp_path, tone_file, 
     (tmp_path / "state" / "state.json").write_text("{not json")
     with Appliance(tmp_path, tone_file) as box:
         assert box.controller.state.volume == 80 and not box.controller.state.playing
-    assert "unreadable" in caplog.text
+    assert "is invalid" in caplog.text and (tmp_path / "state" / "state.json.bad").exists()
     (tmp_path / "state" / "state.json").write_text('{"volume": 900}')
     with Appliance(tmp_path, tone_file) as box:
         assert box.controller.state.volume == 80

@@ -65,6 +65,20 @@ def test_a_signal_fades_out_within_half_a_second_and_exits_0(tmp_path, sig):
     assert np.all(x[nonzero[-1] + 1:] == 0) and len(x) - nonzero[-1] > 200  # then exact zeros
 
 
+def test_a_deeply_nested_state_file_starts_the_box_on_defaults(tmp_path):
+    """Once a crash loop: a RecursionError at every start under Restart=on-failure."""
+    config = write_config(tmp_path, "null")
+    (tmp_path / "state" / "state.json").write_text("[" * 50_000)
+    process = start(config)
+    lines = wait_for_line(process, "ready in")
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, out
+    assert any("state.json is invalid (nested too deeply)" in line and "moved to" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines + out.splitlines())
+    assert (tmp_path / "state" / "state.json.bad").exists()
+
+
 def test_the_notify_socket_gets_ready_status_watchdog_and_stopping(tmp_path):
     path = tmp_path / "notify.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
