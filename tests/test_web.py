@@ -18,7 +18,8 @@ from test_appliance import PLAY, Appliance, tone_file  # noqa: F401 (a fixture)
 from test_mqtt import BAD_PAYLOADS
 from waiting import wait_until
 
-from bedside.adapters.web import MAX_BODY, MAX_FAILURES, SOCKET_TIMEOUT_S
+from bedside.adapters.httpguard import MAX_FAILURES, REQUEST_DEADLINE_S
+from bedside.adapters.web import MAX_BODY
 from bedside.cli import main
 from bedside.commands import Play
 
@@ -32,8 +33,9 @@ class Page:
         self.cookie = ""
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 5) -> tuple[int, dict, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                timeout: float = 5, source: str | None = None) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                                source_address=(source, 0) if source else None)
         sent = {"Host": f"127.0.0.1:{self.port}"}
         if method == "POST":
             sent.update({"Origin": self.origin, "Content-Type": "application/json"})
@@ -155,24 +157,125 @@ def test_bodies_headers_and_connections_are_bounded(tmp_path, tone_file):  # noq
     with box:
         assert page.command(b'{"volume": 10, "x": "' + b"a" * MAX_BODY + b'"}') == 413
         assert page.request("POST", "/command", b"{}", {"Content-Length": None})[0] == 411
-        assert page.request("GET", "/state", headers={f"X-Pad-{i}": "b" * 1000 for i in range(10)})[0] == 431
-        # 60 idle connections (a slow client, a flood): new ones are dropped while they last, the
-        # sound plays on, and idle ones are let go after SOCKET_TIMEOUT_S, so the page comes back.
+        for length in ("\u00b2", "9" * 5000, "-1", "1e3"):  # "²" passes str.isdigit, then int() refuses it
+            assert page.request("POST", "/command", b"{}", {"Content-Length": length})[0] == 400
+        assert page.request("GET", "/state", headers={"Cookie": "bedside_session=\u00b2\u00b2.x"})[0] == 200
+        assert page.request("GET", "/state", headers={f"X-Pad-{i}": "b" * 1000 for i in range(20)})[0] == 431
+        # 60 idle connections (a slow client, a flood): the oldest idle ones are let go to make room,
+        # so the page answers at once, and the sound plays on.
         box.controller.submit(Play())
         box.wait_for("started")
         idle = [socket.create_connection(("127.0.0.1", page.port)) for _ in range(60)]
         try:
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                page.request("GET", "/state", timeout=1)
+            assert page.request("GET", "/state", timeout=1)[0] == 200  # with the flood still open
             assert box.controller.state.playing and box.daemon.player is not None
             frames = box.engine.now
             time.sleep(0.5)
             assert box.engine.now > frames + 0.4 * 48000  # the audio loop did not wait for any of it
-            wait_until(lambda: ok(page), timeout=SOCKET_TIMEOUT_S + 5)  # even with the flood still open
         finally:
             for s in idle:
                 s.close()
         assert page.command({"volume": 10}) == 200
+
+
+class Slowloris:
+    """``count`` connections that each send a request line and then one header line every ``drip_s``."""
+
+    def __init__(self, port: int, count: int, drip_s: float, source: str = "127.0.0.1") -> None:
+        self.port, self.drip_s, self.source = port, drip_s, source
+        self.sockets: list[socket.socket] = []
+        self.reopened = 0
+        self._stop = threading.Event()
+        for _ in range(count):
+            self.sockets.append(self._open())
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+        self._thread.start()
+
+    def _open(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5, source_address=(self.source, 0))
+        s.sendall(f"GET /state HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n".encode())
+        return s
+
+    def _drip(self) -> None:
+        n = 0
+        while not self._stop.wait(self.drip_s):
+            n += 1
+            for i, s in enumerate(self.sockets):
+                try:
+                    s.sendall(f"X-Drip-{n}: {n}\r\n".encode())
+                except OSError:  # let go by the server: a real attacker opens another
+                    s.close()
+                    with contextlib.suppress(OSError):
+                        self.sockets[i] = self._open()
+                        self.reopened += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for s in self.sockets:
+            s.close()
+
+
+def test_slowloris_locks_out_neither_an_open_phone_nor_anyone_past_the_deadline(tmp_path, tone_file):  # noqa: F811
+    """48 connections dripping a header line a second from the phone's own address, and 8 more from each
+    of three others (over the total cap): every request of a client that sends it whole is answered
+    within 1 s, and no dripping connection outlives REQUEST_DEADLINE_S (a per-read timeout let a drip
+    hold it for ever)."""
+    box, page = web_box(tmp_path, tone_file)
+    with box:
+        attack = [Slowloris(page.port, 48, 1.0)] + [Slowloris(page.port, 8, 1.0, f"127.0.0.{n}") for n in (2, 3, 4)]
+        try:
+            started = time.monotonic()
+            while time.monotonic() - started < REQUEST_DEADLINE_S + 2:
+                asked = time.monotonic()
+                assert page.request("GET", "/state", timeout=1)[0] == 200
+                assert time.monotonic() - asked < 1.0
+                time.sleep(0.25)
+            # Past the deadline every dripping connection was closed at least once (and reopened).
+            assert sum(a.reopened for a in attack) >= 72, [a.reopened for a in attack]
+        finally:
+            for a in attack:
+                a.close()
+
+
+def rss_kib() -> int:
+    return int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmRSS:")).split()[1])
+
+
+def test_a_header_flood_costs_a_few_hundred_kib_a_request_not_megabytes(tmp_path, tone_file):  # noqa: F811
+    """3 waves × 32 connections × 99 headers of 65 KB (6.4 MB each, 200 MB in all): each is answered
+    431 or cut after MAX_HEAD_BYTES; the process grows by a few MiB at most and the sound plays on."""
+    box, page = web_box(tmp_path, tone_file)
+    line = b"X-Flood: " + b"f" * 65_000 + b"\r\n"
+    with box:
+        box.controller.submit(Play())
+        box.wait_for("started")
+        before = rss_kib()
+
+        def flood() -> str:
+            try:
+                with socket.create_connection(("127.0.0.1", page.port), timeout=5) as s:
+                    s.sendall(f"GET /state HTTP/1.1\r\nHost: 127.0.0.1:{page.port}\r\n".encode())
+                    for _ in range(99):
+                        s.sendall(line)
+                    s.sendall(b"\r\n")
+                    return s.recv(100).decode(errors="replace")[:12]
+            except OSError:
+                return "cut"
+
+        for _ in range(3):
+            answers: list[str] = []
+            threads = [threading.Thread(target=lambda got=answers: got.append(flood())) for _ in range(32)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert len(answers) == 32 and all(a in ("HTTP/1.0 431", "cut", "") for a in answers), answers
+            assert page.request("GET", "/state", timeout=1)[0] == 200
+        grown = (rss_kib() - before) / 1024
+        assert grown <= 16, f"{grown:.1f} MiB"
+        assert box.controller.state.playing
 
 
 class Stream:
@@ -261,9 +364,38 @@ def test_wrong_passwords_are_rate_limited(tmp_path, tone_file):  # noqa: F811
         for _ in range(MAX_FAILURES):
             assert page.request("POST", "/login", b'{"password": "guess"}')[0] == 401
         status, headers, _ = page.request("POST", "/login", b'{"password": "correct horse"}')
-        assert status == 429 and int(headers["Retry-After"]) >= 59  # even the right one, for a minute
+        assert status == 429 and int(headers["Retry-After"]) >= 59  # the guessing address: even the right one
         for hostile in (b"", b"[", b'{"password": 1}', b'{"password": "' + b"x" * 3000 + b'"}', b"\x00\xff"):
             assert page.request("POST", "/login", hostile)[0] in (401, 429)
+
+
+def test_password_spraying_from_40_addresses_slows_the_owner_but_never_refuses_them(tmp_path, tone_file):  # noqa: F811
+    """Guessing from many addresses used to lock everyone out for a minute (31 failures a minute
+    from anywhere): now the guessing addresses are locked out and the owner, from an address that
+    has not failed, is let in within a few seconds, with a phone already logged in unaffected."""
+    box, page = password_box(tmp_path, tone_file)
+    with box:
+        status, headers, _ = page.request("POST", "/login", b'{"password": "correct horse"}', source="127.0.0.200")
+        phone = Page(page.port)
+        phone.cookie = headers["Set-Cookie"].split(";")[0]
+        refused = 0
+        for round_ in range(MAX_FAILURES + 2):  # each round: 40 guesses at once, one from each address
+            statuses: list[int] = []
+            body = b'{"password": "guess%d"}' % round_
+            guesses = [threading.Thread(target=lambda n=n, got=statuses, body=body: got.append(page.request(
+                "POST", "/login", body, source=f"127.0.1.{n + 1}")[0])) for n in range(40)]
+            for guess in guesses:
+                guess.start()
+            for guess in guesses:
+                guess.join(10)
+            assert len(statuses) == 40 and set(statuses) <= {401, 429}, statuses
+            refused += statuses.count(429)
+            asked = time.monotonic()
+            assert phone.request("GET", "/state", timeout=1)[0] == 200 and time.monotonic() - asked < 1
+        assert refused >= 40  # every guessing address got locked out
+        asked = time.monotonic()
+        status, _, _ = page.request("POST", "/login", b'{"password": "correct horse"}', source="127.0.0.201")
+        assert status == 200 and time.monotonic() - asked < 3
 
 
 def test_listening_beyond_loopback_needs_a_password_or_an_explicit_yes(tmp_path, capsys):
@@ -313,3 +445,12 @@ def test_a_home_assistant_command_reaches_the_page_within_200_ms(tmp_path):
     finally:
         listener.close()
         broker.stop()
+
+
+def test_an_ipv6_client_counts_as_its_slash_64_and_a_mapped_ipv4_as_itself():
+    """One machine can hold millions of addresses of its /64: the caps and the lockout count the prefix."""
+    from bedside.adapters.httpguard import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"

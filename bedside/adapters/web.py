@@ -13,8 +13,9 @@ rebinding DNS name cannot reach it from a web page. A state-changing request mus
 page itself (``Origin`` equal to its own origin, JSON only), so no other site can change anything.
 With a password (``[web] password_file``), a login sets an ``HttpOnly``, ``SameSite=Strict`` cookie,
 signed with a key derived from the password (changing it logs everyone out); wrong passwords are
-rate-limited per address and overall. Requests, headers, bodies and connections are bounded, and
-every response carries a Content-Security-Policy of ``default-src 'self'``.
+locked out per address (the owner, elsewhere, is only slowed down). Each request has a deadline and
+a byte budget, connections are capped per address and in total (see :mod:`bedside.adapters.httpguard`),
+and every response carries a Content-Security-Policy of ``default-src 'self'``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from bedside.adapters.ha import CommandError, parse_command
+from bedside.adapters.httpguard import Connection, Connections, HeadTooLarge, LoginGuard, RequestReader, address_key
 from bedside.commands import Command
 from bedside.config import WebConfig
 from bedside.events import Snapshot
@@ -62,20 +63,14 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 MAX_BODY = 4096
-MAX_HEADER_BYTES = 8192
-MAX_CONNECTIONS = 32
-MAX_STREAMS = 16
+MAX_STREAMS, MAX_STREAMS_PER_ADDRESS = 16, 6
 KEEPALIVE_S = 15.0
 #: Changes closer together than this go out as one event (a knob sweep makes dozens a second).
 COALESCE_S = 0.01
-#: A connection that sends nothing (or reads nothing) this long is let go: a flood of idle
-#: connections holds the page for at most this long.
+#: A client that reads nothing of an answer this long is let go.
 SOCKET_TIMEOUT_S = 5.0
 COOKIE = "bedside_session"
 SESSION_DAYS = 30
-#: Wrong passwords: this many from one address in LOCKOUT_WINDOW_S locks it out for LOCKOUT_S,
-#: doubling with each further one; more than GLOBAL_FAILURES a minute from anywhere locks everyone.
-MAX_FAILURES, LOCKOUT_WINDOW_S, LOCKOUT_S, GLOBAL_FAILURES = 5, 900.0, 60.0, 30
 RETRY_BIND_S = 30.0
 
 
@@ -91,63 +86,42 @@ def page_urls(host: str, port: int) -> list[str]:
     return [f"http://{'[' + host + ']' if ':' in host else host}:{port}/"]
 
 
-class _Guard:
-    """Login failures, per address and overall."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque(maxlen=GLOBAL_FAILURES + 1)
-
-    def wait_s(self, address: str, now: float) -> float:
-        """Seconds until ``address`` may try again (0: now)."""
-        with self._lock:
-            if len(self._all) > GLOBAL_FAILURES and now - self._all[0] < 60:
-                return 60 - (now - self._all[0])
-            failures = [t for t in self._failures.get(address, ()) if now - t < LOCKOUT_WINDOW_S]
-            if len(failures) < MAX_FAILURES:
-                return 0.0
-            lock = min(LOCKOUT_S * 2 ** (len(failures) - MAX_FAILURES), 3600.0)
-            return max(0.0, failures[-1] + lock - now)
-
-    def failed(self, address: str, now: float) -> None:
-        with self._lock:
-            if address not in self._failures and len(self._failures) >= 1024:
-                self._failures.pop(next(iter(self._failures)))  # bounded: forget the oldest address
-            self._failures.setdefault(address, deque(maxlen=32)).append(now)
-            self._all.append(now)
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 16
+    request_queue_size = 64  # connections come in bursts (a page opening, a flood): the kernel holds them
 
     def __init__(self, address: tuple[str, int], web: WebServer) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.web = web
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.connections = Connections()
+        self._starting = threading.local()  # the entry of the connection a new thread serves
         super().__init__(address, _Handler)
 
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):  # a flood of connections: drop the newest
+        entry = self.connections.admit(request, client_address[0])
+        if entry is None:  # full of connections that are all busy answering: drop the newest
             self.shutdown_request(request)
             return
         try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._slots.release()
-            raise
+            threading.Thread(target=self._serve_connection, args=(request, client_address, entry),
+                             name="web-client", daemon=True).start()
+        except RuntimeError:  # no thread to be had: this one waits for a better moment
+            self.connections.closed(entry)
+            self.shutdown_request(request)
 
-    def process_request_thread(self, request, client_address) -> None:
+    def _serve_connection(self, request, client_address, entry: Connection) -> None:
+        self._starting.entry = entry
         try:
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
-            self._slots.release()
+            self.connections.closed(entry)
+            self.shutdown_request(request)
+
+    def entry(self) -> Connection:
+        return self._starting.entry
 
     def handle_error(self, request, client_address) -> None:  # a client's mistake is not ours to print
         log.debug("web: error with a request from %s", client_address[0], exc_info=True)
@@ -168,13 +142,13 @@ class WebServer:
             if self.password is None:
                 raise ValueError(f"{path} is empty")
         self._key = self._session_key(state_dir) if self.password else b""
-        self.guard = _Guard()
+        self.guard = LoginGuard()
         self.version = 0
         self._cache: tuple[int, float, bytes] = (-1, 0.0, b"")
         self._cache_lock = threading.Lock()
         self.changed = threading.Condition()
         self.closing = False
-        self.streams = 0
+        self.streams: dict[str, int] = {}  # open event streams per address
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._retry = threading.Event()
@@ -301,7 +275,7 @@ class WebServer:
             name, _, value = part.strip().partition("=")
             if name == COOKIE:
                 expiry, _, signature = value.partition(".")
-                if expiry.isdigit() and int(expiry) > time.time() and hmac.compare_digest(
+                if _decimal(expiry, 12) and int(expiry) > time.time() and hmac.compare_digest(
                         signature, self._sign(expiry)):
                     return True
         return False
@@ -315,6 +289,12 @@ class WebServer:
                 "SameSite=Strict")
 
 
+def _decimal(text: str, digits: int) -> bool:
+    """ASCII digits only, at most ``digits`` of them: ``str.isdigit`` also takes "²", which ``int``
+    then refuses, and ``int`` of thousands of digits is slow (or refused)."""
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "bedside"
@@ -322,9 +302,34 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
 
+    rfile: RequestReader  # type: ignore[assignment]
+
     @property
     def web(self) -> WebServer:
         return self.server.web
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.rfile = RequestReader(self.connection, SOCKET_TIMEOUT_S)
+        self.entry = self.server.entry()
+
+    def handle_one_request(self) -> None:
+        """One request, under its deadline; while it has not been sent whole, the connection may be let go."""
+        self.rfile.next_request()
+        self.server.connections.waiting(self.entry, True)
+        try:
+            super().handle_one_request()
+        except HeadTooLarge:  # in the request line (the stdlib answers it in the headers itself)
+            self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
+            self.send_error(431, "Request head too large")
+            self.close_connection = True
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.rfile.head_done()
+        self.server.connections.waiting(self.entry, False)
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:  # the journal is not an access log
         pass
@@ -352,11 +357,6 @@ class _Handler(BaseHTTPRequestHandler):
     # -- checks ----------------------------------------------------------------------------
 
     def _headers_ok(self) -> bool:
-        size = sum(len(k) + len(v) for k, v in self.headers.items())
-        if size > MAX_HEADER_BYTES:
-            self.close_connection = True
-            self._error(431, "headers too large")
-            return False
         if not self.web.host_allowed(self.headers.get("Host")):
             self.close_connection = True
             self._error(421, "this page answers to its own address only")
@@ -383,15 +383,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes | None:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None:
             self.close_connection = True
             self._error(411, "a body needs its Content-Length")
+            return None
+        if not _decimal(length.strip(), 9):
+            self.close_connection = True
+            self._error(400, "Content-Length is not a number")
             return None
         if int(length) > MAX_BODY:
             self.close_connection = True
             self._error(413, f"bodies are at most {MAX_BODY} bytes")
             return None
-        return self.rfile.read(int(length))
+        return self.rfile.read(int(length.strip()))
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -469,10 +473,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         address = self.client_address[0]
         wait = web.guard.wait_s(address, time.monotonic())
-        if wait > 0:
+        if wait > 0:  # this address has been guessing
             self._error(429, f"too many wrong passwords: try again in {wait:.0f} s",
                         {"Retry-After": str(int(wait) + 1)})
             return
+        time.sleep(web.guard.slowdown_s(time.monotonic()))  # guessing from everywhere: everyone waits a little
         body = self._body()
         if body is None:
             return
@@ -491,11 +496,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self) -> None:
         """Server-sent events: the whole state at once, then again after every change."""
         web = self.web
+        key = address_key(self.client_address[0])
         with web.changed:
-            if web.streams >= MAX_STREAMS:
+            if sum(web.streams.values()) >= MAX_STREAMS or web.streams.get(key, 0) >= MAX_STREAMS_PER_ADDRESS:
                 self._error(503, "too many pages open")
                 return
-            web.streams += 1
+            web.streams[key] = web.streams.get(key, 0) + 1
         try:
             self.send_response(200)
             for name, value in SECURITY_HEADERS.items():
@@ -521,4 +527,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         finally:
             with web.changed:
-                web.streams -= 1
+                web.streams[key] -= 1
+                if not web.streams[key]:
+                    del web.streams[key]
