@@ -50,6 +50,10 @@ SHUTDOWN_FADE_S = 0.4
 #: thread's stack goes to stderr (the journal) and the process exits 1 rather than hang. Before the
 #: unit's TimeoutStopSec (5 s), whose SIGKILL would leave no trace; far beyond a 0.4 s fade.
 STOP_DEADLINE_S = 3.0
+#: SIGHUPs closer together than RELOAD_QUIET_S are one reload (an editor saving twice, a storm of
+#: signals: 1,000 in a second are two reloads, not one per wake-up of the main loop); a reload is
+#: never put off more than RELOAD_MAX_DELAY_S after the first.
+RELOAD_QUIET_S, RELOAD_MAX_DELAY_S = 0.25, 1.0
 #: A thread that wants the GIL gets it after the holder has run at most this long (Python's default
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
@@ -116,7 +120,10 @@ class Daemon:
         # the main thread between two bytecodes — maybe while that thread holds an Event's lock,
         # which Event.set would then wait for forever (seen: a SIGTERM that never ended the process).
         self._exit_requested = False
+        self._audio_done = False
         self._reload_requested = False
+        self._reload_first = self._reload_last = 0.0  # when the first and the latest SIGHUP came
+        self._writer: StateWriter | None = None
         self.waker = Waker()
         self.ready = threading.Event()
         #: Snapshots from the controller, handed to the listeners on a thread of their own.
@@ -142,14 +149,31 @@ class Daemon:
         return self._reload_requested
 
     def request_exit(self) -> None:
-        """Fade out and end ``run`` (any thread, or a signal handler: takes no lock)."""
+        """Fade out and end ``run`` (any thread, or a signal handler: takes no lock). The fade starts
+        here, not when the main thread next looks: it may be in the middle of a reload."""
+        if not self._exit_requested and self.player is not None:
+            if self._writer is not None:
+                self._writer.frozen = True  # before the Stop's snapshot: a reboot resumes as it was
+            self.player.stop(self._shutdown_fade())
         self._exit_requested = True
         self.waker.set()
 
     def request_reload(self) -> None:
-        """Re-read the config (any thread, or a signal handler: takes no lock)."""
+        """Re-read the config soon (any thread, or a signal handler: takes no lock)."""
+        now = time.monotonic()
+        if not self._reload_requested:
+            self._reload_first = now
+        self._reload_last = now
         self._reload_requested = True
         self.waker.set()
+
+    def _reload_due_in(self) -> float:
+        """Seconds until the reload asked for is done: when the signals have been quiet a moment."""
+        due = min(self._reload_last + RELOAD_QUIET_S, self._reload_first + RELOAD_MAX_DELAY_S)
+        return max(0.0, due - time.monotonic())
+
+    def _shutdown_fade(self) -> float:
+        return min(SHUTDOWN_FADE_S, self.config.sound.stop_fade_s)
 
     def _reload_config(self) -> None:
         """Read the config and build its sounds here (slow: files, decoding), then hand both to the
@@ -202,6 +226,7 @@ class Daemon:
                                 schedule_handled=saved.schedule_handled, events=events)
         self.controller = controller
         writer = StateWriter(store, saved.playing)
+        self._writer = writer
         events.subscribe(writer.on_state)
         events.subscribe(self._announce)
         scheduler = Scheduler(config.schedule, self.clock, controller.submit, lambda: events.latest.state,
@@ -273,20 +298,26 @@ class Daemon:
         stopping_since: float | None = None
         stuck = False
         try:
-            while audio.is_alive():
+            # Not only is_alive: the audio thread wakes this loop just before it ends, and a loop
+            # that looked too early would sleep its full half second before seeing it gone.
+            while not self._audio_done and audio.is_alive():
+                wait = 0.5
                 if self._exit_requested and stopping_since is None:
                     stopping_since = time.monotonic()
                     writer.frozen = True
                     self.notifier.stopping()
-                    player.stop(min(SHUTDOWN_FADE_S, config.sound.stop_fade_s))
+                    player.stop(self._shutdown_fade())  # already, if a signal handler asked
                 if self._reload_requested and stopping_since is None:
-                    self._reload_config()
+                    wait = self._reload_due_in()
+                    if wait <= 0:
+                        self._reload_config()
+                        wait = 0.5
                 if stopping_since is not None and time.monotonic() - stopping_since > STOP_DEADLINE_S:
                     stuck = True
                     log.error("the audio loop did not stop within %.0f s: its stacks follow; exiting", STOP_DEADLINE_S)
                     faulthandler.dump_traceback(all_threads=True)
                     break
-                self.waker.wait(0.5)
+                self.waker.wait(wait)
         finally:
             scheduler.close()
             player.stop(0.05)  # if the main thread itself failed: end the audio loop too
@@ -315,7 +346,7 @@ class Daemon:
         except BaseException as error:  # ends the process with the error, after the cleanup
             failure.append(error)
         finally:
-            self._exit_requested = True
+            self._exit_requested = self._audio_done = True
             self.waker.set()
 
     def _after_write(self) -> None:

@@ -141,21 +141,38 @@ def recording_loudness(tape: FileTape, rate: int) -> float:
     return -0.691 + 10 * math.log10(energy / frames) if energy > 0 else -math.inf
 
 
+#: Loudness measured per recording file (path, size, modification time, rate): a reload (SIGHUP)
+#: of a config naming a long recording would otherwise decode pieces of it again each time, on
+#: the main thread, competing with the audio thread for the CPU.
+_measured: dict[tuple[str, int, int, int], float] = {}
+
+
 def recording_sound(name: str, description: str, path: Path, rate: int) -> Sound:
     """A recording, streamed from its file as it plays, calibrated from its own loudness.
 
     Everything that could refuse it at the first press of play is checked here, at
     ``check-config`` and at start: the format, the length, that it decodes, that it is not silent.
     """
-    tape = FileTape(path, rate)
     try:
-        if not 8000 <= tape.file_rate <= 384000 or not 1 <= tape.channels <= 64:
-            raise ValueError(f"{tape.file_rate} Hz, {tape.channels} channels: not a recording bedside can play")
-        if tape.seconds < MIN_SECONDS:
-            raise ValueError(f"it lasts {tape.seconds:.2f} s; a recording must last at least {MIN_SECONDS} s")
-        loudness = recording_loudness(tape, rate)
-    finally:
-        tape.close()
+        stat = path.stat()
+        known = (str(path), stat.st_size, stat.st_mtime_ns, rate)
+    except OSError:
+        known = None
+    loudness = _measured.get(known) if known else None
+    if loudness is None:
+        tape = FileTape(path, rate)
+        try:
+            if not 8000 <= tape.file_rate <= 384000 or not 1 <= tape.channels <= 64:
+                raise ValueError(f"{tape.file_rate} Hz, {tape.channels} channels: not a recording bedside can play")
+            if tape.seconds < MIN_SECONDS:
+                raise ValueError(f"it lasts {tape.seconds:.2f} s; a recording must last at least {MIN_SECONDS} s")
+            loudness = recording_loudness(tape, rate)
+        finally:
+            tape.close()
+        if known:
+            if len(_measured) >= 64:
+                _measured.pop(next(iter(_measured)))
+            _measured[known] = loudness
     if loudness == -math.inf:
         raise ValueError(f"{path} is silent")
     return Sound(name, description, lambda r, seed: Recording(FileTape(path, r), r, seed), TARGET_LUFS - loudness)

@@ -115,6 +115,15 @@ file = "{tone}"
         self.sink.grant(round(seconds * RATE))
         self.daemon.events.wait_delivered()
 
+    def reload(self, timeout: float = 10.0):
+        """SIGHUP, as the daemon takes it (after RELOAD_QUIET_S of wall time, the sample clock held
+        meanwhile so the reload lands where the test left the sound): the "reloaded" event."""
+        self.daemon.request_reload()
+        deadline = time.monotonic() + timeout
+        while self.daemon.reload_requested and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.wait_for("reloaded", timeout)
+
     def wait_for(self, reason: str, timeout: float = 10.0):
         """The first event for ``reason``: stepped, up to ``timeout`` seconds of sound in 10 ms steps."""
         deadline = time.monotonic() + timeout

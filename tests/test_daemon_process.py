@@ -79,6 +79,68 @@ def test_a_deeply_nested_state_file_starts_the_box_on_defaults(tmp_path):
     assert (tmp_path / "state" / "state.json.bad").exists()
 
 
+def long_recording(path: Path, seconds: int = 600) -> Path:
+    import soundfile
+
+    rng = np.random.default_rng(3)
+    with soundfile.SoundFile(path, "w", 48000, 1, "PCM_16") as f:
+        for _ in range(seconds // 60):
+            f.write((0.05 * rng.standard_normal(60 * 48000)).astype(np.float32))
+    return path
+
+
+def silent_after_sigterm(tmp_path: Path, moment: str) -> tuple[float, float]:
+    """(seconds of sound from SIGTERM to the last non-zero frame, seconds to exit) when the signal
+    comes at ``moment``: "idle" (playing, nothing else), "reload" (20 ms after a SIGHUP that makes
+    the main thread measure a changed 10-minute recording), "crossfade" (1 s into a 3 s one)."""
+    import pty
+
+    raw = tmp_path / f"{moment}.raw"
+    recording = tmp_path / "long.wav"
+    if not recording.exists():
+        long_recording(recording)
+    config = write_config(tmp_path, f"file:'{raw}',raw", f'[[sounds]]\nname = "long"\nfile = "{recording}"\n')
+    config.write_text(config.read_text().replace("fade_in_s = 0.5\n", "fade_in_s = 0.5\ncrossfade_s = 3.0\n"))
+    keys, terminal = pty.openpty()
+    process = subprocess.Popen([*BEDSIDE, "--config", str(config), "run", "--simulate-pins"], stdin=terminal,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.close(terminal)
+    try:
+        wait_for_line(process, "ready in")
+        time.sleep(1.5)
+        if moment == "reload":
+            os.utime(recording)  # a changed file: measured again on the main thread
+            process.send_signal(signal.SIGHUP)
+            time.sleep(0.02)
+        elif moment == "crossfade":
+            os.write(keys, b"n")  # the next sound, on a 3 s crossfade
+            time.sleep(1.0)
+        frames_at_signal = raw.stat().st_size // 8
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        os.close(keys)
+    assert process.returncode == 0, out
+    x = decode(raw.read_bytes(), "S32_LE")
+    assert np.abs(x[frames_at_signal - 4800:frames_at_signal]).max() > 0.001  # it was playing
+    nonzero = np.nonzero(np.any(x != 0, axis=1))[0]
+    return (nonzero[-1] - frames_at_signal) / 48000, took
+
+
+def test_sigterm_during_a_reload_or_a_crossfade_fades_as_fast_as_when_idle_and_exits_within_1_5_s(tmp_path):
+    """The fade starts in the signal handler, not when the main thread next looks (it used to finish
+    a reload first: silent 0.6–0.63 s after the signal here, against 0.55 s idle). The idle run is
+    the floor: the 0.4 s fade plus what the file plugin had not yet written out when it was sized."""
+    idle, idle_exit = silent_after_sigterm(tmp_path, "idle")
+    assert idle < 0.5 + 0.2 and idle_exit < 1.5
+    for moment in ("reload", "crossfade"):
+        silent, took = silent_after_sigterm(tmp_path, moment)
+        assert silent <= idle + 0.03, f"{moment}: silent after {silent:.3f} s, idle {idle:.3f} s"
+        assert took < 1.5, f"{moment}: exit took {took:.2f} s"
+
+
 def test_the_notify_socket_gets_ready_status_watchdog_and_stopping(tmp_path):
     path = tmp_path / "notify.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -174,3 +174,26 @@ def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, 
         assert np.all(np.abs(x[resume + 1]) < 0.01 * np.abs(x).max())  # it starts from near silence
     assert exit_underruns(lines) == len(stops), lines
     assert any("audio underrun" in line for line in lines), lines
+
+
+def test_a_storm_of_1000_sighups_is_two_reloads_and_no_underrun(tmp_path, pulse):
+    """1,000 SIGHUPs 1 ms apart while playing on the clocked device: the reloads coalesce (at most
+    one a second while they last, and one after), the sound has no gap and the device never ran dry.
+    It used to reload once per wake-up of the main loop, and ran dry twice."""
+    recording = tmp_path / "monitor.raw"
+    with pulse.recording(recording):
+        box = Running(config(tmp_path, "rain"), pulse.env)
+        try:
+            wait_for_line(box.process, "ready in", timeout=30)
+            time.sleep(1.5)
+            for _ in range(1000):
+                box.process.send_signal(signal.SIGHUP)
+                time.sleep(0.001)
+            time.sleep(2.0)
+        finally:
+            lines = box.stop()
+    reloads = [line for line in lines if "config reloaded" in line]
+    assert 1 <= len(reloads) <= 3, lines
+    assert exit_underruns(lines) == 0, lines
+    x = sounding(read_recording(recording))
+    assert not zero_runs(x), zero_runs(x)[:5]

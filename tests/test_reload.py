@@ -27,8 +27,7 @@ def test_a_new_volume_floor_glides_to_its_level_and_the_knob_steps_on_the_new_sc
         box.advance(1.0)
         text = box.config_path.read_text()
         box.config_path.write_text(text.replace("default = 80", "default = 80\nfloor_db = -10.0"))
-        box.daemon.request_reload()
-        _, _, reloaded = box.wait_for("reloaded")
+        _, _, reloaded = box.reload()
         box.advance(1.6)
         box.detent(clockwise=False)
         _, state, stepped = box.wait_for("volume")
@@ -55,8 +54,7 @@ def test_removing_the_playing_mix_falls_back_to_the_default_sound(tmp_path, tone
         assert box.controller.state.sound == "tone-mix"
         box.advance(0.5)
         box.config_path.write_text(box.config_path.read_text().replace(mix, ""))
-        box.daemon.request_reload()
-        _, state, _ = box.wait_for("reloaded")
+        _, state, _ = box.reload()
         assert state.sound == "tone" and state.playing
         assert "tone-mix" not in box.controller.catalog
         box.controller.submit(TogglePlay())  # stop, then play again: nothing refused
@@ -84,8 +82,7 @@ def test_declaring_a_twenty_minute_recording_never_makes_a_period_late(tmp_path,
         box.config_path.write_text(box.config_path.read_text()
                                    + f'[[sounds]]\nname = "long"\nfile = "{long}"\n')
         asked = time.monotonic()
-        box.daemon.request_reload()
-        box.wait_for("reloaded", timeout=120)
+        box.reload(timeout=120)
         took = time.monotonic() - asked
         time.sleep(0.2)
         writes = list(player.writes)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -74,7 +73,7 @@ class Player:
         self.output = output
         self.block = block_frames
         self._after_write = after_write
-        self._stop = threading.Event()
+        self._stop_requested = False  # a plain flag: stop() may run in a signal handler
         self._stop_fade: float | None = None
         self._realtime = realtime
         self.synthesis = Synthesis(self.engine.rate) if realtime else None
@@ -91,9 +90,12 @@ class Player:
         self.synthesis.prepare(make, done)
 
     def stop(self, fade_s: float | None = None) -> None:
-        """Fade out and end the loop (any thread; a signal handler may call it)."""
+        """Fade out and end the loop (any thread, or a signal handler: it takes no lock, and the
+        queue's put is reentrant). The fade starts at the next period; a second call changes nothing."""
+        if self._stop_requested:
+            return
         self._stop_fade = fade_s
-        self._stop.set()
+        self._stop_requested = True
         self.controller.submit(Stop(fade_s))  # wakes a resting loop
 
     def run(self, frames: int | None = None, stop_after: int | None = None,
@@ -104,9 +106,10 @@ class Player:
         stopping = False
         try:
             while True:
-                if not stopping and (self._stop.is_set() or (stop_after is not None and engine.now >= stop_after)):
+                if not stopping and (self._stop_requested or (stop_after is not None and engine.now >= stop_after)):
                     stopping = True
-                    controller.submit(Stop(self._stop_fade))
+                    if not self._stop_requested:  # stop() has sent its Stop: a second would restart the fade
+                        controller.submit(Stop(self._stop_fade))
                     if not engine.audible:
                         break
                 if self._realtime and not stopping and not engine.audible:
