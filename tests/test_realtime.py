@@ -7,6 +7,7 @@ The daemon is held to 15% of one core by a cgroup: about one Cortex-A53 core of 
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -197,3 +198,46 @@ def test_a_storm_of_1000_sighups_is_two_reloads_and_no_underrun(tmp_path, pulse)
     assert exit_underruns(lines) == 0, lines
     x = sounding(read_recording(recording))
     assert not zero_runs(x), zero_runs(x)[:5]
+
+
+def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes(tmp_path, pulse):
+    """With resume_on_boot, OFF from Home Assistant then kill -9: the next boot must stay silent.
+    Each round starts the sound from rest just before the OFF: PulseAudio then takes nothing for up
+    to 2 s, and the loop used to apply no command until it did (the stop was not yet on disk in 3 of
+    6 such power cuts), nor echo a volume command. The broker has the OFF when its publish is
+    acknowledged (QoS 1)."""
+    from broker import Broker, Listener
+
+    broker = Broker(tmp_path).start()
+    listener = Listener(broker, topics=("bedside/#",))
+    state = tmp_path / "state" / "state.json"
+    took: list[float] = []
+    try:
+        for delay in (0.2, 0.3, 0.5):
+            box = Running(config(tmp_path, "rain", f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+                                                    f'port = {broker.port}\nname = "cut"\n'), pulse.env)
+            try:
+                wait_for_line(box.process, "ready in", timeout=30)
+                listener.wait_state("bedside/cut", lambda d: d["state"] == "ON")
+                listener.publish("bedside/cut/set", '{"state": "OFF"}')
+                listener.wait_state("bedside/cut", lambda d: d["state"] == "OFF" and not d["fading"])
+                listener.publish("bedside/cut/set", '{"state": "ON"}')  # a start from rest
+                listener.wait_state("bedside/cut", lambda d: d["state"] == "ON")
+                for volume in (41, 42, 43):  # while PulseAudio takes nothing: applied (and echoed) at once
+                    asked = time.monotonic()
+                    listener.publish("bedside/cut/set", f'{{"volume": {volume}}}')
+                    listener.wait_state("bedside/cut", lambda d, v=volume: d["volume"] == v)
+                    took.append(time.monotonic() - asked)
+                listener.publish("bedside/cut/set", '{"state": "OFF"}')  # returns when the broker has it
+                time.sleep(delay)
+                box.process.kill()
+                box.process.wait(5)
+            finally:
+                if box.process.poll() is None:
+                    box.stop()
+                os.close(box.keys)
+            assert json.loads(state.read_text())["playing"] is False, (delay, state.read_text())
+    finally:
+        listener.close()
+        broker.stop()
+    assert max(took) < 0.2, [round(t * 1000) for t in took]  # the issue's bound: seconds before

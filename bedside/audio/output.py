@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -75,13 +76,13 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int) -> int:
+    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
-        a clock is paced in write instead)."""
+        a clock is paced in write instead), or 0 after ``patience_s`` without room."""
         if self.sink is None:
             return frames
         try:
-            return self.sink.wait_for_room(frames)
+            return self.sink.wait_for_room(frames, patience_s)
         except AudioDeviceError as error:
             self._lost(error)
             return frames

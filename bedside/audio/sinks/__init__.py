@@ -6,6 +6,7 @@ Every sink takes the engine's float blocks and encodes them with the same
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -35,8 +36,9 @@ class Output(Protocol):
         """Seconds of sound the device still holds now: how long the loop may wait before it runs dry."""
         ...
 
-    def wait_for_room(self, frames: int) -> int:
-        """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once)."""
+    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
+        """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once), or 0
+        when ``patience_s`` passed without room."""
         ...
 
     def write(self, block: np.ndarray) -> None:
@@ -74,7 +76,7 @@ class Unclocked:
     def held_s(self) -> float:
         return 0.0
 
-    def wait_for_room(self, frames: int) -> int:
+    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
         return frames
 
     def rest(self) -> None:

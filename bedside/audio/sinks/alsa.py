@@ -121,6 +121,7 @@ class AlsaSink:
         self._avail = self.buffer_frames
         self._xrun = False
         self._resting = False
+        self._no_room_since: float | None = None  # the device has taken nothing since (see STALL_S)
         ramp = max(1, round(RESUME_RAMP_S * self.rate))
         self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
         self._ramp_at: int | None = None  # position in the resume ramp, while it runs
@@ -153,15 +154,18 @@ class AlsaSink:
         except alsaaudio.ALSAAudioError as error:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
+        self._no_room_since = None
 
-    def wait_for_room(self, frames: int) -> int:
+    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
-        a full buffer, not one period, is what survives a busy CPU in the first milliseconds)."""
+        a full buffer, not one period, is what survives a busy CPU in the first milliseconds), or 0
+        after ``patience_s`` without room (the player applies commands meanwhile: a device that is
+        slow to take samples must not hold a stop for seconds)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
-        deadline = None
+        give_up = time.monotonic() + patience_s
         try:
             while True:
                 avail = self._pcm.avail()
@@ -171,14 +175,21 @@ class AlsaSink:
                     return self.buffer_frames - self.buffer_frames // 2
                 if avail >= frames:
                     self._avail = avail
+                    self._no_room_since = None
                     return frames  # late and more room? the next call returns at once
                 now = time.monotonic()
-                deadline = deadline or now + STALL_S
-                if now > deadline:
+                self._no_room_since = self._no_room_since or now
+                if now - self._no_room_since > STALL_S:
                     raise AudioDeviceError(f"ALSA device {self.device!r} stopped taking samples")
+                if now >= give_up:
+                    self._avail = avail
+                    return 0
                 # poll wakes at period boundaries; some plugins' descriptors stay ready, so never
                 # spin: at most sleep for the time the missing frames take to play.
-                ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
+                wait_ms = math.ceil(1000 * (frames - avail) / self.rate) + 1
+                if patience_s != math.inf:
+                    wait_ms = min(wait_ms, max(1, math.ceil(1000 * (give_up - now))))
+                ready = self._poll.poll(wait_ms)
                 if ready:
                     self._pcm.polldescriptors_revents(ready)
                     if self._pcm.avail() < frames:
