@@ -177,6 +177,7 @@ def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, 
     assert any("audio underrun" in line for line in lines), lines
 
 
+@pytest.mark.long  # 8 s: `make test-long`
 def test_a_storm_of_1000_sighups_is_two_reloads_and_no_underrun(tmp_path, pulse):
     """1,000 SIGHUPs 1 ms apart while playing on the clocked device: the reloads coalesce (at most
     one a second while they last, and one after), the sound has no gap and the device never ran dry.
@@ -200,6 +201,7 @@ def test_a_storm_of_1000_sighups_is_two_reloads_and_no_underrun(tmp_path, pulse)
     assert not zero_runs(x), zero_runs(x)[:5]
 
 
+@pytest.mark.long  # 15 s: `make test-long`
 def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes(tmp_path, pulse):
     """With resume_on_boot, OFF from Home Assistant then kill -9: the next boot must stay silent.
     Each round starts the sound from rest just before the OFF: PulseAudio then takes nothing for up
