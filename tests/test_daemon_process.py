@@ -92,15 +92,24 @@ def long_recording(path: Path, seconds: int = 600) -> Path:
 def silent_after_sigterm(tmp_path: Path, moment: str) -> tuple[float, float]:
     """(seconds of sound from SIGTERM to the last non-zero frame, seconds to exit) when the signal
     comes at ``moment``: "idle" (playing, nothing else), "reload" (20 ms after a SIGHUP that makes
-    the main thread measure a changed 10-minute recording), "crossfade" (1 s into a 3 s one)."""
+    the main thread measure a changed 10-minute recording), "crossfade" (1 s into a 3 s one),
+    "wake" (1.5 s into a wake-up's rise, begun late at start)."""
     import pty
+    from datetime import datetime, timedelta
 
     raw = tmp_path / f"{moment}.raw"
     recording = tmp_path / "long.wav"
     if not recording.exists():
         long_recording(recording)
-    config = write_config(tmp_path, f"file:'{raw}',raw", f'[[sounds]]\nname = "long"\nfile = "{recording}"\n')
+    extra = f'[[sounds]]\nname = "long"\nfile = "{recording}"\n'
+    if moment == "wake":
+        two_minutes_ago = (datetime.now() - timedelta(minutes=2)).strftime("%H:%M")
+        extra += (f'[clock]\nrequire_synced = false\n[[schedule]]\naction = "wake"\ndays = "daily"\n'
+                  f'at = "{two_minutes_ago}"\nsound = "pink"\nvolume = 60\nrise_min = 30\n')
+    config = write_config(tmp_path, f"file:'{raw}',raw", extra)
     config.write_text(config.read_text().replace("fade_in_s = 0.5\n", "fade_in_s = 0.5\ncrossfade_s = 3.0\n"))
+    if moment == "wake":
+        (tmp_path / "state" / "state.json").write_text('{"playing": false}')
     keys, terminal = pty.openpty()
     process = subprocess.Popen([*BEDSIDE, "--config", str(config), "run", "--simulate-pins"], stdin=terminal,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -124,18 +133,18 @@ def silent_after_sigterm(tmp_path: Path, moment: str) -> tuple[float, float]:
         os.close(keys)
     assert process.returncode == 0, out
     x = decode(raw.read_bytes(), "S32_LE")
-    assert np.abs(x[frames_at_signal - 4800:frames_at_signal]).max() > 0.001  # it was playing
+    assert np.abs(x[frames_at_signal - 4800:frames_at_signal]).max() > (0 if moment == "wake" else 0.001)
     nonzero = np.nonzero(np.any(x != 0, axis=1))[0]
     return (nonzero[-1] - frames_at_signal) / 48000, took
 
 
-def test_sigterm_during_a_reload_or_a_crossfade_fades_as_fast_as_when_idle_and_exits_within_1_5_s(tmp_path):
+def test_sigterm_in_a_reload_a_crossfade_or_a_rise_fades_as_fast_as_when_idle_and_exits_in_1_5_s(tmp_path):
     """The fade starts in the signal handler, not when the main thread next looks (it used to finish
     a reload first: silent 0.6–0.63 s after the signal here, against 0.55 s idle). The idle run is
     the floor: the 0.4 s fade plus what the file plugin had not yet written out when it was sized."""
     idle, idle_exit = silent_after_sigterm(tmp_path, "idle")
     assert idle < 0.5 + 0.2 and idle_exit < 1.5
-    for moment in ("reload", "crossfade"):
+    for moment in ("reload", "crossfade", "wake"):
         silent, took = silent_after_sigterm(tmp_path, moment)
         assert silent <= idle + 0.03, f"{moment}: silent after {silent:.3f} s, idle {idle:.3f} s"
         assert took < 1.5, f"{moment}: exit took {took:.2f} s"
