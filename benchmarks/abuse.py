@@ -15,9 +15,7 @@ Usage: python benchmarks/abuse.py
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,8 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from broker import free_port
 from clocked import PulseNullSink
-
-BEDSIDE = Path(sys.executable).parent / "bedside"
+from probe import playing_on_pulse
 
 
 def rss_mib(pid: int) -> float:
@@ -83,21 +80,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     (tmp / "pulse").mkdir()
     pulse = PulseNullSink(tmp / "pulse").start()
-    (tmp / "state").mkdir()
-    (tmp / "state" / "state.json").write_text('{"sound": "rain", "volume": 30, "playing": true}')
     port = free_port()
-    config = tmp / "bedside.toml"
-    config.write_text(f'[audio]\ndevice = "pulse"\n[state]\ndirectory = "{tmp / "state"}"\nresume_on_boot = true\n'
-                      f'[web]\nlisten = "127.0.0.1:{port}"\n')
-    process = subprocess.Popen([str(BEDSIDE), "--config", str(config), "run", "--simulate-pins"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **pulse.env})
-    lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if "ready in" in line:
-            break
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process, lines = playing_on_pulse(tmp, pulse.env, f'[web]\nlisten = "127.0.0.1:{port}"\n')
     try:
         time.sleep(3)
         before = rss_mib(process.pid)

@@ -38,8 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from broker import Broker, free_port
 from clocked import PulseNullSink
-
-BEDSIDE = Path(sys.executable).parent / "bedside"
+from probe import playing_on_pulse
 
 
 class Echoes:
@@ -156,24 +155,11 @@ def main() -> None:
     with soundfile.SoundFile(recording, "w", 48000, 1, "PCM_16") as f:
         for _ in range(20):
             f.write((0.05 * rng.standard_normal(60 * 48000)).astype(np.float32))
-    (tmp / "state").mkdir()
-    state_file = tmp / "state" / "state.json"
-    state_file.write_text('{"sound": "rain", "volume": 30, "playing": true}')
     web_port = free_port()
-    config = tmp / "bedside.toml"
-    config.write_text(f'[audio]\ndevice = "pulse"\n[state]\ndirectory = "{tmp / "state"}"\nresume_on_boot = true\n'
-                      f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\nname = "bench"\n'
-                      f'[web]\nlisten = "127.0.0.1:{web_port}"\n'
-                      f'[[sounds]]\nname = "long"\nfile = "{recording}"\n')
-    process = subprocess.Popen([str(BEDSIDE), "--config", str(config), "run", "--simulate-pins"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **pulse.env})
-    lines: list[str] = []
-    for line in process.stdout:
-        lines.append(line)
-        if "ready in" in line:
-            break
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process, lines = playing_on_pulse(tmp, pulse.env, f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+                                      f'port = {broker.port}\nname = "bench"\n[web]\nlisten = "127.0.0.1:{web_port}"\n'
+                                      f'[[sounds]]\nname = "long"\nfile = "{recording}"\n')
+    state_file = tmp / "state" / "state.json"
     echoes = Echoes(broker.port, "bedside/bench")
     try:
         if not echoes.wait(lambda d: d.get("state") == "ON"):

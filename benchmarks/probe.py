@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -34,3 +37,24 @@ def tap_first_sound(daemon: Daemon) -> tuple[threading.Event, float]:
 
     sink.write = write
     return heard, sink.period_frames / sink.rate
+
+
+def playing_on_pulse(tmp: Path, env: dict[str, str], config_extra: str) -> tuple[subprocess.Popen, list[str]]:
+    """`bedside run` (the installed entry point) as a process, resuming rain on the clocked device
+    ``env`` reaches, once ready; its output lines keep coming into the list."""
+    (tmp / "state").mkdir()
+    (tmp / "state" / "state.json").write_text('{"sound": "rain", "volume": 30, "playing": true}')
+    config = tmp / "bedside.toml"
+    config.write_text(f'[audio]\ndevice = "pulse"\n[state]\ndirectory = "{tmp / "state"}"\nresume_on_boot = true\n'
+                      + config_extra)
+    bedside = Path(sys.executable).parent / "bedside"
+    process = subprocess.Popen([str(bedside), "--config", str(config), "run", "--simulate-pins"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **env})
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if "ready in" in line:
+            break
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    return process, lines
