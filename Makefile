@@ -14,6 +14,7 @@ $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e .
+	./scripts/gpio-library.sh $(VENV)
 	touch $@
 
 # What the tests and benchmarks need on top (pytest, ruff, scipy for measuring): not on the Pi.
@@ -67,4 +68,5 @@ references: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/texture.py --update
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -172,6 +172,10 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
     player = build_player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
     frames = player.engine.seconds(seconds)
     progress = ProgressBar(f"{sound.name} {seconds:g} s") if seconds >= 60 else None
+    # The controller tells the journal what the appliance plays; a render is not playing anything.
+    controller_log = logging.getLogger("bedside.controller")
+    level = controller_log.level
+    controller_log.setLevel(logging.WARNING)
     try:
         if args.wake_up is not None:  # silence, then the wake-up as the scheduler starts it
             player.run(frames=min(frames, player.engine.seconds(WAKE_SILENCE_S)))
@@ -183,7 +187,9 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             player.controller.submit(SetTimer(args.sleep_timer))
         player.run(frames=frames, progress=progress)
     finally:
+        controller_log.setLevel(level)
         sink.close()
+    print(f"rendered {sound.name}: {seconds:g} s" + ("" if args.null else f" to {args.output}"))
     if player.engine.limited_samples:
         log.info("limiter touched %d samples", player.engine.limited_samples)
 

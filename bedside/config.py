@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import textwrap
 import tomllib
@@ -576,6 +577,8 @@ def load(path: Path | None) -> Config:
             raise ConfigError("", f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a config file")
         text = raw.decode("utf-8")
         data = tomllib.loads(text)
+    except PermissionError:
+        raise ConfigError("", f"cannot read config {path}: permission denied{_access_hint(path)}") from None
     except OSError as error:
         raise ConfigError("", f"cannot read config {path}: {error.strerror}") from error
     except RecursionError:  # tomllib recurses per nesting level: "x = [[[[…" must not be a traceback
@@ -591,6 +594,30 @@ def load(path: Path | None) -> Config:
     except ConfigError as error:
         raise with_line(error, path, text) from None
     return replace(config, path=path)
+
+
+def _access_hint(path: Path) -> str:
+    """Who may read ``path`` (or the folder that keeps this user out), and how to become one of them."""
+    import grp
+    import pwd
+
+    for place in (path.parent, path):
+        try:
+            info = place.stat()
+        except OSError:
+            continue
+        if not os.access(place, os.R_OK | (os.X_OK if place.is_dir() else 0), effective_ids=True):
+            try:
+                group = grp.getgrgid(info.st_gid).gr_name
+            except KeyError:
+                group = str(info.st_gid)
+            try:
+                user = pwd.getpwuid(os.getuid()).pw_name
+            except KeyError:
+                user = "$USER"
+            return (f" ({place} is for root and the group {group!r}: use sudo, or join the group with "
+                    f"`sudo adduser {user} {group}` and log in again)")
+    return ""
 
 
 def with_line(error: ConfigError, path: Path | None, text: str | None = None) -> ConfigError:

@@ -417,12 +417,19 @@ def install_signal_handlers(daemon: Daemon) -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
+#: Where `make install` puts the config (0640 root:bedside, in a 0750 folder).
+SYSTEM_CONFIG = Path("/etc/bedside/bedside.toml")
+
+
 def default_config_path(explicit: Path | None, environ: dict[str, str]) -> Path | None:
     """``--config``, else ``$BEDSIDE_CONFIG``, else /etc/bedside/bedside.toml if it exists."""
     if explicit is not None:
         return explicit
     if environ.get("BEDSIDE_CONFIG"):
         return Path(environ["BEDSIDE_CONFIG"])
-    system = Path("/etc/bedside/bedside.toml")
-    return system if system.exists() else None
+    system = SYSTEM_CONFIG
+    try:
+        return system if system.exists() else None
+    except PermissionError:  # there, but not for this user: load() says so, and what to do
+        return system
 

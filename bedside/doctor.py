@@ -18,10 +18,12 @@ def _line(ok: bool | None, what: str, detail: str) -> None:
 def doctor(config: Config | None, config_error: str | None = None) -> int:
     """Print one line per check; exit 0 if everything needed to play works, else 1."""
     healthy = True
-    if config is None:
-        _line(False, "config", config_error or "invalid")
-        return 1
-    _line(True, "config", f"{config.path or 'no file: built-in defaults'} is valid")
+    if config is None:  # still look at everything else, as the built-in defaults would
+        _line(False, "config", f"{config_error or 'invalid'}; the checks below use the built-in defaults")
+        healthy, config = False, Config()
+    else:
+        _line(True, "config", f"{config.path or 'no file: built-in defaults'} is valid")
+    _lgpio_line()
 
     from bedside.audio.sinks import AudioDeviceError
     from bedside.audio.sinks.alsa import AlsaSink, available_pcms
@@ -54,7 +56,7 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
         _line(True, "GPIO", pins.describe() + (f" (after: {pins.fallbacks})" if pins.fallbacks else ""))
     if on_raspberry_pi() or config.controls.gpio == "required":
         _service_checks()
-    _line(None, "state directory", str(state_directory(config.state.directory)))
+    _state_line(config)
     _clock_check(config)
     _web_check(config)
 
@@ -68,6 +70,38 @@ def doctor(config: Config | None, config_error: str | None = None) -> int:
     else:
         _line(None, "MQTT", "disabled ([mqtt] enabled = false)")
     return 0 if healthy else 1
+
+
+def _lgpio_line() -> None:
+    """Which lgpio gpiozero will drive the pins with: Debian's / Raspberry Pi OS's package, or the
+    one `make install` put into the venv from PyPI where the distribution has none."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("lgpio")
+    if spec is None or spec.origin is None:
+        _line(None, "lgpio", "not installed (needed on a Raspberry Pi only: `make install` adds it)")
+    elif spec.origin.startswith(sys.prefix) and sys.prefix != sys.base_prefix:
+        _line(None, "lgpio", f"from PyPI, in the venv ({spec.origin})")
+    else:
+        _line(None, "lgpio", f"from the distribution ({spec.origin})")
+
+
+def _state_line(config: Config) -> None:
+    """Where the state is kept, and whether this user can see it (the service's user can)."""
+    directory = state_directory(config.state.directory)
+    try:
+        exists = directory.exists()
+        readable = os.access(directory, os.R_OK | os.X_OK)
+    except OSError:  # a folder on the way keeps this user out
+        exists, readable = True, False
+    if not exists:
+        _line(None, "state directory", f"{directory} (made at the first start)")
+    elif not readable:
+        _line(None, "state directory", f"{directory} (the service's own, not readable by this user: "
+                                       "`sudo bedside doctor` shows it)")
+    else:
+        _line(None, "state directory", str(directory))
 
 
 def _clock_check(config: Config) -> None:

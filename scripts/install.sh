@@ -28,7 +28,15 @@ done
 install -d -m 0755 "$PREFIX"
 python3 -m venv --system-site-packages "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --upgrade pip
-"$PREFIX/venv/bin/pip" install -q .
+# Built from a copy: pip run as root in the clone would leave a root-owned build/ and
+# bedside.egg-info there, and the owner's next `make run` or `make test` would fail on them.
+build=$(mktemp -d)
+git ls-files -z 2>/dev/null | xargs -0 -r tar -cf - | tar -xf - -C "$build" 2>/dev/null \
+  || tar --exclude=./.venv --exclude=./.git --exclude=./build -cf - . | tar -xf - -C "$build"
+"$PREFIX/venv/bin/pip" install -q "$build"
+rm -rf "$build"
+./scripts/gpio-library.sh "$PREFIX/venv"
+install -m 0644 README.md hardware.md "$PREFIX/"
 
 # The config may hold an MQTT password: readable by root and the service only.
 install -d -m 0750 -o root -g bedside /etc/bedside

@@ -12,17 +12,24 @@ packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-ut
 if [ "${1:-}" = "--test" ]; then
   packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins chromium)
 fi
-# On a Raspberry Pi, gpiozero drives the pins through lgpio, which comes from the Pi's Debian
-# archive (the venv sees it through --system-site-packages). numpy and soundfile come from Debian
-# too: PyPI has no armhf wheels, so pip would build numpy from source for an hour on a Zero 2 W;
-# with --system-site-packages pip keeps Debian's (bookworm: numpy 1.24, soundfile 0.12).
-if grep -qs "Raspberry Pi" /proc/device-tree/model; then packages+=(python3-lgpio python3-numpy python3-soundfile); fi
+# On a Raspberry Pi, numpy and soundfile come from Debian: PyPI has no armhf wheels, so pip would
+# build numpy from source for an hour on a Zero 2 W; with --system-site-packages pip keeps Debian's
+# (bookworm: numpy 1.24, soundfile 0.12). gpiozero drives the pins through lgpio: Raspberry Pi OS's
+# archive has python3-lgpio, plain Debian's does not (then scripts/gpio-library.sh puts lgpio from
+# PyPI into the venv).
+on_pi=""; grep -qs "Raspberry Pi" /proc/device-tree/model || [ -n "${BEDSIDE_ASSUME_PI:-}" ] && on_pi=1
+if [ -n "$on_pi" ]; then packages+=(python3-numpy python3-soundfile); fi
+has_candidate() { apt-cache policy "$1" 2>/dev/null | grep -q "Candidate: [0-9]"; }
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ -n "$on_pi" ] && ! dpkg-query -W -f='${Status}' python3-lgpio 2>/dev/null | grep -q "install ok installed"; then
+  has_candidate python3-lgpio || $sudo apt-get update -q >/dev/null || true
+  if has_candidate python3-lgpio; then packages+=(python3-lgpio); fi
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
-sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -q
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
