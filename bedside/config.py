@@ -6,9 +6,11 @@ before any audio is touched. ``config/bedside.toml`` documents every key.
 
 from __future__ import annotations
 
+import grp
 import json
 import math
 import os
+import pwd
 import re
 import textwrap
 import tomllib
@@ -598,26 +600,25 @@ def load(path: Path | None) -> Config:
 
 def _access_hint(path: Path) -> str:
     """Who may read ``path`` (or the folder that keeps this user out), and how to become one of them."""
-    import grp
-    import pwd
-
-    for place in (path.parent, path):
+    blocked, info = path, None
+    for place in (path, *path.parents):  # the file, else the deepest folder we may look at but not into
         try:
-            info = place.stat()
+            blocked, info = place, place.stat()
+            break
         except OSError:
             continue
-        if not os.access(place, os.R_OK | (os.X_OK if place.is_dir() else 0), effective_ids=True):
-            try:
-                group = grp.getgrgid(info.st_gid).gr_name
-            except KeyError:
-                group = str(info.st_gid)
-            try:
-                user = pwd.getpwuid(os.getuid()).pw_name
-            except KeyError:
-                user = "$USER"
-            return (f" ({place} is for root and the group {group!r}: use sudo, or join the group with "
-                    f"`sudo adduser {user} {group}` and log in again)")
-    return ""
+    try:
+        group = grp.getgrgid(info.st_gid).gr_name if info is not None else ""
+    except KeyError:
+        group = str(info.st_gid) if info is not None else ""
+    if not group:
+        return ""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = "$USER"
+    return (f" ({blocked} is for root and the group {group!r}: use sudo, or join the group with "
+            f"`sudo adduser {user} {group}` and log in again)")
 
 
 def with_line(error: ConfigError, path: Path | None, text: str | None = None) -> ConfigError:

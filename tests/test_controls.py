@@ -116,6 +116,10 @@ def test_the_systemd_unit_verifies(tmp_path):
     # lgpio needs a writable working directory: under ProtectSystem=strict, / is not one.
     assert "RuntimeDirectory=bedside" in unit and "WorkingDirectory=/run/bedside" in unit
     assert "Environment=LG_WD=/run/bedside" in unit
+    # Online before starting where the network is managed (NTP, the broker), and /etc/bedside kept
+    # 0750 as make install makes it (systemd's default ConfigurationDirectoryMode is 0755).
+    assert "Wants=sound.target network-online.target" in unit and "ConfigurationDirectoryMode=0750" in unit
+    assert "Documentation=file:/opt/bedside/README.md" in unit
     bedside = Path(shutil.which("bedside") or Path(__file__).parent.parent / ".venv" / "bin" / "bedside")
     local = tmp_path / "bedside.service"
     local.write_text(unit.replace("/opt/bedside/venv/bin/bedside", str(bedside)))
