@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from bedside import __version__
+from bedside.audio.breath import Breathing
 from bedside.audio.engine import Engine
 from bedside.audio.player import Player, ProgressBar
-from bedside.commands import Play, SetTimer, Wake
+from bedside.commands import Breathe, Play, SetTimer, Wake
 from bedside.config import Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.logs import BoundedLines, bounded, queued
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render a wake-up: 5 s of silence, then the sound rising from silence to "
                         "--volume over MIN minutes (linear in dB), then steady")
     r.add_argument("--brighten", action="store_true", help="with --wake-up: open a low-pass as it rises")
+    r.add_argument("--breathe", type=_number(float, 0.1, 120, "--breathe"), metavar="MIN",
+                   help="a breathing guide from the start: the sound swells with each inhale, the pace "
+                        "slowing from 11 to 6 breaths a minute over MIN minutes (default length: the guide)")
     r.add_argument("--bits", type=int, choices=(16, 24, 32), default=16)
     r.add_argument("--rate", type=int, choices=(44100, 48000, 88200, 96000))
     r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=4096,
@@ -167,8 +171,13 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
             sink = WavSink(args.output, rate, fmt, dither_seed)
         except OSError as error:
             raise CliError(f"cannot write {args.output}: {error.strerror}") from None
-    seconds = args.seconds if args.seconds is not None else (
-        60.0 if args.wake_up is None else WAKE_SILENCE_S + args.wake_up * 60 + 60)
+    if args.breathe is not None and args.wake_up is not None:
+        raise CliError("--breathe and --wake-up are for different moments: one at a time")
+    guide = Breathe(minutes=args.breathe) if args.breathe is not None else None
+    default_s = 60.0 if args.wake_up is None else WAKE_SILENCE_S + args.wake_up * 60 + 60
+    if guide is not None:
+        default_s = Breathing(guide.from_bpm, guide.to_bpm, guide.minutes).seconds + 10.0
+    seconds = args.seconds if args.seconds is not None else default_s
     player = build_player(config, rate, args.volume, sound_seed, sink, args.block, realtime=False)
     frames = player.engine.seconds(seconds)
     progress = ProgressBar(f"{sound.name} {seconds:g} s") if seconds >= 60 else None
@@ -183,6 +192,8 @@ def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Soun
         else:
             fade_in = config.sound.fade_in_s if args.fade_in is None else args.fade_in
             player.controller.submit(Play(sound.name, fade_s=fade_in))
+            if guide is not None:
+                player.controller.submit(guide)
         if args.sleep_timer is not None:
             player.controller.submit(SetTimer(args.sleep_timer))
         player.run(frames=frames, progress=progress)

@@ -94,6 +94,24 @@ class Wake:
 
 
 @dataclass(frozen=True)
+class Breathe:
+    """A breathing guide on the sound that plays: it swells with each inhale and settles with each
+    exhale, the pace going from ``from_bpm`` to ``to_bpm`` over ``minutes`` (see audio/breath.py).
+    Any press ends it, like a wake-up; the sound plays on."""
+
+    minutes: float = 8.0
+    from_bpm: float = 11.0
+    to_bpm: float = 6.0
+    ratio: float = 1.5  # exhale : inhale
+    depth_db: float = 3.0
+
+
+@dataclass(frozen=True)
+class StopBreathing:
+    """End the breathing guide (its swell goes out over a breath or so); the sound plays on."""
+
+
+@dataclass(frozen=True)
 class PlayHeld:
     """The play button held: snoozes a wake-up; otherwise steps the sleep timer on a box without a
     timer button (``steps_timer``)."""
@@ -137,7 +155,8 @@ class Batch:
 
 
 Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
-           | SetTimer | FadeOut | Wake | PlayHeld | SetWake | ScheduleStatus | Reload | Batch)
+           | SetTimer | FadeOut | Wake | Breathe | StopBreathing | PlayHeld | SetWake | ScheduleStatus | Reload
+           | Batch)
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,7 @@ class State:
     waking: bool = False  # a wake-up plays (rising, or risen): any press stops it, a long press snoozes
     snoozed: bool = False  # a wake-up was snoozed and will rise again
     snooze_min: float = 0.0  # how long the snooze lasts (from the wake-up that was snoozed)
+    breathing: bool = False  # a breathing guide swells the sound: any press ends it
     wake_enabled: bool | None = None  # set from Home Assistant; None: as the config says (on)
     wake_at: str | None = None  # "HH:MM" set from Home Assistant; None: the config's
     wake_time: str = ""  # the wake time in effect ("" when there is no wake-up)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bedside.audio.breath import Breathing
 from bedside.audio.engine import MIN_VOLUME_RAMP_S, Engine
 from bedside.audio.synth import Source
 from bedside.audio.synthesis import Prepare, prepare_now
@@ -28,6 +29,7 @@ from bedside.commands import (
     MAX_TIMER_MIN,
     AdjustVolume,
     Batch,
+    Breathe,
     Command,
     FadeOut,
     NextSound,
@@ -43,6 +45,7 @@ from bedside.commands import (
     StepTimer,
     StepVolume,
     Stop,
+    StopBreathing,
     TogglePlay,
     Wake,
 )
@@ -154,7 +157,10 @@ class Controller:
         """Take note of what happened on the sample clock: the timer ran out, a fade finished."""
         while self.engine.events:
             event, _frame = self.engine.events.popleft()
-            if event == "timer_expired":
+            if event == "breathing_done":
+                if self.state.breathing:
+                    self._update(Reason.BREATHING, breathing=False)
+            elif event == "timer_expired":
                 keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
                 self._update(Reason.TIMER_EXPIRED, playing=False, fading=False, timer_end=None, waking=False,
                              timer_min=self.state.timer_min if keep else 0.0)
@@ -166,6 +172,9 @@ class Controller:
     def apply(self, command: Command) -> None:
         if isinstance(command, _PRESSES) and (self.state.waking or self.state.snoozed):
             self._end_wake()  # any button ends a wake-up: the alarm is off, the person is up
+            return
+        if isinstance(command, _PRESSES) and self.state.breathing:
+            self._stop_breathing()  # any button ends the guide, and only that: the sound plays on
             return
         match command:
             case Wake():
@@ -229,6 +238,14 @@ class Controller:
                 if not 0 <= minutes <= MAX_TIMER_MIN:
                     raise ValueError(f"timer must be 0-{MAX_TIMER_MIN} minutes")
                 self._set_timer(minutes)
+            case Breathe(minutes, from_bpm, to_bpm, ratio, depth_db):
+                plan = Breathing(from_bpm, to_bpm, minutes, ratio, depth_db)  # ValueError: refused
+                self.engine.breathe(plan)
+                self._update(Reason.BREATHING, breathing=True)
+                log.info("breathing guide: %g → %g breaths a minute over %g min", from_bpm, to_bpm, minutes)
+            case StopBreathing():
+                if self.state.breathing:
+                    self._stop_breathing()
             case FadeOut(seconds):
                 if not 0 < seconds <= MAX_TIMER_MIN * 60:
                     raise ValueError("fade_out must be a positive number of seconds")
@@ -236,6 +253,11 @@ class Controller:
                     frames = self.engine.seconds(seconds)
                     self.engine.set_sleep_timer(self.engine.now + frames, frames, self.config.timer.darken)
                     self._update(Reason.FADE_OUT, timer_end=self.engine.sleep_timer_end, fading=True)
+
+    def _stop_breathing(self) -> None:
+        self.engine.stop_breathing()
+        self._update(Reason.BREATHING, breathing=False)
+        log.info("breathing guide ended")
 
     # -- wake-ups ---------------------------------------------------------------------------
 

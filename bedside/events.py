@@ -42,6 +42,7 @@ class Reason(StrEnum):
     SNOOZE_CANCELLED = "snooze_cancelled"
     WAKE_ENDED = "wake_ended"
     WAKE = "wake"  # the wake-up switch or time changed
+    BREATHING = "breathing"  # a breathing guide began or ended
     SCHEDULE = "schedule"
     RELOADED = "reloaded"
     UNDERRUNS = "underruns"

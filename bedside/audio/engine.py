@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bedside.audio.breath import Breathing
 from bedside.audio.gain import (
     SILENCE_DB,
     Ramp,
@@ -153,6 +154,9 @@ class Engine:
         self._sleep_end: int | None = None
         self._darkening: Darkening | None = None
         self._dip: tuple[int, int, float] | None = None  # start, length, depth in dB
+        #: A breathing guide: its plan, the frame it began, and (stopped early) the frame its swell
+        #: began to go out and over how many frames.
+        self._breath: tuple[Breathing, int, tuple[int, int] | None] | None = None
         self._rise_end: int | None = None  # a wake-up's rise is moving the volume until this frame
         self._voices: list[Voice] = []
         self.limited_samples = 0
@@ -272,6 +276,37 @@ class Engine:
         """A short, soft dip in the level: the confirmation of a press, heard without a screen."""
         self._dip = (self.now, max(self.seconds(length), 1), depth_db)
 
+    def breathe(self, plan: Breathing) -> None:
+        """Start a breathing guide on whatever plays (or will play), from this frame."""
+        self._breath = (plan, self.now, None)
+
+    def stop_breathing(self, release: float = 2.0) -> None:
+        """Let the guide's swell go out over ``release`` seconds (a press: like a wake-up, any stops it)."""
+        if self._breath is not None and self._breath[2] is None:
+            plan, start, _ = self._breath
+            self._breath = (plan, start, (self.now, max(self.seconds(release), 1)))
+
+    @property
+    def breathing(self) -> tuple[Breathing, int] | None:
+        """The guide running (its plan and first frame), for the snapshot and the LED."""
+        return None if self._breath is None else self._breath[:2]
+
+    def _breath_db(self, t0: int, frames: int) -> np.ndarray | float:
+        if self._breath is None:
+            return 0.0
+        plan, start, release = self._breath
+        end = start + self.seconds(plan.seconds) if release is None else release[0] + release[1]
+        if t0 >= end:
+            self._breath = None
+            self.events.append(("breathing_done", end))
+            return 0.0
+        frames_at = np.arange(t0, t0 + frames)
+        db = plan.offset_db((frames_at - start) / self.rate)
+        if release is not None:
+            u = np.clip((frames_at - release[0]) / release[1], 0.0, 1.0)
+            db = db * (1.0 + np.cos(np.pi * u)) / 2.0
+        return db
+
     def _dip_db(self, t0: int, frames: int) -> np.ndarray | float:
         if self._dip is None:
             return 0.0
@@ -331,14 +366,16 @@ class Engine:
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
         t0 = self.now
-        if len(self._voices) == 1 and self._dip is None and self._darkening is None:
+        if len(self._voices) == 1 and self._dip is None and self._darkening is None and self._breath is None:
             steady = self._render_steady(self._voices[0], t0, frames)
             if steady is not None:
                 return steady
         if not self._voices:
             out = np.zeros((frames, CHANNELS), np.float32)
+            self._breath_db(t0, frames)  # a guide over silence still ends on time
         else:
-            master = self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + self._dip_db(t0, frames)
+            master = (self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + self._dip_db(t0, frames)
+                      + self._breath_db(t0, frames))
             if len(self._voices) == 1:  # the usual case: one multiply for every gain together
                 voice = self._voices[0]
                 out = voice.source.render(frames)

@@ -1,0 +1,119 @@
+"""The breathing guide, measured from the samples: the same sound and seed rendered with and without
+it, the ratio of the two is what the guide did, and every breath is recovered from that."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import soundfile
+from test_appliance import PLAY, Appliance
+from test_appliance import tone_file as tone_file  # the fixture
+
+from bedside.audio.breath import Breathing
+from bedside.cli import main
+from bedside.commands import Breathe, TogglePlay
+
+RATE = 48000
+WINDOW = RATE // 100  # 10 ms
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    """(measured offset in dB per 10 ms window, the plan): brown, 1 minute of pace."""
+    tmp = tmp_path_factory.mktemp("breath")
+    config = tmp / "bedside.toml"
+    config.write_text("")
+    common = ["--config", str(config), "render", "brown", "--volume", "60", "--seed", "7", "--bits", "32"]
+    plan = Breathing(minutes=1.0)
+    seconds = str(plan.seconds + 5)
+    assert main([*common, "--seconds", seconds, "--breathe", "1", "-o", str(tmp / "guided.wav")]) == 0
+    assert main([*common, "--seconds", seconds, "-o", str(tmp / "plain.wav")]) == 0
+    guided, _ = soundfile.read(tmp / "guided.wav")
+    plain, _ = soundfile.read(tmp / "plain.wav")
+    n = len(plain) // WINDOW * WINDOW
+    power = [np.mean(x[:n].reshape(-1, WINDOW, 2) ** 2, axis=(1, 2)) for x in (guided, plain)]
+    return 10 * np.log10(power[0] / power[1]), plan
+
+
+def test_the_sound_carries_exactly_the_planned_swell(guided):
+    measured, plan = guided
+    t = (np.arange(len(measured)) + 0.5) * WINDOW / RATE
+    expected = 10 * np.log10(np.array([np.mean(10 ** (plan.offset_db(
+        (np.arange(i * WINDOW, (i + 1) * WINDOW)) / RATE) / 10)) for i in range(len(measured))]))
+    assert np.max(np.abs(measured - expected)) < 0.02, np.max(np.abs(measured - expected))
+    assert measured.min() > -plan.depth_db - 0.05 and measured.max() < 0.02  # never louder than the volume
+    assert np.all(np.abs(measured[t > plan.seconds + 0.1]) < 0.02)  # over: the plain sound goes on
+
+
+def test_every_breath_recovered_from_the_samples_is_within_2_percent_of_the_plan(guided):
+    measured, plan = guided
+    t = (np.arange(len(measured)) + 0.5) * WINDOW / RATE
+    breaths = plan.plan()
+    # Where the swell is at full depth (not coming in over the first breath or going out at the end,
+    # where the depth's own slope moves the extremes), the extremes are the breath's turns.
+    full = [(i, e) for (i, e), (after, _) in itertools.pairwise(breaths)
+            if plan.depth(i) > 0.999 and plan.depth(after) > 0.999]
+    assert len(full) >= 5
+    lengths = []
+    for n, (inhale, exhale) in enumerate(breaths[:-1]):
+        length = breaths[n + 1][0] - inhale
+        lengths.append(length)
+        if (inhale, exhale) not in full:
+            continue
+        # The bottom of the swell is where an inhale begins, its top where the exhale begins.
+        near = (t > inhale - 0.3 * length) & (t < inhale + 0.3 * length)
+        bottom = t[near][np.argmin(measured[near])]
+        near = (t > exhale - 0.3 * length) & (t < exhale + 0.3 * length)
+        top = t[near][np.argmax(measured[near])]
+        assert abs(bottom - inhale) < 0.02 * length, (n, bottom, inhale)
+        assert abs(top - exhale) < 0.02 * length, (n, top, exhale)
+        inhaling, exhaling = exhale - inhale, breaths[n + 1][0] - exhale
+        assert exhaling / inhaling == pytest.approx(plan.ratio, rel=0.02)
+    # The pace only ever slows, from 11 to 6 breaths a minute.
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(lengths))
+    assert 60 / lengths[0] == pytest.approx(11, rel=0.03) and 60 / lengths[-1] == pytest.approx(6, rel=0.01)
+
+
+def test_no_step_is_larger_than_a_hundredth_of_a_db_per_sample():
+    for plan in (Breathing(), Breathing(minutes=20), Breathing(from_bpm=30, to_bpm=30, depth_db=12, ratio=0.5)):
+        t = np.arange(int(plan.seconds * 1000) + 1000) / 1000  # a millisecond apart: 48 samples
+        steps = np.abs(np.diff(plan.offset_db(t))) / (RATE / 1000)  # a smooth curve: per sample, at most this
+        assert steps.max() < 0.01, (plan, steps.max())
+        assert plan.offset_db(0.0) == 0.0 and abs(plan.offset_db(plan.seconds)) < 1e-9  # in and out from 0 dB
+
+
+def test_bad_plans_are_refused():
+    for bad in ({"to_bpm": 0.5}, {"minutes": 0}, {"ratio": 9}, {"depth_db": 40}):
+        with pytest.raises(ValueError):
+            Breathing(**bad)
+
+
+def test_any_press_ends_the_guide_and_the_sound_plays_on(tmp_path, tone_file):
+    with Appliance(tmp_path, tone_file, stepped=True) as box:
+        box.controller.submit(TogglePlay())
+        box.wait_for("started")
+        box.controller.submit(Breathe(minutes=1.0))
+        _, state, _ = box.wait_for("breathing")
+        assert state.breathing and box.engine.breathing is not None
+        box.advance(3.0)
+        box.events.clear()
+        box.press(PLAY)
+        _, state, _ = box.wait_for("breathing")
+        assert not state.breathing and state.playing  # the press ended the guide, not the sound
+        box.advance(3.0)
+        assert box.engine.breathing is None and box.controller.state.playing
+
+
+def test_a_guide_ends_by_itself_and_says_so(tmp_path, tone_file):
+    with Appliance(tmp_path, tone_file, stepped=True) as box:
+        box.controller.submit(TogglePlay())
+        box.wait_for("started")
+        box.controller.submit(Breathe(minutes=0.1, from_bpm=30, to_bpm=30))
+        box.wait_for("breathing")
+        box.events.clear()
+        _, state, frame = box.wait_for("breathing", timeout=30)
+        plan = Breathing(30, 30, 0.1)
+        assert not state.breathing and state.playing
+        assert frame / RATE >= plan.seconds  # not before its last breath went out
