@@ -12,10 +12,13 @@ they hand work to their own threads.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
+import os
 import queue
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -103,6 +106,10 @@ class Controller:
         self.config = config
         self._seed = seed or np.random.SeedSequence()
         self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        # A byte per command on a pipe: the audio loop's wait for room in the device also wakes for a
+        # command (a device slow to take samples must not hold a stop). Closed with the controller.
+        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        weakref.finalize(self, _close_fds, self._wake_read, self._wake_write)
         start_sound = sound if sound in self.catalog else config.sound.default
         if start_sound not in self.catalog:
             start_sound = next(iter(self.catalog))
@@ -125,8 +132,16 @@ class Controller:
 
     # -- inputs (any thread) ---------------------------------------------------------------
 
+    @property
+    def wake_fd(self) -> int:
+        """Readable when a command has come since the last ``process_pending(woken=True)``."""
+        return self._wake_read
+
     def submit(self, command: Command) -> None:
+        """Any thread, or a signal handler: the queue's put is reentrant, the write a plain syscall."""
         self._queue.put(command)
+        with contextlib.suppress(OSError):  # full: the loop has plenty of wake-ups waiting already
+            os.write(self._wake_write, b"\0")
 
     def subscribe(self, listener: Listener) -> None:
         """Called with every snapshot, on the dispatcher's thread (never the audio thread)."""
@@ -134,9 +149,13 @@ class Controller:
 
     # -- the audio thread ------------------------------------------------------------------
 
-    def process_pending(self, wait: float = 0.0) -> int:
+    def process_pending(self, wait: float = 0.0, woken: bool = False) -> int:
         """Apply every queued command; returns how many. With ``wait``, first wait that long for one
-        (the player, resting while nothing plays)."""
+        (the player, resting while nothing plays). ``woken``: the wake pipe said so (empty it first)."""
+        if woken:
+            with contextlib.suppress(OSError):
+                while os.read(self._wake_read, 4096):
+                    pass
         if wait <= 0 and self._queue.empty():
             return 0  # the usual period: nothing to do, and no exception raised to find that out
         count = 0
@@ -340,7 +359,7 @@ class Controller:
                       lambda source: self.submit_prepared(Prepared(token, name, source)))
 
     def submit_prepared(self, prepared: Prepared) -> None:
-        self._queue.put(prepared)
+        self.submit(prepared)  # type: ignore[arg-type]  (internal: a source built on the synthesis thread)
 
     def _start(self, token: int, name: str, source: Source) -> None:
         """The prepared source is ready: fade it in, or crossfade to it."""
@@ -452,3 +471,9 @@ class Controller:
             rise_remaining_s=None if rise_end is None else (rise_end - frame) / rate,
             rise_target_db=engine.volume_scale.to_db(state.volume),
             sleep_fade_s=None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate))
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)

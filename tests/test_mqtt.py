@@ -77,12 +77,12 @@ def listener(broker):
 
 def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broker, listener):
     with Box(tmp_path, broker):
-        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 10 and
+        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 11 and
                                 {t: json.loads(p) for t, p, _ in listener.messages if t.endswith("/config")})
         assert listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
         late = Listener(broker)  # a client that subscribes later still gets them: they are retained
         try:
-            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 10)
+            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 11)
             assert retained and any(t == STATE and r for t, _, r in late.messages)
         finally:
             late.close()
@@ -94,7 +94,7 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     device = json.loads(devices.pop())
     assert {"identifiers", "name", "manufacturer", "model", "sw_version"} <= set(device)
     unique_ids = [c["unique_id"] for c in configs.values()]
-    assert len(set(unique_ids)) == 10
+    assert len(set(unique_ids)) == 11
     for topic, config in configs.items():
         assert config["availability_topic"] == AVAIL and config["origin"]["name"] == "bedside"
         if topic.split("/")[1] != "button":
@@ -114,6 +114,9 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "s"
     wake = configs[f"homeassistant/switch/bedside_{NAME}/wake/config"]
     assert (wake["payload_on"], wake["payload_off"]) == ('{"wake_enabled": true}', '{"wake_enabled": false}')
+    breathe = configs[f"homeassistant/switch/bedside_{NAME}/breathe/config"]
+    assert (breathe["payload_on"], breathe["payload_off"]) == ('{"breathe": true}', '{"breathe": false}')
+    assert breathe["value_template"] == "{{ 'ON' if value_json.breathing else 'OFF' }}"
     wake_at = configs[f"homeassistant/text/bedside_{NAME}/wake_at/config"]
     assert (wake_at["pattern"], wake_at["min"], wake_at["max"]) == ("^([01][0-9]|2[0-3]):[0-5][0-9]$", 5, 5)
     assert wake_at["command_template"] == '{"wake_at": {{ value | tojson }}}'
@@ -143,6 +146,15 @@ def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):
         assert box.daemon.controller.state.volume == 35 and box.daemon.controller.state.sound == "rain"
         listener.publish(SET, '{"sound": "surf", "volume_step": -5, "transition": 2}')  # several keys, together
         listener.wait_state(STATE, lambda d: d["sound"] == "surf" and d["volume"] == 30)
+        listener.publish(SET, '{"breathe": true}')  # Home Assistant's switch: the guide on the sound
+        listener.wait_state(STATE, lambda d: d["breathing"])
+        assert box.daemon.controller.engine.breathing is not None
+        listener.publish(SET, '{"breathe": false}')
+        listener.wait_state(STATE, lambda d: not d["breathing"] and d["state"] == "ON")
+        listener.publish(SET, '{"breathe": 0.05}')  # a number: its minutes of pace (at least 0.1): refused
+        listener.publish(SET, '{"breathe": 2}')
+        listener.wait_state(STATE, lambda d: d["breathing"])
+        assert box.daemon.controller.engine.breathing[0].minutes == 2
         listener.publish(SET, '{"fade_out": 1}')
         listener.wait_state(STATE, lambda d: d["fading"])
         listener.wait_state(STATE, lambda d: d["state"] == "OFF" and not d["fading"], timeout=5)
@@ -210,7 +222,8 @@ BAD_PAYLOADS = [
     b'{"volume": 5, "volume": "x"}', b'{"sound": "\\u0000"}', b"\x00" * 100,
     b'{"wake_at": "7:00"}', b'{"wake_at": "24:00"}', b'{"wake_at": "07:00\\n"}', b'{"wake_at": 700}',
     b'{"wake_at": "07:60"}', b'{"wake_enabled": "yes"}', b'{"wake_enabled": 1}', b'{"wake_at": null}',
-    b'{"volume": 50, "wake_at": "25:00"}',
+    b'{"volume": 50, "wake_at": "25:00"}', b'{"breathe": "yes"}', b'{"breathe": 0}', b'{"breathe": 1e9}',
+    b'{"breathe": null}',
 ]
 
 

@@ -21,6 +21,7 @@ from bedside.commands import (
     MAX_TIMER_MIN,
     AdjustVolume,
     Batch,
+    Breathe,
     FadeOut,
     Play,
     SetSound,
@@ -29,6 +30,7 @@ from bedside.commands import (
     SetWake,
     State,
     Stop,
+    StopBreathing,
     TogglePlay,
 )
 from bedside.schedule import HHMM, HHMM_PATTERN
@@ -123,6 +125,9 @@ def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[f
         entity("sensor", "underruns", "Audio underruns", "mdi:waveform", state_topic=topics.state,
                value_template="{{ value_json.underruns }}", entity_category="diagnostic",
                state_class="total_increasing"),
+        entity("switch", "breathe", "Breathing guide", "mdi:weather-windy", command_topic=topics.set,
+               state_topic=topics.state, payload_on='{"breathe": true}', payload_off='{"breathe": false}',
+               state_on="ON", state_off="OFF", value_template="{{ 'ON' if value_json.breathing else 'OFF' }}"),
         entity("switch", "wake", "Wake-up", "mdi:alarm", command_topic=topics.set, state_topic=topics.state,
                payload_on='{"wake_enabled": true}', payload_off='{"wake_enabled": false}', state_on="ON",
                state_off="OFF", value_template="{{ 'ON' if value_json.wake_enabled else 'OFF' }}"),
@@ -151,6 +156,7 @@ def state_document(state: State, remaining_s: float, sounds: Sequence[str]) -> d
         "wake_at": state.wake_time,
         "waking": state.waking,
         "snoozed": state.snoozed,
+        "breathing": state.breathing,
         "next_event": _iso(state.next_at),
         "next_event_action": state.next_what,
         "clock_synced": state.clock_ok,
@@ -197,13 +203,13 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
     if not isinstance(data, dict):
         raise CommandError("payload must be a JSON object")
     allowed = {"state", "sound", "volume", "volume_step", "timer", "fade_out", "transition", "wake_enabled",
-               "wake_at"}
+               "wake_at", "breathe"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise CommandError(f"unknown key {unknown[0][:40]!r}; allowed: {', '.join(sorted(allowed))}")
     if not set(data) - {"transition"}:
         raise CommandError("nothing to do: give state, sound, volume, volume_step, timer, fade_out, "
-                           "wake_enabled or wake_at")
+                           "wake_enabled, wake_at or breathe")
     transition = _number(data, "transition", 0, MAX_TRANSITION_S) if "transition" in data else None
     commands: list = []
     if "volume" in data and "volume_step" in data:
@@ -240,4 +246,12 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
         if "wake_at" in data and not (isinstance(at, str) and HHMM.fullmatch(at)):
             raise CommandError(f"wake_at must be a 24-hour time \"HH:MM\", got {json.dumps(at)[:40]}")
         commands.append(SetWake(enabled, at))
+    if "breathe" in data:  # true: the guide as it comes; a number: its minutes of pace; false: end it
+        breathe = data["breathe"]
+        if breathe is False:
+            commands.append(StopBreathing())
+        elif breathe is True:
+            commands.append(Breathe())
+        else:
+            commands.append(Breathe(minutes=_number(data, "breathe", 0.1, 120)))
     return Batch(tuple(commands))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -76,13 +75,13 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
-        a clock is paced in write instead), or 0 after ``patience_s`` without room."""
+        a clock is paced in write instead), or 0 if ``wake_fd`` became readable first."""
         if self.sink is None:
             return frames
         try:
-            return self.sink.wait_for_room(frames, patience_s)
+            return self.sink.wait_for_room(frames, wake_fd)
         except AudioDeviceError as error:
             self._lost(error)
             return frames

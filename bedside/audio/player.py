@@ -35,10 +35,6 @@ UNDERRUN_LOG_S = 30.0
 #: While nothing plays, the loop rests (no device writes, no wake-ups) and only wakes this often
 #: (the watchdog) or for a command.
 IDLE_TICK_S = 1.0
-#: Waiting for room in the device, commands are applied at least this often: a device that takes
-#: nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a stop that long, nor
-#: keep it from the state file. In time a period takes, it never runs out.
-COMMAND_WAIT_S = 0.02
 #: A feed the synthesis thread is late with is waited for at most this share of what the device
 #: still holds: the rest is for mixing, encoding and writing before it runs dry.
 PATIENCE_SHARE = 0.5
@@ -56,7 +52,10 @@ class Driven(Protocol):
 
     def set_prepare(self, prepare: Prepare) -> None: ...
 
-    def process_pending(self, wait: float = 0.0) -> int: ...
+    @property
+    def wake_fd(self) -> int: ...
+
+    def process_pending(self, wait: float = 0.0, woken: bool = False) -> int: ...
 
     def after_block(self) -> None: ...
 
@@ -122,10 +121,13 @@ class Player:
                 n = self.block if frames is None else min(self.block, frames - engine.now)
                 if n <= 0:
                     break
-                room = output.wait_for_room(n, COMMAND_WAIT_S)
-                while room == 0:  # the device is slow to take samples: commands are applied meanwhile
-                    controller.process_pending()
-                    room = output.wait_for_room(n, COMMAND_WAIT_S)
+                # A command that comes while the device has no room is applied at once: a device that
+                # takes nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a
+                # stop that long, nor keep it from the state file.
+                room = output.wait_for_room(n, controller.wake_fd)
+                while room == 0:
+                    controller.process_pending(woken=True)
+                    room = output.wait_for_room(n, controller.wake_fd)
                 if frames is None and room > n:  # an empty device: fill it, whole periods
                     n = room // n * n
                 controller.process_pending()

@@ -6,7 +6,6 @@ Every sink takes the engine's float blocks and encodes them with the same
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np
@@ -36,9 +35,9 @@ class Output(Protocol):
         """Seconds of sound the device still holds now: how long the loop may wait before it runs dry."""
         ...
 
-    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
         """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once), or 0
-        when ``patience_s`` passed without room."""
+        if ``wake_fd`` became readable first (a command to apply)."""
         ...
 
     def write(self, block: np.ndarray) -> None:
@@ -76,7 +75,7 @@ class Unclocked:
     def held_s(self) -> float:
         return 0.0
 
-    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
         return frames
 
     def rest(self) -> None:

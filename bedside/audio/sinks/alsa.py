@@ -116,8 +116,11 @@ class AlsaSink:
         self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         self._poll = select.poll()
+        self._pcm_fds = set()
         for fd, events in pcm.polldescriptors():
             self._poll.register(fd, events)
+            self._pcm_fds.add(fd)
+        self._polled = set(self._pcm_fds)
         self._avail = self.buffer_frames
         self._xrun = False
         self._resting = False
@@ -156,16 +159,18 @@ class AlsaSink:
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
         self._no_room_since = None
 
-    def wait_for_room(self, frames: int, patience_s: float = math.inf) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
         a full buffer, not one period, is what survives a busy CPU in the first milliseconds), or 0
-        after ``patience_s`` without room (the player applies commands meanwhile: a device that is
-        slow to take samples must not hold a stop for seconds)."""
+        as soon as ``wake_fd`` is readable (the player applies a command meanwhile: a device slow to
+        take samples must not hold a stop for seconds)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
-        give_up = time.monotonic() + patience_s
+        if wake_fd is not None and wake_fd not in self._polled:
+            self._poll.register(wake_fd, select.POLLIN)
+            self._polled.add(wake_fd)
         try:
             while True:
                 avail = self._pcm.avail()
@@ -181,15 +186,14 @@ class AlsaSink:
                 self._no_room_since = self._no_room_since or now
                 if now - self._no_room_since > STALL_S:
                     raise AudioDeviceError(f"ALSA device {self.device!r} stopped taking samples")
-                if now >= give_up:
-                    self._avail = avail
-                    return 0
+
                 # poll wakes at period boundaries; some plugins' descriptors stay ready, so never
                 # spin: at most sleep for the time the missing frames take to play.
-                wait_ms = math.ceil(1000 * (frames - avail) / self.rate) + 1
-                if patience_s != math.inf:
-                    wait_ms = min(wait_ms, max(1, math.ceil(1000 * (give_up - now))))
-                ready = self._poll.poll(wait_ms)
+                ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
+                if any(fd == wake_fd for fd, _ in ready):
+                    self._avail = avail
+                    return 0
+                ready = [(fd, events) for fd, events in ready if fd in self._pcm_fds]
                 if ready:
                     self._pcm.polldescriptors_revents(ready)
                     if self._pcm.avail() < frames:
