@@ -470,7 +470,8 @@ class Controller:
             timer_remaining_s=state.timer_remaining_s(frame, rate),
             rise_remaining_s=None if rise_end is None else (rise_end - frame) / rate,
             rise_target_db=engine.volume_scale.to_db(state.volume),
-            sleep_fade_s=None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate))
+            sleep_fade_s=None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate),
+            breath=None if engine.breathing is None else (engine.breathing[0], (frame - engine.breathing[1]) / rate))
 
 
 def _close_fds(*fds: int) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from bedside.commands import State
 
@@ -66,6 +67,9 @@ class Snapshot:
     rise_remaining_s: float | None = None  # a wake-up's rise reaches the volume then
     rise_target_db: float = -math.inf  # ...at this level
     sleep_fade_s: tuple[float, float] | None = None  # the sleep fade: starts, reaches silence
+    #: A breathing guide: its plan (:class:`bedside.audio.breath.Breathing`) and how many seconds
+    #: into it this frame is (the LED breathes with the sound from it).
+    breath: tuple[Any, float] | None = None
     taken_at: float = field(default_factory=time.monotonic)
 
     def aged(self, now: float | None = None) -> Snapshot:
@@ -82,8 +86,9 @@ class Snapshot:
                 rise -= elapsed
         fade = None if self.sleep_fade_s is None else (self.sleep_fade_s[0] - elapsed, self.sleep_fade_s[1] - elapsed)
         remaining = max(0.0, self.timer_remaining_s - elapsed) if self.state.timer_end is not None else 0.0
+        breath = None if self.breath is None else (self.breath[0], self.breath[1] + elapsed)
         return replace(self, level_db=level, rise_remaining_s=rise, sleep_fade_s=fade, timer_remaining_s=remaining,
-                       taken_at=self.taken_at + elapsed)
+                       breath=breath, taken_at=self.taken_at + elapsed)
 
 
 Listener = Callable[[Snapshot], None]

@@ -13,7 +13,7 @@ from test_appliance import tone_file as tone_file  # the fixture
 
 from bedside.audio.breath import Breathing
 from bedside.cli import main
-from bedside.commands import Breathe, TogglePlay
+from bedside.commands import Breathe, StopBreathing, TogglePlay
 
 RATE = 48000
 WINDOW = RATE // 100  # 10 ms
@@ -117,3 +117,47 @@ def test_a_guide_ends_by_itself_and_says_so(tmp_path, tone_file):
         plan = Breathing(30, 30, 0.1)
         assert not state.breathing and state.playing
         assert frame / RATE >= plan.seconds  # not before its last breath went out
+
+
+def test_the_led_breathes_with_the_sound_within_50_ms():
+    """The LED's brightness, from the snapshot the guide's frame gave it, peaks with the sound's swell
+    (the top of each inhale) and is darkest at its bottom, breath by breath."""
+    from bedside.adapters.panel import LedAnimation
+    from bedside.commands import State
+    from bedside.events import Reason, Snapshot
+
+    plan = Breathing(minutes=1.0)
+    led = LedAnimation(brightness=0.8)
+    taken_at, into = 1000.0, 12.5  # the snapshot came 12.5 s into the guide
+    led.show(Snapshot(State(playing=True, breathing=True), Reason.BREATHING, breath=(plan, into), taken_at=taken_at),
+             now=taken_at)
+    assert led.mode == "guide" and led.animated(taken_at)
+    began = taken_at - into
+    for n, (inhale, exhale) in enumerate(plan.plan()[:-1]):
+        after = plan.plan()[n + 1][0]
+        if plan.depth(inhale) < 0.999 or plan.depth(after) < 0.999:
+            continue
+        t = np.arange(inhale, after, 0.001)
+        values = np.array([led.value_at(began + x) for x in t])
+        sound = plan.offset_db(t)
+        assert abs(t[np.argmax(values)] - t[np.argmax(sound)]) < 0.05
+        assert abs(t[np.argmax(values)] - exhale) < 0.05 and values.max() == pytest.approx(0.8, abs=0.01)
+        assert values.min() < 0.01  # dark at the bottom of the exhale
+
+
+def test_the_box_led_follows_the_guide(tmp_path, tone_file):
+    with Appliance(tmp_path, tone_file) as box:
+        box.controller.submit(TogglePlay())
+        box.wait_for("started")
+        box.controller.submit(Breathe(minutes=1.0))
+        box.wait_for("breathing")
+        box.daemon.events.wait_delivered()
+        animation = box.daemon.controls.led.animation
+        assert animation.mode == "guide"
+        _, into = box.daemon.events.latest.breath
+        assert 0 <= into < 1.0
+        box.controller.submit(StopBreathing())
+        box.events.clear()
+        box.wait_for("breathing")
+        box.daemon.events.wait_delivered()
+        assert animation.mode == "glow"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from bedside.events import Reason, Snapshot
 
@@ -50,12 +51,16 @@ class LedAnimation:
         self.mode = "off"
         self._blink_until = 0.0
         self._blink_level = brightness
+        self._guide: tuple[Any, float] | None = None  # a breathing guide's plan, and when it began
 
     def show(self, snapshot: Snapshot, now: float | None = None) -> None:
         """Take a new snapshot into account (at monotonic time ``now``)."""
         now = time.monotonic() if now is None else now
         state, reason = snapshot.state, snapshot.reason
         self.mode = "off" if not state.playing else "breathe" if state.timer_end is not None else "glow"
+        if state.playing and state.breathing and snapshot.breath is not None:
+            plan, into = snapshot.breath
+            self.mode, self._guide = "guide", (plan, snapshot.taken_at - into)
         if reason == Reason.CONFIRM:
             self._blink_until, self._blink_level = now + self.BLINK_S, self.brightness
         elif reason in (Reason.STOPPED, Reason.TIMER_EXPIRED) and state.next_wake_at is not None and not state.waking:
@@ -63,7 +68,7 @@ class LedAnimation:
 
     def animated(self, now: float) -> bool:
         """The value changes by itself from ``now`` on (a breath or a blink): it needs frames."""
-        return self.mode == "breathe" or now < self._blink_until
+        return self.mode in ("breathe", "guide") or now < self._blink_until
 
     def value_at(self, now: float) -> float:
         if now < self._blink_until:
@@ -73,4 +78,10 @@ class LedAnimation:
             return self.brightness * 0.5
         if self.mode == "breathe":
             return self.brightness * (0.55 - 0.45 * math.cos(2 * math.pi * now / self.BREATH_S))
+        if self.mode == "guide" and self._guide is not None:
+            # With the sound's swell: brightest at the top of each inhale, dark at the bottom of each
+            # exhale, the glow's half where the guide's depth comes in and goes out.
+            plan, began = self._guide
+            t = now - began
+            return self.brightness * float(0.5 + 0.5 * plan.depth(t) * (2 * plan.level(t) - 1))
         return 0.0
