@@ -56,6 +56,9 @@ class Entry:
                                  actions=("start", "wake"))
     timer_min: float = setting(0.0, "A sleep timer in minutes, 0–1440 (0 = none).", Between(0.0, 1440.0),
                                actions=("start",))
+    breathe_min: float = setting(0.0, "A breathing guide on the sound: its pace slows from 11 to 6 breaths a minute "
+                                      "over this many minutes, 0.1–120 (0 = none).", Between(0.0, 120.0),
+                                 actions=("start",))
     rise_min: float = setting(20.0, "Minutes from the volume floor to the volume, 0.1–180.", Between(0.1, 180.0),
                               actions=("wake",))
     stop_after_min: float = setting(0.0, "Fade it out this many minutes after the wake time, 0–1440 and longer "
@@ -77,7 +80,8 @@ class Entry:
         volume = f" at volume {self.volume}" if self.volume is not None else ""
         if self.action == "start":
             timer = f", sleep timer {self.timer_min:g} min" if self.timer_min else ""
-            return f"start {sound}{volume}{timer}"
+            guide = f", breathing guide {self.breathe_min:g} min" if self.breathe_min else ""
+            return f"start {sound}{volume}{timer}{guide}"
         if self.action == "wake":
             after = f", stop after {self.stop_after_min:g} min" if self.stop_after_min else ""
             bright = ", brightening" if self.brighten else ""

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bedside.clock import Clock
-from bedside.commands import Batch, Command, FadeOut, Play, ScheduleStatus, SetTimer, SetVolume, State, Wake
+from bedside.commands import Batch, Breathe, Command, FadeOut, Play, ScheduleStatus, SetTimer, SetVolume, State, Wake
 from bedside.events import Reason, Snapshot
 from bedside.logs import RateLimitedLog
 from bedside.schedule import Entry, Event, WakeOverride, due, effective, next_event
@@ -56,6 +56,8 @@ def command_for(event: Event, late: timedelta) -> Command:
         commands.append(Play(entry.sound))
         if entry.timer_min:
             commands.append(SetTimer(max(entry.timer_min - late_s / 60, 1.0)))
+        if entry.breathe_min:
+            commands.append(Breathe(minutes=max(entry.breathe_min, 0.1)))
         return Batch(tuple(commands))
     return FadeOut(max(entry.fade_min * 60 - late_s, 30.0))
 

@@ -157,6 +157,20 @@ def test_start_and_stop_entries_become_their_commands():
     assert command_for(events[1], timedelta(0)) == FadeOut(1200.0)
 
 
+def test_a_start_entry_can_begin_a_breathing_guide():
+    """`breathe_min` on a start: the sound, then the guide on it (pace slowing over that many minutes)."""
+    from bedside.commands import Breathe
+
+    start = entry("22:30", action="start", sound="rain", breathe_min=8.0)
+    event = upcoming(utc(2026, 11, 26, 12, 0), LONDON, [start], days=1)[0]
+    assert command_for(event, timedelta(0)) == Batch((Play("rain"), Breathe(minutes=8.0)))
+    assert "breathing guide 8 min" in start.describe()
+    parsed = parse(tomllib.loads('[[schedule]]\naction = "start"\ndays = "daily"\nat = "22:30"\nbreathe_min = 8\n'))
+    assert parsed.schedule[0].breathe_min == 8.0
+    with pytest.raises(ConfigError, match="breathe_min"):
+        parse(tomllib.loads('[[schedule]]\naction = "wake"\ndays = "daily"\nat = "06:30"\nbreathe_min = 8\n'))
+
+
 # -- Home Assistant's wake-up settings ----------------------------------------------------------
 
 def test_the_override_moves_the_first_wake_up_or_adds_one_and_switching_off_removes_them():
