@@ -104,6 +104,7 @@ class Breathe:
     to_bpm: float = 6.0
     ratio: float = 1.5  # exhale : inhale
     depth_db: float = 3.0
+    toggle: bool = False  # the button's long press: a guide already running ends instead
 
 
 @dataclass(frozen=True)

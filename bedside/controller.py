@@ -257,6 +257,8 @@ class Controller:
                 if not 0 <= minutes <= MAX_TIMER_MIN:
                     raise ValueError(f"timer must be 0-{MAX_TIMER_MIN} minutes")
                 self._set_timer(minutes)
+            case Breathe(toggle=True) if self.state.breathing:
+                self._stop_breathing()
             case Breathe(minutes, from_bpm, to_bpm, ratio, depth_db):
                 plan = Breathing(from_bpm, to_bpm, minutes, ratio, depth_db)  # ValueError: refused
                 self.engine.breathe(plan)

@@ -161,3 +161,18 @@ def test_the_box_led_follows_the_guide(tmp_path, tone_file):
         box.wait_for("breathing")
         box.daemon.events.wait_delivered()
         assert animation.mode == "glow"
+
+
+def test_a_long_press_of_the_timer_button_starts_the_guide_and_another_ends_it(tmp_path, tone_file):
+    from test_appliance import TIMER
+
+    with Appliance(tmp_path, tone_file, "[controls]\nlong_press_s = 0.5\n") as box:
+        box.press(PLAY)
+        box.wait_for("started")
+        box.press(TIMER, hold=0.8)
+        _, state, _ = box.wait_for("breathing")
+        assert state.breathing and state.timer_min == 0  # the long press did not also step the timer
+        box.events.clear()
+        box.press(TIMER, hold=0.8)
+        _, state, _ = box.wait_for("breathing")
+        assert not state.breathing and state.playing and state.timer_min == 0

@@ -21,7 +21,7 @@ from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bedside.adapters.panel import KnobSmoother, LedAnimation
-from bedside.commands import Command, NextSound, PlayHeld, SetVolume, StepTimer, StepVolume, TogglePlay
+from bedside.commands import Breathe, Command, NextSound, PlayHeld, SetVolume, StepTimer, StepVolume, TogglePlay
 from bedside.config import ControlsConfig
 from bedside.events import Snapshot
 from bedside.logs import RateLimitedLog
@@ -283,7 +283,9 @@ class Controls:
             self._parts.append(_PressButton(config.sound_pin, config, lambda: submit(NextSound(1)),
                                             lambda: submit(NextSound(-1)), pins))
         if config.timer_pin is not False:
-            self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()), None, pins))
+            # Its long press: the breathing guide on what plays (again: it ends).
+            self._parts.append(_PressButton(config.timer_pin, config, lambda: submit(StepTimer()),
+                                            lambda: submit(Breathe(toggle=True)), pins))
         if config.encoder_a_pin is not False and config.encoder_b_pin is not False:
             encoder = RotaryEncoder(config.encoder_a_pin, config.encoder_b_pin, max_steps=0, pin_factory=pins)
             encoder.when_rotated_clockwise = _guarded(lambda: submit(StepVolume(1)))
