@@ -135,7 +135,8 @@ class ControlsConfig:
                                kind=PIN)
     sound_pin: int | bool = setting(27, "Next sound (short press) / previous sound (long press).", kind=PIN)
     timer_pin: int | bool = setting(22, "Sleep timer: each press steps the presets, confirmed by a soft dip in the "
-                                    "sound and LED blinks.", kind=PIN)
+                                    "sound and LED blinks. A long press starts (or ends) the breathing guide.",
+                                    kind=PIN)
     encoder_a_pin: int | bool = setting(5, "KY-040 rotary encoder CLK: one detent = knob_step volume steps.", kind=PIN)
     encoder_b_pin: int | bool = setting(6, "KY-040 rotary encoder DT.", kind=PIN)
     encoder_button_pin: int | bool = setting(13, "The encoder's push switch (SW): a second play button.", kind=PIN)

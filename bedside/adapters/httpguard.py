@@ -25,7 +25,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 #: The request line and headers together (a browser sends under 2 KiB).
@@ -149,7 +149,6 @@ class Connections:
         self.total, self.per_address = total, per_address
         self._lock = threading.Lock()
         self._open: list[Connection] = []
-        self.let_go = 0  # connections closed to make room (for tests and the curious)
 
     def admit(self, sock: socket.socket, address: str) -> Connection | None:
         """The new connection's entry, or None when no room can be made (then close it)."""
@@ -159,13 +158,11 @@ class Connections:
             if len(own) >= self.per_address and not self._make_room(own):
                 return None
             if len(self._open) >= self.total:
-                counts: dict[str, int] = {}
-                for c in self._open:
-                    counts[c.key] = counts.get(c.key, 0) + 1
                 # From the address holding most first: a flood from one address costs only that address.
-                ranked = sorted(self._open, key=lambda c: -counts[c.key])
-                if not self._make_room([c for c in ranked if counts[c.key] == counts[ranked[0].key]]) \
-                        and not self._make_room(self._open):
+                counts = Counter(c.key for c in self._open)
+                most = max(counts.values())
+                busiest = [c for c in self._open if counts[c.key] == most]
+                if not self._make_room(busiest) and not self._make_room(self._open):
                     return None
             entry = Connection(sock, key)
             self._open.append(entry)
@@ -178,7 +175,6 @@ class Connections:
             return False
         oldest = min(waiting, key=lambda c: c.since)
         self._open.remove(oldest)
-        self.let_go += 1
         with contextlib.suppress(OSError):
             oldest.sock.shutdown(socket.SHUT_RDWR)  # its thread's recv returns: it ends on its own
         return True
@@ -193,13 +189,6 @@ class Connections:
         with self._lock:
             if entry in self._open:
                 self._open.remove(entry)
-
-    def count(self, address: str | None = None) -> int:
-        with self._lock:
-            if address is None:
-                return len(self._open)
-            key = address_key(address)
-            return sum(c.key == key for c in self._open)
 
 
 class LoginGuard:

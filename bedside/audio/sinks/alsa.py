@@ -120,7 +120,7 @@ class AlsaSink:
         for fd, events in pcm.polldescriptors():
             self._poll.register(fd, events)
             self._pcm_fds.add(fd)
-        self._polled = set(self._pcm_fds)
+        self._wake_fd: int | None = None  # the command pipe, once the player has handed it over
         self._avail = self.buffer_frames
         self._xrun = False
         self._resting = False
@@ -168,9 +168,9 @@ class AlsaSink:
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
-        if wake_fd is not None and wake_fd not in self._polled:
+        if wake_fd is not None and wake_fd != self._wake_fd:
             self._poll.register(wake_fd, select.POLLIN)
-            self._polled.add(wake_fd)
+            self._wake_fd = wake_fd
         try:
             while True:
                 avail = self._pcm.avail()
@@ -186,7 +186,6 @@ class AlsaSink:
                 self._no_room_since = self._no_room_since or now
                 if now - self._no_room_since > STALL_S:
                     raise AudioDeviceError(f"ALSA device {self.device!r} stopped taking samples")
-
                 # poll wakes at period boundaries; some plugins' descriptors stay ready, so never
                 # spin: at most sleep for the time the missing frames take to play.
                 ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
