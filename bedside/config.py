@@ -67,13 +67,14 @@ class AudioConfig:
     period_frames: int = setting(512, (
         "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it; "
         "the rest of the buffer is the margin that a late wake-up (a busy CPU) eats before the sound stops, and a "
-        "command (a knob detent) waits at most one buffer before it is heard. The defaults, 512 × 3 = 1536 frames "
-        "at 48 kHz, are chosen for a Pi: a 32 ms buffer keeps a detent under 30 ms from the knob to the DAC "
-        "(measured p99 22 ms); its 21 ms margin carries the sound through a sound switch and a knob sweep on a CPU "
-        "held to 15% of one core (about one Cortex-A53 core), where 384 × 3 (16 ms margin) still had short gaps; "
-        "and 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. "
-        "ALSA may round it: `bedside doctor` shows what the device granted.)"), Between(32, 8192))
-    periods: int = setting(3, "Periods in the buffer (2–16): more periods, more margin and more latency.",
+        "command (a knob detent) waits at most one buffer before it is heard. The defaults, 512 × 4 = 2048 frames "
+        "at 48 kHz, are chosen for a Pi: a 43 ms buffer keeps a detent under 50 ms from the knob to the DAC "
+        "(measured p50 28 ms, p99 45 ms); its 32 ms margin carries the sound through a sound switch and a knob "
+        "sweep on a CPU held to 10% of one core (about a Pi Zero 2 W core) in 5 of 6 runs, where 512 × 3 (21 ms "
+        "margin) underran in 5 of 6; and 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods "
+        "wake more often: more CPU. ALSA may round it: `bedside doctor` shows what the device granted.)"),
+        Between(32, 8192))
+    periods: int = setting(4, "Periods in the buffer (2–16): more periods, more margin and more latency.",
                            Between(2, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '

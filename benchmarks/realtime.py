@@ -118,7 +118,7 @@ import resource, sys, time
 import alsaaudio, numpy as np
 period, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, device="null", channels=2, rate=rate,
-                    format=alsaaudio.PCM_FORMAT_S32_LE, periodsize=period, periods=3)
+                    format=alsaaudio.PCM_FORMAT_S32_LE, periodsize=period, periods=4)
 ahead = ((np.random.default_rng(1).random((rate, 2), np.float32) - 0.5) * 0.5)
 words, gain = np.empty((period, 2), "<i4"), np.float32(0.3)
 used = resource.getrusage(resource.RUSAGE_SELF)

@@ -84,9 +84,9 @@ def exit_underruns(lines: list[str]) -> int:
 #: regression: the loop before issue 7 had 1,619 gaps in 79 s of stream here. A hiccup is the gaps
 #: within EPISODE_S of each other: one late wake-up can leave two (CI, 2026-12-02: one underrun by the
 #: daemon's count, zeros of 46.6 ms and then 4 ms 89 ms later, while PulseAudio's stream refilled). Its
-#: zeros may be one buffer (32 ms) late, the 16 ms lead-in the sink writes after an underrun, and the
+#: zeros may be one buffer (43 ms) late, the 21 ms lead-in the sink writes after an underrun, and the
 #: quantised start of the resume ramp: UNEXPLAINED_MS.
-UNEXPLAINED, UNEXPLAINED_MS, EPISODE_S = 1, 60, 0.25
+UNEXPLAINED, UNEXPLAINED_MS, EPISODE_S = 1, 70, 0.25
 
 
 def hiccups(gaps: list[tuple[int, int]]) -> list[int]:
