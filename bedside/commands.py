@@ -149,6 +149,13 @@ class Reload:
 
 
 @dataclass(frozen=True)
+class SetProfile:
+    """Start a profile (:mod:`bedside.profiles`): its sound, volume, timer, guide, session or nap."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Batch:
     """Several commands applied together, between the same two blocks (one MQTT message)."""
 
@@ -157,7 +164,7 @@ class Batch:
 
 Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
            | SetTimer | FadeOut | Wake | Breathe | StopBreathing | PlayHeld | SetWake | ScheduleStatus | Reload
-           | Batch)
+           | SetProfile | Batch)
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,9 @@ class State:
     snoozed: bool = False  # a wake-up was snoozed and will rise again
     snooze_min: float = 0.0  # how long the snooze lasts (from the wake-up that was snoozed)
     breathing: bool = False  # a breathing guide swells the sound: any press ends it
+    profile: str = ""  # the profile started last, while what it arranged goes on ("" after a stop)
+    session_end: int | None = None  # engine frame at which a focus session's chime sounds
+    nap_end: int | None = None  # engine frame at which a nap's rise begins
     wake_enabled: bool | None = None  # set from Home Assistant; None: as the config says (on)
     wake_at: str | None = None  # "HH:MM" set from Home Assistant; None: the config's
     wake_time: str = ""  # the wake time in effect ("" when there is no wake-up)

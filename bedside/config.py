@@ -21,6 +21,15 @@ from typing import Any
 from bedside.audio.gain import VolumeScale
 from bedside.commands import DEFAULT_VOLUME
 from bedside.declare import Between, Check, OneOf, setting
+from bedside.profiles import (
+    BUILTIN_PROFILES,
+    MAX_PROFILES,
+    NAME_PATTERN,
+    PROFILE_KEYS,
+    Profile,
+    describe,
+    profiles_with,
+)
 from bedside.schedule import ACTION_DOCS, ACTIONS, Entry, parse_days, parse_hhmm
 
 
@@ -294,6 +303,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     sounds: tuple[SoundDeclaration, ...] = ()
     schedule: tuple[Entry, ...] = ()
+    profiles: tuple[Profile, ...] = ()
     path: Path | None = None
 
 
@@ -498,6 +508,43 @@ def _schedule_entries(entries: Any) -> tuple[Entry, ...]:
     return tuple(out)
 
 
+def _profile_entries(entries: Any) -> tuple[Profile, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError("profile", "must be an array of tables ([[profile]])")
+    if len(entries) > MAX_PROFILES:
+        raise ConfigError("profile", f"at most {MAX_PROFILES} entries, got {len(entries)}")
+    out: dict[str, Profile] = {}
+    for i, entry in enumerate(entries):
+        where = f"profile[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(where, "must be a table")
+        name = _typed(f"{where}.name", entry.get("name"), str) if "name" in entry else None
+        if name is None or not re.fullmatch(NAME_PATTERN, name):
+            raise ConfigError(f"{where}.name", "is required: 1-32 of a-z, 0-9 and '-', e.g. \"reading\", got "
+                                               f"{shown('', name)}")
+        if name in out:
+            raise ConfigError(f"{where}.name", f"{name!r} is declared twice")
+        values: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key == "name":
+                continue
+            if key not in PROFILE_KEYS:
+                raise ConfigError(f"{where}.{_key_name(key)}", f"unknown key; allowed: name, {', '.join(PROFILE_KEYS)}")
+            kind, check = PROFILE_KEYS[key]
+            value = _typed(f"{where}.{key}", value, kind)
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(f"{where}.{key}", f"{problem}, got {shown('', value)}")
+            values[key] = value
+        made = Profile(name, **values)
+        if made.session_min and made.wake_after_min:
+            raise ConfigError(f"{where}.wake_after_min", "a profile is a focus session or a nap, not both")
+        if made.timer_min and (made.session_min or made.wake_after_min):
+            raise ConfigError(f"{where}.timer_min", "a focus session or a nap ends by itself: no sleep timer")
+        out[name] = made
+    return tuple(out.values())
+
+
 def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
     """Validate a parsed TOML document."""
     sections: dict[str, Any] = {}
@@ -508,9 +555,16 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
             sections["sounds"] = _sound_declarations(value, base)
         elif key == "schedule":
             sections["schedule"] = _schedule_entries(value)
+        elif key == "profile":
+            sections["profiles"] = _profile_entries(value)
         else:
-            allowed = ", ".join([*SECTIONS, "sounds", "schedule"])
+            allowed = ", ".join([*SECTIONS, "sounds", "schedule", "profile"])
             raise ConfigError(_key_name(key), f"unknown section; allowed: {allowed}")
+    known = profiles_with(sections.get("profiles", ()))
+    for entry in sections.get("schedule", ()):
+        if entry.action == "profile" and entry.profile not in known:
+            raise ConfigError(f"{entry.name}.profile", f"no profile {shown('', entry.profile)}; "
+                                                       f"there are {', '.join(known)}")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")
@@ -700,6 +754,18 @@ EXAMPLE_TAIL = """\
 # name = "rainy-night"
 # description = "Rain over brown noise"
 # layers = [{ sound = "rain" }, { sound = "brown", level_db = -12 }]
+
+# Profiles: one choice (the page, Home Assistant's select, MQTT {"profile": "focus"}, a schedule
+# entry with action = "profile") sets up a whole use of the box. Built in:
+{builtins}# A [[profile]] entry with one of these names replaces it; any other name (1-32 of a-z, 0-9, -)
+# adds one. Its keys besides name:
+{profile_keys}#
+# [[profile]]
+# name = "reading"
+# description = "A fan for an hour of reading, then it fades"
+# sound = "fan"
+# volume = 25
+# timer_min = 60
 """
 #: The example config's comments are wrapped at this width.
 EXAMPLE_WIDTH = 100
@@ -740,7 +806,19 @@ def example_config() -> str:
                 shown_default = "" if default is None else f" Default: {_toml(default)}."
                 actions += textwrap.wrap(declaration.metadata["doc"] + shown_default, EXAMPLE_WIDTH,
                                          initial_indent=f"#   {declaration.name}: ", subsequent_indent="#     ")
-    return "\n".join(lines) + "\n\n" + EXAMPLE_TAIL.replace("{actions}", "\n".join(actions) + "\n")
+    builtins = []
+    for profile in BUILTIN_PROFILES:
+        builtins += textwrap.wrap(f"{profile.description}: {describe(profile)}.", EXAMPLE_WIDTH,
+                                  initial_indent=f"#   {profile.name}: ", subsequent_indent="#     ")
+    keys = []
+    for declaration in fields(Profile):
+        if declaration.name != "name":
+            keys += textwrap.wrap(declaration.metadata["doc"], EXAMPLE_WIDTH,
+                                  initial_indent=f"#   {declaration.name}: ", subsequent_indent="#     ")
+    tail = EXAMPLE_TAIL
+    for mark, block in (("{actions}", actions), ("{builtins}", builtins), ("{profile_keys}", keys)):
+        tail = tail.replace(mark, "\n".join(block) + "\n")
+    return "\n".join(lines) + "\n\n" + tail
 
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from bedside.audio.breath import Breathing
 from bedside.audio.engine import MIN_VOLUME_RAMP_S, Engine
 from bedside.audio.synth import Source
+from bedside.audio.synth.cue import chime
 from bedside.audio.synthesis import Prepare, prepare_now
 from bedside.commands import (
     MAX_TIMER_MIN,
@@ -40,6 +41,7 @@ from bedside.commands import (
     PlayHeld,
     Reload,
     ScheduleStatus,
+    SetProfile,
     SetSound,
     SetTimer,
     SetVolume,
@@ -54,6 +56,7 @@ from bedside.commands import (
 )
 from bedside.config import Config
 from bedside.events import Dispatcher, Listener, Reason, Snapshot
+from bedside.profiles import describe, profiles_with
 from bedside.schedule import WakeOverride, parse_hhmm, wake_time
 from bedside.sounds import Sound
 
@@ -65,6 +68,14 @@ RELOAD_RAMP_S = 1.0
 WAKE_FADE_IN_S = 0.05
 #: The sound a wake-up plays when its entry names none.
 WAKE_SOUND = "birds"
+#: A profile's volume glides this long (a choice, not a knob: no jump in level).
+PROFILE_VOLUME_RAMP_S = 3.0
+#: After a focus session's chime the sound fades out over this long.
+SESSION_END_FADE_S = 30.0
+#: The wake-up of a nap snoozes like a scheduled one, for this long.
+NAP_SNOOZE_MIN = 9.0
+#: Engine marks (see Engine.mark): the frames a profile's session or nap ends.
+SESSION_END, NAP_END = "session_end", "nap_end"
 #: Button commands: during a wake-up, a press of any button stops it (a long press of play snoozes).
 _PRESSES = (TogglePlay, NextSound, StepTimer)
 
@@ -104,6 +115,7 @@ class Controller:
         self._tokens = itertools.count(1)
         self.catalog = dict(catalog)
         self.config = config
+        self.profiles = profiles_with(config.profiles)
         self._seed = seed or np.random.SeedSequence()
         self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
         # A byte per command on a pipe: the audio loop's wait for room in the device also wakes for a
@@ -179,6 +191,10 @@ class Controller:
             if event == "breathing_done":
                 if self.state.breathing:
                     self._update(Reason.BREATHING, breathing=False)
+            elif event == SESSION_END:
+                self._end_session()
+            elif event == NAP_END:
+                self._end_nap()
             elif event == "timer_expired":
                 keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
                 self._update(Reason.TIMER_EXPIRED, playing=False, fading=False, timer_end=None, waking=False,
@@ -267,6 +283,8 @@ class Controller:
             case StopBreathing():
                 if self.state.breathing:
                     self._stop_breathing()
+            case SetProfile(name):
+                self._start_profile(name)
             case FadeOut(seconds):
                 if not 0 < seconds <= MAX_TIMER_MIN * 60:
                     raise ValueError("fade_out must be a positive number of seconds")
@@ -280,17 +298,71 @@ class Controller:
         self._update(Reason.BREATHING, breathing=False)
         log.info("breathing guide ended")
 
+    # -- profiles ---------------------------------------------------------------------------
+
+    def _start_profile(self, name: str) -> None:
+        """Everything the profile sets, at once: what an earlier profile arranged (a session, a
+        nap, a guide) gives way to it; the sound crossfades, the volume glides."""
+        profile = self.profiles.get(name)
+        if profile is None:
+            raise KeyError(f"unknown profile {name!r}; there are {', '.join(self.profiles)}")
+        sound = profile.sound if profile.sound in self.catalog else self.state.sound
+        if self.state.waking or self.state.snoozed:
+            self._update(Reason.WAKE_ENDED, waking=False, snoozed=False)
+        self.engine.clear_marks()
+        if self.state.breathing:
+            self.engine.stop_breathing()
+        if profile.volume is not None:
+            self._set_volume(profile.volume, PROFILE_VOLUME_RAMP_S)
+        self._play(sound)
+        if profile.timer_min:
+            self._arm_timer(profile.timer_min, profile.fade_min, profile.darken)
+        elif self.state.timer_min or self.state.timer_end is not None:
+            self.engine.cancel_sleep_timer()
+            self._update(Reason.TIMER, timer_min=0.0, timer_end=None)
+        now, session_end, nap_end = self.engine.now, None, None
+        if profile.session_min:  # the chime sounds on its very frame; the fade follows within a block
+            session_end = now + self.engine.seconds(profile.session_min * 60)
+            self.engine.cue(chime(self.engine.rate), at=session_end)
+            self.engine.mark(session_end, SESSION_END)
+        if profile.wake_after_min:
+            nap_end = now + self.engine.seconds(profile.wake_after_min * 60)
+            self.engine.mark(nap_end, NAP_END)
+        if profile.breathe_min:
+            self.engine.breathe(Breathing(minutes=profile.breathe_min))
+        self._update(Reason.PROFILE, profile=name, breathing=bool(profile.breathe_min), session_end=session_end,
+                     nap_end=nap_end)
+        log.info("profile %s: %s", name, describe(profile))
+
+    def _end_session(self) -> None:
+        """A focus session's end: a soft chime over the sound, which then fades out."""
+        if not self.state.playing or self.state.session_end is None:
+            return
+        log.info("focus session over")
+        self._stop(SESSION_END_FADE_S)
+
+    def _end_nap(self) -> None:
+        """A nap's end: a wake-up, rising from silence (the nap's sound gives way to it)."""
+        profile = self.profiles.get(self.state.profile)
+        if not self.state.playing or self.state.nap_end is None or profile is None:
+            return
+        self._update(Reason.PROFILE, nap_end=None)
+        volume = profile.wake_volume or profile.volume or self.state.volume
+        self._wake(Wake(None, volume, rise_s=profile.rise_min * 60, brighten=False, snooze_min=NAP_SNOOZE_MIN),
+                    from_silence=True)
+
     # -- wake-ups ---------------------------------------------------------------------------
 
-    def _wake(self, wake: Wake) -> None:
-        """Rise from silence (or from what plays) to the wake-up's volume, on the sample clock."""
+    def _wake(self, wake: Wake, from_silence: bool = False) -> None:
+        """Rise from silence (or from what plays, unless ``from_silence``) to the wake-up's volume,
+        on the sample clock."""
         name = wake.sound or (WAKE_SOUND if WAKE_SOUND in self.catalog else self.state.sound)
         if name not in self.catalog:
             log.warning("wake-up sound %r is not in the config: using %r", name, self.config.sound.default)
             name = self.config.sound.default
         volume = wake.volume if wake.volume is not None else (self.state.volume or self.config.volume.default)
         was_playing = self.state.playing
-        rise = _Rise(max(1, volume), wake.rise_s, wake.brighten, from_silence=not was_playing)
+        rise = _Rise(max(1, volume), wake.rise_s, wake.brighten, from_silence=from_silence or not was_playing)
         self.engine.cancel_sleep_timer()
         self._wake_stop = False
         self._update(Reason.WAKING, waking=True, snoozed=False, snooze_min=wake.snooze_min, timer_end=None,
@@ -382,6 +454,7 @@ class Controller:
     def _reload(self, config: Config, catalog: Mapping[str, Sound]) -> None:
         """A new config: new sounds and settings, and the level glides to the new volume scale."""
         self.config, self.catalog = config, dict(catalog)
+        self.profiles = profiles_with(config.profiles)
         self.state = replace(self.state, wake_time=wake_time(config.schedule, self.wake_override))
         self.engine.volume_scale = config.volume.scale()
         self.engine.set_volume(self.state.volume, RELOAD_RAMP_S)
@@ -404,7 +477,9 @@ class Controller:
         self._starting = None
         self._wake_stop = False
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
-        self._update(Reason.STOPPED, playing=False, fading=True, timer_end=None, waking=False)
+        self.engine.clear_marks()  # a profile's session or nap ends with the sound
+        self._update(Reason.STOPPED, playing=False, fading=True, timer_end=None, waking=False, profile="",
+                     session_end=None, nap_end=None)
         log.info("stopped")
 
     def _set_volume(self, volume: int, ramp: float | None) -> None:
@@ -438,10 +513,11 @@ class Controller:
         self._update(Reason.TIMER, timer_min=minutes)
         log.info("sleep timer %g min", minutes)
 
-    def _arm_timer(self, minutes: float) -> None:
+    def _arm_timer(self, minutes: float, fade_min: float | None = None, darken: bool | None = None) -> None:
         frames = self.engine.seconds(minutes * 60)
-        fade = min(frames, self.engine.seconds(self.config.timer.fade_min * 60))
-        self.engine.set_sleep_timer(self.engine.now + frames, fade, self.config.timer.darken)
+        fade = min(frames, self.engine.seconds((self.config.timer.fade_min if fade_min is None else fade_min) * 60))
+        darken = self.config.timer.darken if darken is None else darken
+        self.engine.set_sleep_timer(self.engine.now + frames, fade, darken)
         self._update(Reason.TIMER, timer_min=minutes, timer_end=self.engine.sleep_timer_end)
 
     def _confirm(self) -> None:

@@ -36,6 +36,7 @@ from bedside.config import AudioConfig, Config, ConfigError, load
 from bedside.controller import Controller
 from bedside.events import STATUS_REASONS, Dispatcher, Snapshot
 from bedside.logs import queued
+from bedside.profiles import profiles_with
 from bedside.schedule import WakeOverride
 from bedside.scheduler import Scheduler
 from bedside.sounds import catalog_for
@@ -196,7 +197,7 @@ class Daemon:
         if self.controls is not None and self.controls.led is not None:
             self.controls.led.brightness = config.controls.led_brightness
         if self.mqtt is not None:
-            self.mqtt.update_sounds(list(catalog), config.timer.presets_min)
+            self.mqtt.update_sounds(list(catalog), config.timer.presets_min, list(profiles_with(config.profiles)))
         if self.scheduler is not None:
             if config.clock.timezone != self.config.clock.timezone:
                 log.info("a time zone change takes effect at the next restart")
@@ -368,7 +369,7 @@ class Daemon:
 
                 page = page_urls(*config.web.address())[0]
             bridge = MqttBridge(config.mqtt, controller.submit, list(catalog), config.timer.presets_min,
-                                configuration_url=page)
+                                configuration_url=page, profiles=list(controller.profiles))
         except (OSError, ValueError) as error:  # an unreadable CA or password file: play on without MQTT
             log.error("MQTT disabled: %s", error)
             return None
@@ -382,7 +383,7 @@ class Daemon:
 
         try:
             web = WebServer(config.web, controller.submit, self.web_document, lambda: list(controller.catalog),
-                            state_dir)
+                            state_dir, lambda: list(controller.profiles))
         except (OSError, ValueError) as error:  # an unreadable password file: play on without the page
             log.error("web page disabled: %s", error)
             return None

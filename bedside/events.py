@@ -44,6 +44,7 @@ class Reason(StrEnum):
     WAKE_ENDED = "wake_ended"
     WAKE = "wake"  # the wake-up switch or time changed
     BREATHING = "breathing"  # a breathing guide began or ended
+    PROFILE = "profile"  # a profile began, or its session or nap came to its end
     SCHEDULE = "schedule"
     RELOADED = "reloaded"
     UNDERRUNS = "underruns"
@@ -51,7 +52,8 @@ class Reason(StrEnum):
 
 #: The reasons a person would see on systemd's status line.
 STATUS_REASONS = frozenset({Reason.STARTED, Reason.STOPPED, Reason.SOUND, Reason.TIMER, Reason.TIMER_EXPIRED,
-                            Reason.FADE_OUT, Reason.UNDERRUNS, Reason.WAKING, Reason.SNOOZED})
+                            Reason.FADE_OUT, Reason.UNDERRUNS, Reason.WAKING, Reason.SNOOZED,
+                            Reason.PROFILE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,14 @@ DAY_FORMS = {
     "weekdays": frozenset(range(5)),
     "weekends": frozenset({5, 6}),
 }
-ACTIONS = ("start", "wake", "stop")
+ACTIONS = ("start", "wake", "stop", "profile")
 #: What each action does (the example config's words; its keys are declared on :class:`Entry`).
 ACTION_DOCS = {
     "start": "starts a sound; if something already plays, it crossfades and the volume glides. Its keys:",
     "wake": "the sound rises from exact silence, linear in dB, from the volume floor to its volume; any button "
             "pressed during a wake-up stops it with the usual fade. Its keys:",
     "stop": "fades to silence and stops, if anything plays. Its key:",
+    "profile": "starts a profile (see [[profile]] below: sleep, unwind, focus, nap or your own). Its key:",
 }
 HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 #: The pattern Home Assistant's text entity checks before it sends a wake time.
@@ -69,6 +70,7 @@ class Entry:
                                      "again (over at most 2 minutes).", Between(0.1, 60.0), actions=("wake",))
     fade_min: float = setting(10.0, "Fade to silence over this many minutes, 0.05–240.", Between(0.05, 240.0),
                               actions=("stop",))
+    profile: str = setting("sleep", "The profile's name.", actions=("profile",))
 
     @property
     def name(self) -> str:
@@ -86,6 +88,8 @@ class Entry:
             after = f", stop after {self.stop_after_min:g} min" if self.stop_after_min else ""
             bright = ", brightening" if self.brighten else ""
             return f"wake-up: {sound} rising from silence{volume} over {self.rise_min:g} min{bright}{after}"
+        if self.action == "profile":
+            return f"profile {self.profile}"
         return f"fade out over {self.fade_min:g} min and stop"
 
 

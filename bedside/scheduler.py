@@ -18,7 +18,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bedside.clock import Clock
-from bedside.commands import Batch, Breathe, Command, FadeOut, Play, ScheduleStatus, SetTimer, SetVolume, State, Wake
+from bedside.commands import (
+    Batch,
+    Breathe,
+    Command,
+    FadeOut,
+    Play,
+    ScheduleStatus,
+    SetProfile,
+    SetTimer,
+    SetVolume,
+    State,
+    Wake,
+)
 from bedside.events import Reason, Snapshot
 from bedside.logs import RateLimitedLog
 from bedside.schedule import Entry, Event, WakeOverride, due, effective, next_event
@@ -59,6 +71,8 @@ def command_for(event: Event, late: timedelta) -> Command:
         if entry.breathe_min:
             commands.append(Breathe(minutes=max(entry.breathe_min, 0.1)))
         return Batch(tuple(commands))
+    if entry.action == "profile":
+        return SetProfile(entry.profile)
     return FadeOut(max(entry.fade_min * 60 - late_s, 30.0))
 
 

@@ -230,6 +230,9 @@ def catalog_for(config, rate: int) -> dict[str, Sound]:
         for entry in config.schedule:
             if entry.sound is not None and entry.sound not in catalog:
                 raise ConfigError(f"{entry.name}.sound", str(UnknownSound(entry.sound, catalog)))
+        for index, profile in enumerate(config.profiles):
+            if profile.sound and profile.sound not in catalog:
+                raise ConfigError(f"profile[{index}].sound", str(UnknownSound(profile.sound, catalog)))
     except ConfigError as error:
         raise with_line(error, config.path) from None
     return catalog

@@ -12,6 +12,7 @@ from bedside.commands import State
 from bedside.config import Config
 from bedside.events import Snapshot
 from bedside.plan import Now, planned_levels
+from bedside.profiles import describe, profiles_with
 from bedside.schedule import Event
 from bedside.sounds import Sound
 
@@ -43,6 +44,8 @@ def page_document(snapshot: Snapshot, catalog: Mapping[str, Sound], config: Conf
                             config.sound.fade_in_s, config.timer.fade_min)
     document.update({
         "sounds": [{"name": s.name, "description": s.description} for s in catalog.values()],
+        "profiles": [{"name": p.name, "description": p.description or describe(p)}
+                     for p in profiles_with(config.profiles).values()],
         "presets": list(config.timer.presets_min),
         "fade_out_s": config.mqtt.fade_out_s,
         "scale": {"floor_db": scale.floor_db, "ceiling_db": scale.ceiling_db},

@@ -24,6 +24,7 @@ from bedside.commands import (
     Breathe,
     FadeOut,
     Play,
+    SetProfile,
     SetSound,
     SetTimer,
     SetVolume,
@@ -80,9 +81,11 @@ def preset_label(minutes: float) -> str:
 
 
 def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[float], version: str,
-                      fade_out_s: float, configuration_url: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+                      fade_out_s: float, configuration_url: str | None = None,
+                      profiles: Sequence[str] = ()) -> list[tuple[str, dict[str, Any]]]:
     """Every entity's discovery topic and config: play switch, volume slider, sound select, timer
-    select, timer-remaining sensor, fade-out button, and the underrun count as a diagnostic sensor;
+    select, timer-remaining sensor, fade-out button, the underrun count as a diagnostic sensor, the
+    breathing guide and wake-up switches, the wake time, the next event and the profile select;
     one shared device block."""
     device: dict[str, Any] = {
         "identifiers": [topics.node_id], "name": f"bedside {topics.name}", "manufacturer": "bedside",
@@ -134,6 +137,10 @@ def discovery_configs(topics: Topics, sounds: Sequence[str], presets: Sequence[f
         entity("text", "wake_at", "Wake-up time", "mdi:clock-outline", command_topic=topics.set,
                state_topic=topics.state, command_template='{"wake_at": {{ value | tojson }}}',
                value_template="{{ value_json.wake_at }}", pattern=HHMM_PATTERN, min=5, max=5, mode="text"),
+        # "None" is Home Assistant's word for unknown: no profile (stopped, or the controls set by hand).
+        entity("select", "profile", "Profile", "mdi:bed-clock", command_topic=topics.set, state_topic=topics.state,
+               command_template='{"profile": {{ value | tojson }}}',
+               value_template="{{ value_json.profile or 'None' }}", options=list(profiles)),
         # "None" is Home Assistant's word for unknown: nothing scheduled.
         entity("sensor", "next_event", "Next scheduled event", "mdi:calendar-clock", state_topic=topics.state,
                device_class="timestamp", value_template="{{ value_json.next_event or 'None' }}",
@@ -157,6 +164,7 @@ def state_document(state: State, remaining_s: float, sounds: Sequence[str]) -> d
         "waking": state.waking,
         "snoozed": state.snoozed,
         "breathing": state.breathing,
+        "profile": state.profile,
         "next_event": _iso(state.next_at),
         "next_event_action": state.next_what,
         "clock_synced": state.clock_ok,
@@ -183,7 +191,7 @@ def _number(data: dict[str, Any], key: str, low: float, high: float) -> float:
     return float(value)
 
 
-def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
+def parse_command(payload: bytes, sounds: Sequence[str], profiles: Sequence[str] = ()) -> Batch:
     """A ``/set`` payload to one batch of controller commands, or :class:`CommandError`.
 
     Every key is checked before anything is applied, so a message applies whole or not at all.
@@ -203,13 +211,13 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
     if not isinstance(data, dict):
         raise CommandError("payload must be a JSON object")
     allowed = {"state", "sound", "volume", "volume_step", "timer", "fade_out", "transition", "wake_enabled",
-               "wake_at", "breathe"}
+               "wake_at", "breathe", "profile"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise CommandError(f"unknown key {unknown[0][:40]!r}; allowed: {', '.join(sorted(allowed))}")
     if not set(data) - {"transition"}:
         raise CommandError("nothing to do: give state, sound, volume, volume_step, timer, fade_out, "
-                           "wake_enabled, wake_at or breathe")
+                           "wake_enabled, wake_at, breathe or profile")
     transition = _number(data, "transition", 0, MAX_TRANSITION_S) if "transition" in data else None
     commands: list = []
     if "volume" in data and "volume_step" in data:
@@ -246,6 +254,11 @@ def parse_command(payload: bytes, sounds: Sequence[str]) -> Batch:
         if "wake_at" in data and not (isinstance(at, str) and HHMM.fullmatch(at)):
             raise CommandError(f"wake_at must be a 24-hour time \"HH:MM\", got {json.dumps(at)[:40]}")
         commands.append(SetWake(enabled, at))
+    if "profile" in data:  # first: what the same message says besides (a volume, say) applies on top of it
+        profile = data["profile"]
+        if not isinstance(profile, str) or profile not in profiles:
+            raise CommandError(f"unknown profile {json.dumps(profile)[:40]}; known: {', '.join(profiles)}")
+        commands.insert(0, SetProfile(profile))
     if "breathe" in data:  # true: the guide as it comes; a number: its minutes of pace; false: end it
         breathe = data["breathe"]
         if breathe is False:

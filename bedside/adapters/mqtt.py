@@ -40,12 +40,12 @@ def topics_for(config: MqttConfig) -> Topics:
 class MqttBridge:
     def __init__(self, config: MqttConfig, submit: Callable[[Command], None], sounds: Sequence[str],
                  presets: Sequence[float],
-                 configuration_url: str | None = None) -> None:
+                 configuration_url: str | None = None, profiles: Sequence[str] = ()) -> None:
         self.config = config
         self.configuration_url = configuration_url  # the page, shown as "Visit" on the device in HA
         self.topics = topics_for(config)
         self._submit = submit
-        self._sounds, self._presets = list(sounds), list(presets)
+        self._sounds, self._presets, self._profiles = list(sounds), list(presets), list(profiles)
         self._snapshot: Snapshot | None = None
         self._dirty = threading.Event()
         self._announce = threading.Event()  # discovery + availability + state to (re)publish
@@ -167,7 +167,7 @@ class MqttBridge:
             self.retained_ignored += 1
             return
         try:
-            batch = parse_command(message.payload, self._sounds)
+            batch = parse_command(message.payload, self._sounds, self._profiles)
         except CommandError as error:
             self._warn.warning("MQTT: rejected command on %s: %s", message.topic, error)
             self.rejected += 1  # after the log line, so a count seen means its line is written
@@ -193,7 +193,7 @@ class MqttBridge:
         self.client.publish(self.topics.availability, "online", qos=qos, retain=True)
         if self.config.discovery:
             for topic, payload in discovery_configs(self.topics, self._sounds, self._presets, __version__,
-                                                    self.config.fade_out_s, self.configuration_url):
+                                                    self.config.fade_out_s, self.configuration_url, self._profiles):
                 self.client.publish(topic, json.dumps(payload), qos=qos, retain=True)
 
     def _publish_state(self) -> None:
@@ -203,8 +203,8 @@ class MqttBridge:
         document = state_document(snapshot.state, snapshot.timer_remaining_s, self._sounds)
         self.client.publish(self.topics.state, json.dumps(document), qos=self.config.qos, retain=True)
 
-    def update_sounds(self, sounds: Sequence[str], presets: Sequence[float]) -> None:
+    def update_sounds(self, sounds: Sequence[str], presets: Sequence[float], profiles: Sequence[str] = ()) -> None:
         """After a config reload: new options for the selects."""
-        self._sounds, self._presets = list(sounds), list(presets)
+        self._sounds, self._presets, self._profiles = list(sounds), list(presets), list(profiles)
         self._announce.set()
         self._dirty.set()

@@ -129,11 +129,13 @@ class _Server(ThreadingHTTPServer):
 
 class WebServer:
     def __init__(self, config: WebConfig, submit: Callable[[Command], None], document: Callable[[], dict[str, Any]],
-                 sounds: Callable[[], list[str]], state_dir: Path) -> None:
+                 sounds: Callable[[], list[str]], state_dir: Path,
+                 profiles: Callable[[], list[str]] = list) -> None:
         self.config = config
         self.submit = submit
         self.document = document
         self.sounds = sounds
+        self.profiles = profiles
         self.assets = {url: ((ASSETS / name).read_bytes(), kind) for url, (name, kind) in STATIC.items()}
         self.password: str | None = None
         if config.password_file:
@@ -458,7 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            batch = parse_command(body, self.web.sounds())
+            batch = parse_command(body, self.web.sounds(), self.web.profiles())
         except CommandError as error:
             self.web.warn.warning("web: rejected command: %s", error)
             self._error(400, str(error))

@@ -163,6 +163,10 @@ class Engine:
         self._steady_db, self._steady_gain = math.nan, np.float32(1.0)  # the last steady gain, cached
         #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
         self.events: deque[tuple[str, int]] = deque()
+        #: Frames the controller asked to hear about (a focus session's end, a nap's), earliest first.
+        self._marks: list[tuple[int, str]] = []
+        #: A cue over the sound (its first frame, its samples, its level in dB over the volume).
+        self._cue: tuple[int, np.ndarray, float] | None = None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -173,8 +177,25 @@ class Engine:
 
     @property
     def audible(self) -> bool:
-        """True while any sample may still be non-zero (a stop's fade-out counts)."""
-        return bool(self._voices)
+        """True while any sample may still be non-zero (a stop's fade-out and a sounding cue count)."""
+        return bool(self._voices) or (self._cue is not None and self._cue[0] <= self.now)
+
+    def mark(self, frame: int, tag: str) -> None:
+        """Tell the controller (an event ``(tag, frame)``) once the sample clock reaches ``frame``."""
+        self._marks = sorted([*self._marks, (max(frame, self.now), tag)])
+
+    def clear_marks(self) -> None:
+        """Forget the marks, and a cue that has not begun (one already sounding rings out)."""
+        self._marks = []
+        if self._cue is not None and self._cue[0] > self.now:
+            self._cue = None
+
+    def cue(self, samples: np.ndarray, at: int | None = None, level_db: float = 0.0) -> None:
+        """Play ``samples`` once from frame ``at`` (default: now), exactly there, over whatever
+        plays, following the volume (plus ``level_db``), the sleep fade and the guide as the sound
+        does: a bell, not an alarm."""
+        self._cue = (self.now if at is None else max(at, self.now), samples, level_db)
+
 
     @property
     def current(self) -> str | None:
@@ -365,14 +386,27 @@ class Engine:
 
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
+        out = self._mix(frames)
+        if self._marks and self.now >= self._marks[0][0]:
+            while self._marks and self.now >= self._marks[0][0]:
+                frame, tag = self._marks.pop(0)
+                self.events.append((tag, frame))
+        return out
+
+    def _mix(self, frames: int) -> np.ndarray:
         t0 = self.now
-        if len(self._voices) == 1 and self._dip is None and self._darkening is None and self._breath is None:
+        cue = self._cue is not None and self._cue[0] < t0 + frames  # a cue sounds in this block
+        if len(self._voices) == 1 and self._dip is None and self._darkening is None and self._breath is None \
+                and not cue:
             steady = self._render_steady(self._voices[0], t0, frames)
             if steady is not None:
                 return steady
         if not self._voices:
             out = np.zeros((frames, CHANNELS), np.float32)
-            self._breath_db(t0, frames)  # a guide over silence still ends on time
+            breath = self._breath_db(t0, frames)  # a guide over silence still ends on time
+            if cue:
+                self._add_cue(out, t0, self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + breath)
+                self.limited_samples += soft_limit(out)
         else:
             master = (self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + self._dip_db(t0, frames)
                       + self._breath_db(t0, frames))
@@ -396,12 +430,28 @@ class Engine:
                 self._darkening.apply(out[skip:], t0 + skip)
                 if self._darkening.ends is not None and t0 + frames >= self._darkening.ends:
                     self._darkening = None
+            if cue:
+                self._add_cue(out, t0, master)
             self.limited_samples += soft_limit(out)
         self.now = t0 + frames
         self._voices = [v for v in self._voices if not v.envelope.silent_from(self.now)]
         if self._sleep_end is not None and self.now >= self._sleep_end:
             self._expire_timer()
         return out
+
+    def _add_cue(self, out: np.ndarray, t0: int, master_db: np.ndarray | float) -> None:
+        """Mix the cue's frames for this block into ``out`` (it may begin inside the block), at the
+        master gain (the volume and what moves it) plus the cue's own level."""
+        assert self._cue is not None
+        start, samples, level_db = self._cue
+        n = len(out)
+        at = max(start - t0, 0)  # where in this block it begins
+        first, last = t0 + at - start, min(len(samples), t0 + n - start)
+        if last > first:
+            gain = db_to_gain(np.broadcast_to(np.asarray(master_db, np.float64), (n,))[at:at + last - first] + level_db)
+            out[at:at + last - first] += samples[first:last] * gain.astype(np.float32)[:, None]
+        if t0 + n - start >= len(samples):
+            self._cue = None
 
     def _render_steady(self, voice: Voice, t0: int, frames: int) -> np.ndarray | None:
         """The usual period, one sound at a steady level: one multiply, and no limiter scan when

@@ -1,0 +1,38 @@
+"""A soft, wordless cue: two bell tones a fifth apart (a focus session's end).
+
+Pure numpy and finite (unlike the sounds, it is played once). It starts and ends at exact zero
+(a 12 ms exponential attack, a raised-cosine tail) so it never clicks, and its level is set
+against the sounds' calibration: at a sound's own gain its peak sits near the noise's peaks,
+so it is heard as a gentle bell over the sound, never as an alarm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bedside.audio.synth import CHANNELS
+
+#: The cue's peak at 0 dB of gain, where a sound plays at -30 LUFS.
+CUE_PEAK = 0.2
+CUE_SECONDS = 5.0
+#: (start in seconds, fundamental in Hz): C5, then G5.
+TONES = ((0.0, 523.25), (0.45, 783.99))
+#: (frequency ratio, amplitude, decay time constant in seconds): a bell's inharmonic partials.
+PARTIALS = ((1.0, 1.0, 1.2), (2.76, 0.25, 0.5), (5.4, 0.08, 0.25))
+ATTACK_S = 0.012
+TAIL_S = 0.5
+
+
+def chime(rate: int) -> np.ndarray:
+    """The cue as float32 ``(frames, 2)``, peak CUE_PEAK, exact zero at both ends."""
+    t = np.arange(int(CUE_SECONDS * rate)) / rate
+    mono = np.zeros_like(t)
+    for start, fundamental in TONES:
+        since = np.maximum(t - start, 0.0)
+        attack = np.where(t >= start, 1.0 - np.exp(-since / ATTACK_S), 0.0)
+        for ratio, amplitude, decay in PARTIALS:
+            mono += attack * amplitude * np.exp(-since / decay) * np.sin(2 * np.pi * fundamental * ratio * since)
+    tail = int(TAIL_S * rate)
+    mono[-tail:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(1, tail + 1) / tail)
+    mono *= CUE_PEAK / np.max(np.abs(mono))
+    return np.repeat(mono.astype(np.float32)[:, None], CHANNELS, axis=1)
