@@ -54,5 +54,15 @@ def page_document(snapshot: Snapshot, catalog: Mapping[str, Sound], config: Conf
         "plan": {"points": points, "now": now.isoformat(), "zone": zone.key,
                  "offset_s": now.astimezone(zone).utcoffset().total_seconds()},
         "auth": auth,
+        "breath": _breath(snapshot),
     })
     return document
+
+
+def _breath(snapshot: Snapshot) -> dict | None:
+    """The guide as the page draws it: where it is now, and the starts of the breaths around."""
+    if snapshot.breath is None:
+        return None
+    plan, into = snapshot.breath
+    return {"at": round(into, 3), "ends": round(plan.seconds, 3), "inhale_share": plan.inhale_share,
+            "starts": plan.starts_around(into)}

@@ -77,12 +77,12 @@ def listener(broker):
 
 def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broker, listener):
     with Box(tmp_path, broker):
-        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 11 and
+        configs = listener.wait(lambda: len({t for t, _, _ in listener.messages if t.endswith("/config")}) >= 12 and
                                 {t: json.loads(p) for t, p, _ in listener.messages if t.endswith("/config")})
         assert listener.wait(lambda: listener.on(AVAIL) and listener.on(AVAIL)[-1] == b"online")
         late = Listener(broker)  # a client that subscribes later still gets them: they are retained
         try:
-            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 11)
+            retained = late.wait(lambda: len([t for t, _, r in late.messages if t.endswith("/config") and r]) == 12)
             assert retained and any(t == STATE and r for t, _, r in late.messages)
         finally:
             late.close()
@@ -94,7 +94,7 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     device = json.loads(devices.pop())
     assert {"identifiers", "name", "manufacturer", "model", "sw_version"} <= set(device)
     unique_ids = [c["unique_id"] for c in configs.values()]
-    assert len(set(unique_ids)) == 11
+    assert len(set(unique_ids)) == 12
     for topic, config in configs.items():
         assert config["availability_topic"] == AVAIL and config["origin"]["name"] == "bedside"
         if topic.split("/")[1] != "button":
@@ -122,6 +122,23 @@ def test_discovery_configs_describe_every_entity_with_one_device(tmp_path, broke
     assert wake_at["command_template"] == '{"wake_at": {{ value | tojson }}}'
     next_event = configs[f"homeassistant/sensor/bedside_{NAME}/next_event/config"]
     assert next_event["device_class"] == "timestamp"
+    profile = configs[f"homeassistant/select/bedside_{NAME}/profile/config"]
+    assert profile["options"] == ["sleep", "unwind", "focus", "nap"]
+    assert profile["command_template"] == '{"profile": {{ value | tojson }}}'
+    assert profile["value_template"] == "{{ value_json.profile or 'None' }}"  # "None": unknown, no profile
+
+
+def test_a_profile_chosen_over_mqtt_is_applied_and_echoed(tmp_path, broker, listener):
+    with Box(tmp_path, broker):
+        first = listener.wait_state(STATE, lambda d: True)
+        assert first["profile"] == ""
+        listener.publish(SET, '{"profile": "focus"}')  # what the select's command_template sends
+        state = listener.wait_state(STATE, lambda d: d["profile"] == "focus")
+        assert state["state"] == "ON" and state["sound"] == "pink" and state["timer"] == 0
+        listener.publish(SET, '{"profile": "karaoke"}')  # refused whole, and the box goes on
+        listener.publish(SET, '{"state": "OFF"}')
+        state = listener.wait_state(STATE, lambda d: d["state"] == "OFF")
+        assert state["profile"] == ""  # a stop ends what the profile arranged
 
 
 def test_commands_change_the_state_and_it_is_echoed(tmp_path, broker, listener):

@@ -188,10 +188,10 @@ def test_nothing_moves_on_the_page_as_the_state_changes(browser, tmp_path, tone_
         phone = Phone(browser, port)
         page = phone.open()
 
-        def layout() -> list:
+        def layout() -> list:  # in the page's coordinates: a click may scroll a long page
             return page.evaluate("() => [...document.querySelectorAll('section, button, select, input, svg')]"
                                  ".filter(e => e.offsetParent).map(e => { const r = e.getBoundingClientRect();"
-                                 " return [r.x, r.y, r.width, r.height].map(Math.round); })")
+                                 " return [r.x, r.y + scrollY, r.width, r.height].map(Math.round); })")
 
         first = layout()
         page.get_by_role("button", name="Play").click()
@@ -267,3 +267,49 @@ def test_a_page_on_another_site_cannot_change_anything(browser, tmp_path, tone_f
             context.close()
     finally:
         evil.shutdown()
+
+
+def test_profiles_and_the_breathing_guide_on_the_page(browser, tmp_path, tone_file):  # noqa: F811
+    """A profile chosen on the page is what the box plays; the guide's disc follows the same plan
+    the sound does (the page's formula against the engine's, at the page's own instant), and a
+    second press ends it."""
+    import json
+    import urllib.request
+
+    from bedside.audio.breath import Breathing
+
+    port = free_port()
+    with box_on(tmp_path, tone_file, port) as box:
+        phone = Phone(browser, port)
+        page = phone.open()
+        focus = page.get_by_role("button", name="focus")
+        expect(page.get_by_role("button", name="nap")).to_be_visible()
+        focus.click()
+        expect(focus).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("#profile-description")).to_contain_text("chime")
+        state = box.controller.state
+        assert state.profile == "focus" and state.sound == "pink" and state.playing
+
+        guide = page.get_by_role("button", name="Breathe with the sound")
+        guide.click()
+        expect(page.get_by_role("button", name="End the guide")).to_have_attribute("aria-pressed", "true")
+        plan = Breathing()
+        radii, phases = [], set()
+        for _ in range(40):  # 6 s: most of a breath at 11 a minute, both ways
+            t, r, phase = page.evaluate("() => [doc.breath.at + (performance.now() - receivedAt) / 1000,"
+                                        " Number(document.getElementById('breath-circle').getAttribute('r')),"
+                                        " document.getElementById('breath-phase').textContent]")
+            expected = 24 + 30 * float(plan.level(t))
+            assert abs(r - expected) < 1.5, (t, r, expected)  # drawn up to a frame (16 ms) before
+            radii.append(r)
+            phases.add(phase)
+            time.sleep(0.15)
+        assert min(radii) < 30 and max(radii) > 48 and phases == {"in", "out"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/state") as answer:
+            server_at = json.load(answer)["breath"]["at"]
+        page_at = page.evaluate("() => doc.breath.at + (performance.now() - receivedAt) / 1000")
+        assert abs(page_at - server_at) < 0.3  # the page keeps the box's time of the guide
+        page.get_by_role("button", name="End the guide").click()
+        expect(page.get_by_role("button", name="Breathe with the sound")).to_have_attribute("aria-pressed", "false")
+        assert not box.controller.state.breathing and box.controller.state.playing
+        phone.close()

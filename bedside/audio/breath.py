@@ -100,6 +100,12 @@ class Breathing:
         """What the guide does to the level at ``t``, in dB (never above 0)."""
         return self.depth_db * self.depth(t) * (self.level(t) - 1.0)
 
+    def starts_around(self, t: float, count: int = 8) -> list[float]:
+        """When the breath under way at ``t`` began, and the next ``count`` starts (the page draws
+        the pace from these, as the engine does, and asks again before it runs out)."""
+        n = int(np.clip(np.searchsorted(self._starts, max(t, 0.0), side="right") - 1, 0, len(self._starts) - 2))
+        return [round(float(x), 4) for x in self._starts[n:n + count + 1]]
+
     def plan(self) -> list[tuple[float, float]]:
         """(inhale starts, exhale starts) of every whole breath of the guide, in seconds."""
         starts = self._starts

@@ -8,6 +8,7 @@ let receivedAt = 0;           // performance.now() when it came: the timer count
 let events = null;            // the EventSource
 let draggingUntil = 0;        // while the slider is moved, the box's echo does not move it back
 let volumeTimer = null;
+let breathAskedAt = 0;        // when the page last asked for more of the guide's breaths
 
 async function send(command) {
   const response = await fetch("/command", {
@@ -86,6 +87,26 @@ function render(next) {
   }
   tick();
 
+  const profiles = $("profiles");
+  if (profiles.children.length !== doc.profiles.length) {
+    profiles.replaceChildren(...doc.profiles.map((p) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = p.name;
+      button.dataset.profile = p.name;
+      button.title = p.description;
+      button.addEventListener("click", () => send({profile: p.name}));
+      return button;
+    }));
+  }
+  for (const button of profiles.children) {
+    button.setAttribute("aria-pressed", String(button.dataset.profile === doc.profile));
+  }
+  const chosen = doc.profiles.find((p) => p.name === doc.profile);
+  $("profile-description").textContent = chosen ? chosen.description : "";
+  $("breathe").setAttribute("aria-pressed", String(Boolean(doc.breathing)));
+  $("breathe").textContent = doc.breathing ? "End the guide" : "Breathe with the sound";
+
   $("wake-enabled").checked = doc.wake_enabled;
   if (document.activeElement !== $("wake-at")) $("wake-at").value = doc.wake_at || "";
   $("events").replaceChildren(...(doc.events.length ? doc.events : [null]).map((event) => {
@@ -156,6 +177,39 @@ function drawPlan(plan) {
   svg.replaceChildren(...children, area, level, marker, nowLabel);
 }
 
+// The guide's pace, as the sound carries it (bedside/audio/breath.py): a raised cosine up over each
+// inhale, down over each exhale, from the breath starts the box sent.
+function breathLevel(breath, t) {
+  const starts = breath.starts;
+  let n = 0;
+  while (n < starts.length - 2 && starts[n + 1] <= t) n++;
+  const cycle = Math.min(Math.max((t - starts[n]) / (starts[n + 1] - starts[n]), 0), 1);
+  const share = breath.inhale_share;
+  const inhaling = cycle < share;
+  const level = inhaling ? (1 - Math.cos(Math.PI * cycle / share)) / 2
+                         : (1 + Math.cos(Math.PI * (cycle - share) / (1 - share))) / 2;
+  return {level, inhaling, late: t > starts[starts.length - 3]};
+}
+
+function animateBreath() {
+  requestAnimationFrame(animateBreath);
+  const breath = doc && doc.breath;
+  const circle = $("breath-circle");
+  if (!breath) {
+    circle.setAttribute("r", "24");
+    $("breath-phase").textContent = "";
+    return;
+  }
+  const t = breath.at + (performance.now() - receivedAt) / 1000;
+  const {level, inhaling, late} = breathLevel(breath, t);
+  circle.setAttribute("r", (24 + 30 * level).toFixed(2));
+  $("breath-phase").textContent = t < breath.ends ? (inhaling ? "in" : "out") : "";
+  if (late && performance.now() > breathAskedAt) {  // the next breaths, before these run out
+    breathAskedAt = performance.now() + 2000;
+    fetch("/state").then((r) => r.ok ? r.json() : null).then((next) => next && render(next)).catch(() => {});
+  }
+}
+
 function connect() {
   if (events) events.close();
   events = new EventSource("/events");
@@ -210,6 +264,7 @@ function wire() {
       }, 60);
     }
   });
+  $("breathe").addEventListener("click", () => send({breathe: !(doc && doc.breathing)}));
   $("fade").addEventListener("click", () => send({fade_out: doc ? doc.fade_out_s : 120}));
   $("wake-enabled").addEventListener("change", (e) => send({wake_enabled: e.target.checked}));
   $("wake-at").addEventListener("change", (e) => { if (e.target.value) send({wake_at: e.target.value}); });
@@ -229,6 +284,7 @@ function wire() {
     }
   });
   setInterval(tick, 1000);
+  requestAnimationFrame(animateBreath);
 }
 
 wire();
