@@ -156,6 +156,12 @@ class SetProfile:
 
 
 @dataclass(frozen=True)
+class NextProfile:
+    """The encoder's push switch held: the next profile (in the config's order), confirmed by a
+    dip; during a wake-up it snoozes, as a held play button does (a knob may be the only button)."""
+
+
+@dataclass(frozen=True)
 class Batch:
     """Several commands applied together, between the same two blocks (one MQTT message)."""
 
@@ -164,7 +170,7 @@ class Batch:
 
 Command = (TogglePlay | Play | Stop | NextSound | SetSound | SetVolume | StepVolume | AdjustVolume | StepTimer
            | SetTimer | FadeOut | Wake | Breathe | StopBreathing | PlayHeld | SetWake | ScheduleStatus | Reload
-           | SetProfile | Batch)
+           | SetProfile | NextProfile | Batch)
 
 
 @dataclass(frozen=True)

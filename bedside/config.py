@@ -149,7 +149,9 @@ class ControlsConfig:
                                     kind=PIN)
     encoder_a_pin: int | bool = setting(5, "KY-040 rotary encoder CLK: one detent = knob_step volume steps.", kind=PIN)
     encoder_b_pin: int | bool = setting(6, "KY-040 rotary encoder DT.", kind=PIN)
-    encoder_button_pin: int | bool = setting(13, "The encoder's push switch (SW): a second play button.", kind=PIN)
+    encoder_button_pin: int | bool = setting(13, (
+        "The encoder's push switch (SW): a second play button; held, the next profile (sleep, unwind, focus, nap, "
+        "your own), confirmed by a soft dip; during a wake-up, held, it snoozes."), kind=PIN)
     pot_channel: int | bool = setting(False, (
         "Instead of the encoder: a potentiometer on an MCP3008 ADC channel (0–7), read over SPI (enable SPI with "
         "raspi-config; GPIO 7–11 are then taken). Smoothed, with hysteresis. false = none."),

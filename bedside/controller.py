@@ -36,6 +36,7 @@ from bedside.commands import (
     Breathe,
     Command,
     FadeOut,
+    NextProfile,
     NextSound,
     Play,
     PlayHeld,
@@ -285,6 +286,14 @@ class Controller:
                     self._stop_breathing()
             case SetProfile(name):
                 self._start_profile(name)
+            case NextProfile():
+                if self.state.waking or self.state.snoozed:
+                    self.apply(PlayHeld(steps_timer=False))
+                else:
+                    names = list(self.profiles)
+                    at = names.index(self.state.profile) + 1 if self.state.profile in names else 0
+                    self._start_profile(names[at % len(names)])
+                    self._confirm()
             case FadeOut(seconds):
                 if not 0 < seconds <= MAX_TIMER_MIN * 60:
                     raise ValueError("fade_out must be a positive number of seconds")

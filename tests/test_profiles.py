@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from test_appliance import tone_file as tone_file  # the fixture
 
 from bedside.adapters.ha import CommandError, discovery_configs, parse_command, state_document
 from bedside.adapters.mqtt import topics_for
@@ -198,3 +199,26 @@ def test_mqtt_takes_a_profile_and_home_assistant_gets_a_select():
     assert select["options"] == profiles and select["command_topic"] == topics.set
     from bedside.commands import State
     assert json.loads(json.dumps(state_document(State(profile="nap"), 0.0, ["brown"])))["profile"] == "nap"
+
+
+def test_holding_the_knob_steps_through_the_profiles_and_snoozes_a_wake_up(tmp_path, tone_file):
+    """The encoder's push switch held: the next profile each time, in the config's order (a short
+    press is still play/stop); during a wake-up the same hold snoozes it."""
+    from test_appliance import Appliance
+
+    from bedside.commands import Wake
+
+    knob_button = 13
+    with Appliance(tmp_path, tone_file, "[controls]\nlong_press_s = 0.5\n") as box:
+        box.press(knob_button, hold=0.8)
+        _, state, _ = box.wait_for("profile")
+        assert state.profile == "sleep" and state.playing and state.sound == "rain" and state.timer_min == 60
+        box.events.clear()
+        box.press(knob_button, hold=0.8)
+        _, state, _ = box.wait_for("profile")
+        assert state.profile == "unwind" and state.breathing
+        box.controller.submit(Wake(None, 40, rise_s=30))
+        box.wait_for("waking")
+        box.press(knob_button, hold=0.8)
+        _, state, _ = box.wait_for("snoozed")
+        assert state.snoozed and not state.playing

@@ -21,7 +21,17 @@ from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bedside.adapters.panel import KnobSmoother, LedAnimation
-from bedside.commands import Breathe, Command, NextSound, PlayHeld, SetVolume, StepTimer, StepVolume, TogglePlay
+from bedside.commands import (
+    Breathe,
+    Command,
+    NextProfile,
+    NextSound,
+    PlayHeld,
+    SetVolume,
+    StepTimer,
+    StepVolume,
+    TogglePlay,
+)
 from bedside.config import ControlsConfig
 from bedside.events import Snapshot
 from bedside.logs import RateLimitedLog
@@ -275,10 +285,11 @@ class Controls:
         pins = pin_factory
         timer_on_long_press = config.timer_pin is False
         long_play = lambda: submit(PlayHeld(steps_timer=timer_on_long_press))  # noqa: E731 (snoozes a wake-up)
-        for key in ("play_pin", "encoder_button_pin"):
-            pin = getattr(config, key)
-            if pin is not False:
-                self._parts.append(_PressButton(pin, config, lambda: submit(TogglePlay()), long_play, pins))
+        if config.play_pin is not False:
+            self._parts.append(_PressButton(config.play_pin, config, lambda: submit(TogglePlay()), long_play, pins))
+        if config.encoder_button_pin is not False:  # held: the next profile (a wake-up: snooze)
+            self._parts.append(_PressButton(config.encoder_button_pin, config, lambda: submit(TogglePlay()),
+                                            lambda: submit(NextProfile()), pins))
         if config.sound_pin is not False:
             self._parts.append(_PressButton(config.sound_pin, config, lambda: submit(NextSound(1)),
                                             lambda: submit(NextSound(-1)), pins))

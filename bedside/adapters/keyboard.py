@@ -1,6 +1,6 @@
 """Keys for the controls when there is no GPIO: anyone can try the appliance on a laptop.
 
-space = play/stop, n = next sound, p = previous, t = timer, + / - or the arrow keys = the volume
+space = play/stop, n = next sound, p = previous, t = timer, f = next profile, + / - or the arrow keys = the volume
 knob, q = quit. Runs on its own thread and only submits commands.
 """
 
@@ -14,12 +14,12 @@ import threading
 import tty
 from collections.abc import Callable
 
-from bedside.commands import Command, NextSound, StepTimer, StepVolume, TogglePlay
+from bedside.commands import Command, NextProfile, NextSound, StepTimer, StepVolume, TogglePlay
 
-HELP = "keys: space play/stop, n next sound, p previous, t timer, +/- or arrows volume, q quit"
+HELP = "keys: space play/stop, n next sound, p previous, t timer, f next profile, +/- or arrows volume, q quit"
 
 KEYS: dict[bytes, Command] = {
-    b" ": TogglePlay(), b"n": NextSound(1), b"p": NextSound(-1), b"t": StepTimer(),
+    b" ": TogglePlay(), b"n": NextSound(1), b"p": NextSound(-1), b"t": StepTimer(), b"f": NextProfile(),
     b"+": StepVolume(1), b"=": StepVolume(1), b"-": StepVolume(-1),
     b"\x1b[A": StepVolume(1), b"\x1b[C": StepVolume(1), b"\x1b[B": StepVolume(-1), b"\x1b[D": StepVolume(-1),
 }
