@@ -57,7 +57,7 @@ from bedside.commands import (
 )
 from bedside.config import Config
 from bedside.events import Dispatcher, Listener, Reason, Snapshot
-from bedside.profiles import describe, profiles_with
+from bedside.profiles import SESSION_END_FADE_S, describe, profiles_with
 from bedside.schedule import WakeOverride, parse_hhmm, wake_time
 from bedside.sounds import Sound
 
@@ -71,8 +71,6 @@ WAKE_FADE_IN_S = 0.05
 WAKE_SOUND = "birds"
 #: A profile's volume glides this long (a choice, not a knob: no jump in level).
 PROFILE_VOLUME_RAMP_S = 3.0
-#: After a focus session's chime the sound fades out over this long.
-SESSION_END_FADE_S = 30.0
 #: The wake-up of a nap snoozes like a scheduled one, for this long.
 NAP_SNOOZE_MIN = 9.0
 #: Engine marks (see Engine.mark): the frames a profile's session or nap ends.
@@ -558,7 +556,9 @@ class Controller:
             rise_remaining_s=None if rise_end is None else (rise_end - frame) / rate,
             rise_target_db=engine.volume_scale.to_db(state.volume),
             sleep_fade_s=None if fade is None else ((fade[0] - frame) / rate, (fade[1] - frame) / rate),
-            breath=None if engine.breathing is None else (engine.breathing[0], (frame - engine.breathing[1]) / rate))
+            breath=None if engine.breathing is None else (engine.breathing[0], (frame - engine.breathing[1]) / rate),
+            session_remaining_s=None if state.session_end is None else max(0.0, (state.session_end - frame) / rate),
+            nap_remaining_s=None if state.nap_end is None else max(0.0, (state.nap_end - frame) / rate))
 
 
 def _close_fds(*fds: int) -> None:

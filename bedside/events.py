@@ -72,6 +72,8 @@ class Snapshot:
     #: A breathing guide: its plan (:class:`bedside.audio.breath.Breathing`) and how many seconds
     #: into it this frame is (the LED breathes with the sound from it).
     breath: tuple[Any, float] | None = None
+    session_remaining_s: float | None = None  # a focus session's chime sounds then
+    nap_remaining_s: float | None = None  # a nap's rise begins then
     taken_at: float = field(default_factory=time.monotonic)
 
     def aged(self, now: float | None = None) -> Snapshot:
@@ -89,8 +91,11 @@ class Snapshot:
         fade = None if self.sleep_fade_s is None else (self.sleep_fade_s[0] - elapsed, self.sleep_fade_s[1] - elapsed)
         remaining = max(0.0, self.timer_remaining_s - elapsed) if self.state.timer_end is not None else 0.0
         breath = None if self.breath is None else (self.breath[0], self.breath[1] + elapsed)
+        session = None if self.session_remaining_s is None else max(0.0, self.session_remaining_s - elapsed)
+        nap = None if self.nap_remaining_s is None else max(0.0, self.nap_remaining_s - elapsed)
         return replace(self, level_db=level, rise_remaining_s=rise, sleep_fade_s=fade, timer_remaining_s=remaining,
-                       breath=breath, taken_at=self.taken_at + elapsed)
+                       breath=breath, session_remaining_s=session, nap_remaining_s=nap,
+                       taken_at=self.taken_at + elapsed)
 
 
 Listener = Callable[[Snapshot], None]

@@ -16,6 +16,8 @@ from bedside.declare import Between, setting
 #: A profile's name: what Home Assistant's select, the page and MQTT show and send.
 NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,31}"
 MAX_PROFILES = 16
+#: After a focus session's chime the sound fades out over this long.
+SESSION_END_FADE_S = 30.0
 
 
 @dataclass(frozen=True)

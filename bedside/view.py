@@ -39,24 +39,42 @@ def page_document(snapshot: Snapshot, catalog: Mapping[str, Sound], config: Conf
     state = snapshot.state
     scale = config.volume.scale()
     document = state_document(state, snapshot.timer_remaining_s, list(catalog))
-    present = Now(snapshot.level_db, state.volume, snapshot.rise_remaining_s, snapshot.sleep_fade_s)
+    profiles = profiles_with(config.profiles)
+    profile = profiles.get(state.profile)
+    nap = None
+    if snapshot.nap_remaining_s is not None and profile is not None:
+        nap = (snapshot.nap_remaining_s, profile.rise_min * 60, profile.wake_volume or state.volume)
+    present = Now(snapshot.level_db, state.volume, snapshot.rise_remaining_s, snapshot.sleep_fade_s,
+                  session_end_s=snapshot.session_remaining_s, nap=nap)
     points = planned_levels(present, [((e.when - now).total_seconds(), e) for e in events], scale,
-                            config.sound.fade_in_s, config.timer.fade_min)
+                            config.sound.fade_in_s, config.timer.fade_min, profiles=profiles)
     document.update({
         "sounds": [{"name": s.name, "description": s.description} for s in catalog.values()],
-        "profiles": [{"name": p.name, "description": p.description or describe(p)}
-                     for p in profiles_with(config.profiles).values()],
+        "profiles": [{"name": p.name, "description": p.description or describe(p)} for p in profiles.values()],
         "presets": list(config.timer.presets_min),
         "fade_out_s": config.mqtt.fade_out_s,
         "scale": {"floor_db": scale.floor_db, "ceiling_db": scale.ceiling_db},
         "events": [{"at": e.when.isoformat(), "local": e.local(zone).strftime("%a %H:%M"),
                     "what": e.entry.describe()} for e in events[:PAGE_EVENTS]],
-        "plan": {"points": points, "now": now.isoformat(), "zone": zone.key,
+        "plan": {"points": points, "bands": _bands(snapshot), "now": now.isoformat(), "zone": zone.key,
                  "offset_s": now.astimezone(zone).utcoffset().total_seconds()},
         "auth": auth,
         "breath": _breath(snapshot),
     })
     return document
+
+
+def _bands(snapshot: Snapshot) -> list[tuple[float, float, str]]:
+    """What the picture marks as stretches of time from now: a guide, a focus session, a nap."""
+    bands = []
+    if snapshot.breath is not None:
+        plan, into = snapshot.breath
+        bands.append((0.0, round(max(0.0, plan.seconds - into), 1), "guide"))
+    if snapshot.session_remaining_s is not None:
+        bands.append((0.0, round(snapshot.session_remaining_s, 1), "focus"))
+    if snapshot.nap_remaining_s is not None:
+        bands.append((0.0, round(snapshot.nap_remaining_s, 1), "nap"))
+    return bands
 
 
 def _breath(snapshot: Snapshot) -> dict | None:

@@ -222,3 +222,20 @@ def test_holding_the_knob_steps_through_the_profiles_and_snoozes_a_wake_up(tmp_p
         box.press(knob_button, hold=0.8)
         _, state, _ = box.wait_for("snoozed")
         assert state.snoozed and not state.playing
+
+
+def test_tonight_s_picture_draws_a_nap_s_rise_and_a_scheduled_focus_session():
+    from bedside.plan import Now, planned_levels
+    from bedside.schedule import Event
+
+    scale = parse({}).volume.scale()
+    nap = planned_levels(Now(scale.to_db(25), 25, nap=(1200.0, 180.0, 40)), [], scale, 3.0, 10.0)
+    assert (1200.0, round(scale.to_db(25), 2)) in nap and (1200.0, round(scale.floor_db, 2)) in nap
+    assert (1380.0, round(scale.to_db(40), 2)) in nap  # rising from the floor to its volume over 3 min
+    config = parse({"schedule": [{"action": "profile", "days": "daily", "at": "14:00", "profile": "focus"}]})
+    event = Event(None, config.schedule[0], None)  # type: ignore[arg-type]
+    plan = planned_levels(Now(float("-inf"), 30), [(600.0, event)], scale, 3.0, 10.0,
+                          profiles=profiles_with(config.profiles))
+    assert (603.0, round(scale.to_db(30), 2)) in plan  # faded in at the volume as it is
+    chime = 600.0 + 50 * 60
+    assert (chime, round(scale.to_db(30), 2)) in plan and (chime + 30.0, -100.0) in plan

@@ -305,6 +305,9 @@ def test_profiles_and_the_breathing_guide_on_the_page(browser, tmp_path, tone_fi
             phases.add(phase)
             time.sleep(0.15)
         assert min(radii) < 30 and max(radii) > 48 and phases == {"in", "out"}
+        # Tonight's picture marks the guide and the session (the chime's fade is in its line).
+        expect(page.locator("#plan .band")).to_have_count(2)
+        assert sorted(page.locator("#plan g text").all_text_contents()) == ["focus", "guide"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/state") as answer:
             server_at = json.load(answer)["breath"]["at"]
         page_at = page.evaluate("() => doc.breath.at + (performance.now() - receivedAt) / 1000")

@@ -170,11 +170,25 @@ function drawPlan(plan) {
   for (const [k, v] of [["x1", left], ["x2", left], ["y1", top], ["y2", bottom], ["class", "now"]]) {
     marker.setAttribute(k, v);
   }
+  const bands = (plan.bands || []).map(([from, to, what], i) => {  // a guide, a focus session, a nap
+    const group = document.createElementNS(SVG, "g");
+    const rect = document.createElementNS(SVG, "rect");
+    const x0 = x(from), x1 = Math.max(x(to), x0 + 2);
+    for (const [k, v] of [["x", x0], ["y", top + i * 12], ["width", x1 - x0], ["height", 10], ["class", "band"]]) {
+      rect.setAttribute(k, v);
+    }
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("x", x1 + 3);
+    label.setAttribute("y", top + i * 12 + 8);
+    label.textContent = what;
+    group.append(rect, label);
+    return group;
+  });
   const nowLabel = document.createElementNS(SVG, "text");
   nowLabel.setAttribute("x", left);
   nowLabel.setAttribute("y", height - 2);
   nowLabel.textContent = "now";
-  svg.replaceChildren(...children, area, level, marker, nowLabel);
+  svg.replaceChildren(...children, area, level, ...bands, marker, nowLabel);
 }
 
 // The guide's pace, as the sound carries it (bedside/audio/breath.py): a raised cosine up over each
