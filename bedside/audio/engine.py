@@ -23,6 +23,7 @@ import numpy as np
 
 from bedside.audio.breath import Breathing
 from bedside.audio.gain import (
+    RAMP_WINDOW,
     SILENCE_DB,
     Ramp,
     VolumeScale,
@@ -157,6 +158,7 @@ class Engine:
         #: A breathing guide: its plan, the frame it began, and (stopped early) the frame its swell
         #: began to go out and over how many frames.
         self._breath: tuple[Breathing, int, tuple[int, int] | None] | None = None
+        self._breath_window: tuple[int, object, np.ndarray] | None = None  # (first frame, for which guide, dB)
         self._rise_end: int | None = None  # a wake-up's rise is moving the volume until this frame
         self._voices: list[Voice] = []
         self.limited_samples = 0
@@ -313,6 +315,9 @@ class Engine:
         return None if self._breath is None else self._breath[:2]
 
     def _breath_db(self, t0: int, frames: int) -> np.ndarray | float:
+        """The guide's dB for ``[t0, t0 + frames)``: a RAMP_WINDOW of it computed at once for the
+        periods inside it (the same values sample for sample; a dozen numpy calls per window, not per
+        period: on a Pi-class core the guide's path cost a fifth more than the steady one)."""
         if self._breath is None:
             return 0.0
         plan, start, release = self._breath
@@ -321,6 +326,17 @@ class Engine:
             self._breath = None
             self.events.append(("breathing_done", end))
             return 0.0
+        w0 = t0 - t0 % RAMP_WINDOW
+        if t0 + frames > w0 + RAMP_WINDOW:
+            return self._breath_levels(t0, frames)
+        cached = self._breath_window
+        if cached is None or cached[0] != w0 or cached[1] is not self._breath:
+            cached = self._breath_window = (w0, self._breath, self._breath_levels(w0, RAMP_WINDOW))
+        return cached[2][t0 - w0:t0 - w0 + frames]
+
+    def _breath_levels(self, t0: int, frames: int) -> np.ndarray:
+        assert self._breath is not None
+        plan, start, release = self._breath
         frames_at = np.arange(t0, t0 + frames)
         db = plan.offset_db((frames_at - start) / self.rate)
         if release is not None:
