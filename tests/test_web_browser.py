@@ -85,11 +85,15 @@ def test_every_control_has_a_name_and_works_from_the_keyboard(browser, tmp_path,
         expect(page.get_by_role("switch", name="Wake-up")).to_be_visible()
         expect(page.get_by_label("Wake-up time")).to_be_visible()
         expect(page.get_by_role("img", name="The planned level over the coming hours")).to_be_visible()
+        for profile in ("sleep", "unwind", "focus", "nap"):
+            expect(page.get_by_role("button", name=profile)).to_be_visible()
+        expect(page.get_by_role("button", name="Breathe with the sound")).to_be_visible()
+        expect(page.get_by_role("img", name="The guide's pace: grows as you breathe in")).to_be_visible()
         order = []
-        for _ in range(6):
+        for _ in range(10):
             page.keyboard.press("Tab")
             order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
-        assert order[:4] == ["play", "sound", "volume", "15 min"]
+        assert order[:9] == ["play", "sound", "volume", "sleep", "unwind", "focus", "nap", "breathe", "15 min"]
         page.get_by_role("button", name="Play").focus()
         page.keyboard.press("Enter")
         box.wait_for("started")
@@ -100,7 +104,7 @@ def test_every_control_has_a_name_and_works_from_the_keyboard(browser, tmp_path,
         assert state.timer_min == 30
         expect(page.locator("#remaining")).to_contain_text("left")
         # Tall targets for a thumb in the dark.
-        for name in ("Stop", "30 min", "Fade out now"):
+        for name in ("Stop", "30 min", "Fade out now", "focus", "Breathe with the sound"):
             assert page.get_by_role("button", name=name).bounding_box()["height"] >= 48
         assert phone.errors == []
         phone.close()
