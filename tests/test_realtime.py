@@ -43,13 +43,13 @@ def pi_cpu():
     limit.close()
 
 
-def config(tmp_path: Path, sound: str, extra: str = "") -> Path:
+def config(tmp_path: Path, sound: str, extra: str = "", port: int | None = None) -> Path:
     (tmp_path / "state").mkdir(exist_ok=True)
     (tmp_path / "state" / "state.json").write_text(f'{{"sound": "{sound}", "volume": 70, "playing": true}}')
     path = tmp_path / "bedside.toml"
     path.write_text(f'[audio]\ndevice = "pulse"\n[sound]\nfade_in_s = 0.5\ncrossfade_s = 2.0\n'
                     f'[state]\ndirectory = "{tmp_path / "state"}"\nresume_on_boot = true\n{extra}'
-                    f'[web]\nlisten = "127.0.0.1:{free_port()}"\n')  # the page is on, as by default
+                    f'[web]\nlisten = "127.0.0.1:{port or free_port()}"\n')  # the page is on, as by default
     return path
 
 
@@ -100,21 +100,41 @@ def hiccups(gaps: list[tuple[int, int]]) -> list[int]:
     return [sum(length for _, length in episode) for episode in episodes]
 
 
+def page_command(port: int, body: bytes) -> None:
+    """A command sent on the page as a phone would (a breathing guide, a sound: not a press, which
+    would end the guide)."""
+    import urllib.request
+
+    origin = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"{origin}/command", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Origin": origin})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+
 @pytest.mark.long  # 35 s each: `make test-long`
-@pytest.mark.parametrize("sound", ["brown", "stream"])
-def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_path, pulse, pi_cpu, sound):
-    """30 s at 15% of one core, with a crossfade to a new sound and a knob sweep: no run of zeros of
-    1 ms or more in what the sink played (the target), but one each where a CPU itself stood still
-    (see StallWatch), and at most UNEXPLAINED of at most UNEXPLAINED_MS besides, which warns."""
+@pytest.mark.parametrize(("sound", "guide"), [("brown", False), ("stream", False), ("stream", True)],
+                         ids=["brown", "stream", "stream-guided"])
+def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_path, pulse, pi_cpu, sound, guide):
+    """30 s at 15% of one core, with a crossfade to a new sound and a knob sweep (and a breathing
+    guide all along, whose path is not the steady one): no run of zeros of 1 ms or more in what the
+    sink played (the target), but one each where a CPU itself stood still (see StallWatch), and at
+    most UNEXPLAINED of at most UNEXPLAINED_MS besides, which warns."""
     recording = tmp_path / "monitor.raw"
+    port = free_port()
     with StallWatch() as cpus, pulse.recording(recording):
-        box = Running(config(tmp_path, sound), pulse.env)
+        box = Running(config(tmp_path, sound, port=port), pulse.env)
         pi_cpu.add(box.process.pid)  # from its first instruction: imports at Pi speed too
         try:
             wait_for_line(box.process, "ready in", timeout=60)
+            if guide:
+                page_command(port, b'{"breathe": 1}')
             started = time.monotonic()
             time.sleep(8)
-            box.press(b"n")  # the next sound: a crossfade, and a new source built while playing
+            if guide:
+                page_command(port, b'{"sound": "brook"}')
+            else:
+                box.press(b"n")  # the next sound: a crossfade, and a new source built while playing
             time.sleep(6)
             for key in [b"+"] * 12 + [b"-"] * 12:  # a knob sweep, one detent per 80 ms
                 box.press(key)
@@ -135,6 +155,7 @@ def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_pa
     if gaps:
         warnings.warn(f"{sound} at a Pi's share: {report}", stacklevel=1)
     assert any("switched to" in line for line in lines)
+    assert not guide or any("breathing guide" in line for line in lines), lines
 
 
 def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, pulse):
