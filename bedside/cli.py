@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("sounds", help="list the sounds")
+    sub.add_parser("profiles", help="list the profiles (sleep, unwind, focus, nap and the config's own)")
 
     r = sub.add_parser("render", help="render a sound (or a whole night) to a WAV file")
     r.add_argument("sound")
@@ -143,6 +144,17 @@ def cmd_sounds(catalog: dict[str, Sound]) -> None:
     width = max(map(len, catalog))
     for sound in catalog.values():
         print(f"{sound.name:<{width}}  {sound.description}")
+
+
+def cmd_profiles(config: Config) -> None:
+    from bedside.profiles import describe, profiles_with
+
+    profiles = profiles_with(config.profiles)
+    width = max(map(len, profiles))
+    for profile in profiles.values():
+        print(f"{profile.name:<{width}}  {profile.description or describe(profile)}")
+        if profile.description:
+            print(f"{'':<{width}}  {describe(profile)}")
 
 
 def cmd_render(args: argparse.Namespace, config: Config, catalog: dict[str, Sound], rate: int) -> None:
@@ -302,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sounds":
             cmd_sounds(catalog)
+        elif args.command == "profiles":
+            cmd_profiles(config)
         elif args.command == "check-config":
             print(f"config OK: {config.path or 'built-in defaults'} ({len(catalog)} sounds)")
         elif args.command == "doctor":

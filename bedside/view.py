@@ -29,7 +29,8 @@ def status_line(state: State, problem: str | None = None) -> str:
         return f"stopped{snoozed}{underruns}{trouble}"
     timer = f", timer {state.timer_min:g} min" if state.timer_end is not None else ""
     waking = ", waking up" if state.waking else ""
-    return f"playing {state.sound} at volume {state.volume}{waking}{timer}{underruns}{trouble}"
+    profile = f" ({state.profile})" if state.profile else ""
+    return f"playing {state.sound}{profile} at volume {state.volume}{waking}{timer}{underruns}{trouble}"
 
 
 def page_document(snapshot: Snapshot, catalog: Mapping[str, Sound], config: Config, events: Sequence[Event],

@@ -239,3 +239,19 @@ def test_tonight_s_picture_draws_a_nap_s_rise_and_a_scheduled_focus_session():
     assert (603.0, round(scale.to_db(30), 2)) in plan  # faded in at the volume as it is
     chime = 600.0 + 50 * 60
     assert (chime, round(scale.to_db(30), 2)) in plan and (chime + 30.0, -100.0) in plan
+
+
+def test_bedside_profiles_lists_them_and_the_status_line_names_the_one_running(tmp_path, capsys):
+    from bedside.cli import main
+    from bedside.commands import State
+    from bedside.view import status_line
+
+    config = tmp_path / "bedside.toml"
+    config.write_text('[[profile]]\nname = "reading"\nsound = "fan"\nvolume = 25\ntimer_min = 60\n')
+    assert main(["--config", str(config), "profiles"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out if not line.startswith(" ")] == ["sleep", "unwind", "focus", "nap",
+                                                                            "reading"]
+    assert "reading  fan, volume 25, sleep timer 60 min" in out
+    assert status_line(State(playing=True, sound="pink", volume=30, profile="focus")) == \
+        "playing pink (focus) at volume 30"
