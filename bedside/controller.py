@@ -196,8 +196,10 @@ class Controller:
                 self._end_nap()
             elif event == "timer_expired":
                 keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
+                self.engine.clear_marks()  # what a profile arranged ends with the sound
                 self._update(Reason.TIMER_EXPIRED, playing=False, fading=False, timer_end=None, waking=False,
-                             timer_min=self.state.timer_min if keep else 0.0)
+                             timer_min=self.state.timer_min if keep else 0.0, profile="", session_end=None,
+                             nap_end=None)
                 log.info("%s: stopped", "wake-up over" if self._wake_stop else "sleep timer ended")
                 self._wake_stop = False
         if self.state.fading and not self.engine.audible:
@@ -316,6 +318,7 @@ class Controller:
         sound = profile.sound if profile.sound in self.catalog else self.state.sound
         if self.state.waking or self.state.snoozed:
             self._update(Reason.WAKE_ENDED, waking=False, snoozed=False)
+        self._wake_stop = False
         self.engine.clear_marks()
         if self.state.breathing:
             self.engine.stop_breathing()

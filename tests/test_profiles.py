@@ -255,3 +255,18 @@ def test_bedside_profiles_lists_them_and_the_status_line_names_the_one_running(t
     assert "reading  fan, volume 25, sleep timer 60 min" in out
     assert status_line(State(playing=True, sound="pink", volume=30, profile="focus")) == \
         "playing pink (focus) at volume 30"
+
+
+def test_a_sleep_timer_or_a_fade_out_that_ends_the_sound_ends_the_session_too():
+    """A focus session stopped by Home Assistant's "fade out now": its chime and its end do not
+    come back to stop the next sound played later."""
+    from bedside.commands import FadeOut, Play
+
+    box = Box([{"name": "work", "sound": "pink", "session_min": 0.2}])
+    box.run(1.0, SetProfile("work"))
+    box.run(3.0, FadeOut(1.0))
+    state = box.controller.state
+    assert not state.playing and state.profile == "" and state.session_end is None
+    x = box.run(20.0, Play("brown"))  # past the old session's end (12 s)
+    assert box.controller.state.playing and box.controller.state.sound == "brown"
+    assert np.all(np.any(x[RATE * 4:] != 0, axis=1))  # plays on: no stop, no chime out of the past
