@@ -339,7 +339,7 @@ class Controller:
             nap_end = now + self.engine.seconds(profile.wake_after_min * 60)
             self.engine.mark(nap_end, NAP_END)
         if profile.breathe_min:
-            self.engine.breathe(Breathing(minutes=profile.breathe_min))
+            self.engine.breathe(Breathing(minutes=max(profile.breathe_min, 0.1)))  # as a schedule entry does
         self._update(Reason.PROFILE, profile=name, breathing=bool(profile.breathe_min), session_end=session_end,
                      nap_end=nap_end)
         log.info("profile %s: %s", name, describe(profile))

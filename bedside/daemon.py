@@ -30,6 +30,7 @@ from bedside.audio.engine import Engine
 from bedside.audio.output import ResilientOutput
 from bedside.audio.player import Player
 from bedside.audio.sinks import Sink
+from bedside.audio.synth.cue import chime
 from bedside.clock import Clock, SystemClock, system_zone
 from bedside.commands import Play, Reload
 from bedside.config import AudioConfig, Config, ConfigError, load
@@ -226,6 +227,8 @@ class Daemon:
                                 wake=WakeOverride(saved.wake_enabled, saved.wake_at),
                                 schedule_handled=saved.schedule_handled, events=events)
         self.controller = controller
+        # A focus session's chime, made now on a thread of its own: never on the audio thread later.
+        threading.Thread(target=chime, args=(rate,), name="chime", daemon=True).start()
         writer = StateWriter(store, saved.playing)
         self._writer = writer
         events.subscribe(writer.on_state)

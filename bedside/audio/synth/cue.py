@@ -8,6 +8,8 @@ so it is heard as a gentle bell over the sound, never as an alarm.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from bedside.audio.synth import CHANNELS
@@ -23,16 +25,23 @@ ATTACK_S = 0.012
 TAIL_S = 0.5
 
 
+@lru_cache(maxsize=2)
 def chime(rate: int) -> np.ndarray:
-    """The cue as float32 ``(frames, 2)``, peak CUE_PEAK, exact zero at both ends."""
+    """The cue as float32 ``(frames, 2)``, peak CUE_PEAK, exact zero at both ends. Cached (read-only):
+    the daemon makes it at start, off the audio thread (25 ms here); a session's end only mixes it."""
     t = np.arange(int(CUE_SECONDS * rate)) / rate
     mono = np.zeros_like(t)
     for start, fundamental in TONES:
-        since = np.maximum(t - start, 0.0)
-        attack = np.where(t >= start, 1.0 - np.exp(-since / ATTACK_S), 0.0)
+        first = int(start * rate)
+        since = t[first:] - t[first]
+        attack = 1.0 - np.exp(-since / ATTACK_S)
         for ratio, amplitude, decay in PARTIALS:
-            mono += attack * amplitude * np.exp(-since / decay) * np.sin(2 * np.pi * fundamental * ratio * since)
+            n = min(len(since), int(8 * decay * rate))  # e^-8 of it is left after 8 time constants
+            mono[first:first + n] += (attack[:n] * amplitude * np.exp(-since[:n] / decay)
+                                      * np.sin(2 * np.pi * fundamental * ratio * since[:n]))
     tail = int(TAIL_S * rate)
     mono[-tail:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(1, tail + 1) / tail)
     mono *= CUE_PEAK / np.max(np.abs(mono))
-    return np.repeat(mono.astype(np.float32)[:, None], CHANNELS, axis=1)
+    out = np.repeat(mono.astype(np.float32)[:, None], CHANNELS, axis=1)
+    out.flags.writeable = False  # shared by every session's end
+    return out
