@@ -406,6 +406,14 @@ def _typed(key: str, value: Any, kind: Any) -> Any:
     return value
 
 
+def _checked(key: str, value: Any, check: Check | None) -> Any:
+    """``value``, if ``check`` allows it; else a ConfigError naming ``key`` and showing the value."""
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(key, f"{problem}, got {shown(key, value)}")
+    return value
+
+
 def _section(name: str, table: Any, base: Path) -> Any:
     cls = SECTIONS[name]
     keys = declared(cls)
@@ -419,10 +427,7 @@ def _section(name: str, table: Any, base: Path) -> Any:
         value = _typed(f"{name}.{key}", value, kind)
         if kind is PATH:
             value = resolve_path(value, base, f"{name}.{key}")
-        problem = check(value) if check else None
-        if problem:
-            raise ConfigError(f"{name}.{key}", f"{problem}, got {shown(f'{name}.{key}', value)}")
-        values[key] = value
+        values[key] = _checked(f"{name}.{key}", value, check)
     return cls(**values)
 
 
@@ -497,11 +502,7 @@ def _schedule_entries(entries: Any) -> tuple[Entry, ...]:
         values: dict[str, Any] = {}
         for key, (kind, check) in own.items():
             if key in entry:
-                value = _typed(f"{where}.{key}", entry[key], kind)
-                problem = check(value) if check else None
-                if problem:
-                    raise ConfigError(f"{where}.{key}", f"{problem}, got {shown('', value)}")
-                values[key] = value
+                values[key] = _checked(f"{where}.{key}", _typed(f"{where}.{key}", entry[key], kind), check)
         made = Entry(index=i, action=action, days=days, at=at, **values)
         if made.action == "wake" and made.stop_after_min and made.stop_after_min <= made.rise_min:
             raise ConfigError(f"{where}.stop_after_min", f"must be longer than rise_min ({made.rise_min:g}), "
@@ -533,11 +534,7 @@ def _profile_entries(entries: Any) -> tuple[Profile, ...]:
             if key not in PROFILE_KEYS:
                 raise ConfigError(f"{where}.{_key_name(key)}", f"unknown key; allowed: name, {', '.join(PROFILE_KEYS)}")
             kind, check = PROFILE_KEYS[key]
-            value = _typed(f"{where}.{key}", value, kind)
-            problem = check(value) if check else None
-            if problem:
-                raise ConfigError(f"{where}.{key}", f"{problem}, got {shown('', value)}")
-            values[key] = value
+            values[key] = _checked(f"{where}.{key}", _typed(f"{where}.{key}", value, kind), check)
         made = Profile(name, **values)
         if made.session_min and made.wake_after_min:
             raise ConfigError(f"{where}.wake_after_min", "a profile is a focus session or a nap, not both")

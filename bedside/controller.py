@@ -328,8 +328,7 @@ class Controller:
         if profile.timer_min:
             self._arm_timer(profile.timer_min, profile.fade_min, profile.darken)
         elif self.state.timer_min or self.state.timer_end is not None:
-            self.engine.cancel_sleep_timer()
-            self._update(Reason.TIMER, timer_min=0.0, timer_end=None)
+            self._set_timer(0.0)
         now, session_end, nap_end = self.engine.now, None, None
         if profile.session_min:  # the chime sounds on its very frame; the fade follows within a block
             session_end = now + self.engine.seconds(profile.session_min * 60)

@@ -63,6 +63,12 @@ def _fade_to_silence(line: _Line, start: float, end: float) -> None:
     line.to(end, SILENCE_DB)
 
 
+def _start(line: _Line, at: float, target: float, fade_in_s: float) -> None:
+    """A sound started at ``at``: it fades in from silence, or the volume glides (3 s) if one plays."""
+    begun = line.from_(at)
+    line.to(at + (fade_in_s if begun <= SILENCE_DB else 3.0), target)
+
+
 def _nap_rise(line: _Line, start: float, rise: float, target: float, floor: float) -> None:
     """A nap's end: the sound gives way to the wake-up sound, from the floor up to its volume."""
     line.from_(start)
@@ -106,15 +112,14 @@ def planned_levels(now: Now, events: Sequence[tuple[float, Event]], scale: Volum
                 _fade_to_silence(line, at, at + entry.fade_min * 60)
             continue
         target = scale.to_db(entry.volume if entry.volume is not None else max(now.volume, 1))
-        begun = line.from_(at)
         if entry.action == "start":
-            line.to(at + (fade_in_s if begun <= SILENCE_DB else 3.0), target)
+            _start(line, at, target, fade_in_s)
             if entry.timer_min:
                 expiry = at + entry.timer_min * 60
                 _fade_to_silence(line, expiry - min(entry.timer_min, timer_fade_min) * 60, expiry)
         else:  # wake: from exact silence to the floor, then linear in dB to its volume
             rise = entry.rise_min * 60
-            if begun <= SILENCE_DB:
+            if line.from_(at) <= SILENCE_DB:
                 line.to(at, scale.floor_db)
             line.to(at + rise, target)
             end = max(end, at + rise + 1800)
@@ -131,8 +136,7 @@ def _plan_profile(line: _Line, at: float, profile: Profile, now: Now, scale: Vol
                   timer_fade_min: float, end: float) -> float:
     """A profile started at ``at``: its sound fades in, then its timer, session or nap ends it."""
     volume = profile.volume if profile.volume is not None else max(now.volume, 1)
-    begun = line.from_(at)
-    line.to(at + (fade_in_s if begun <= SILENCE_DB else 3.0), scale.to_db(volume))
+    _start(line, at, scale.to_db(volume), fade_in_s)
     if profile.timer_min:
         expiry = at + profile.timer_min * 60
         fade_min = profile.fade_min if profile.fade_min is not None else timer_fade_min
