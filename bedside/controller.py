@@ -196,10 +196,8 @@ class Controller:
                 self._end_nap()
             elif event == "timer_expired":
                 keep = self.config.timer.at_end == "stop-keep-timer" or self._wake_stop
-                self.engine.clear_marks()  # what a profile arranged ends with the sound
                 self._update(Reason.TIMER_EXPIRED, playing=False, fading=False, timer_end=None, waking=False,
-                             timer_min=self.state.timer_min if keep else 0.0, profile="", session_end=None,
-                             nap_end=None)
+                             timer_min=self.state.timer_min if keep else 0.0, **self._profile_over())
                 log.info("%s: stopped", "wake-up over" if self._wake_stop else "sleep timer ended")
                 self._wake_stop = False
         if self.state.fading and not self.engine.audible:
@@ -342,6 +340,12 @@ class Controller:
         self._update(Reason.PROFILE, profile=name, breathing=bool(profile.breathe_min), session_end=session_end,
                      nap_end=nap_end)
         log.info("profile %s: %s", name, describe(profile))
+
+    def _profile_over(self) -> dict[str, object]:
+        """The sound has ended, and with it what a profile arranged (its session, its nap): the
+        engine forgets their marks; the state changes to merge into the update that says so."""
+        self.engine.clear_marks()
+        return {"profile": "", "session_end": None, "nap_end": None}
 
     def _end_session(self) -> None:
         """A focus session's end: a soft chime over the sound, which then fades out."""
@@ -486,9 +490,7 @@ class Controller:
         self._starting = None
         self._wake_stop = False
         self.engine.stop(self.config.sound.stop_fade_s if fade is None else fade)
-        self.engine.clear_marks()  # a profile's session or nap ends with the sound
-        self._update(Reason.STOPPED, playing=False, fading=True, timer_end=None, waking=False, profile="",
-                     session_end=None, nap_end=None)
+        self._update(Reason.STOPPED, playing=False, fading=True, timer_end=None, waking=False, **self._profile_over())
         log.info("stopped")
 
     def _set_volume(self, volume: int, ramp: float | None) -> None:

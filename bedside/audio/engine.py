@@ -200,7 +200,6 @@ class Engine:
         does: a bell, not an alarm."""
         self._cue = (self.now if at is None else max(at, self.now), samples, level_db)
 
-
     @property
     def current(self) -> str | None:
         """The name of the sound playing (the newest one, mid-crossfade)."""
@@ -318,8 +317,8 @@ class Engine:
 
     def _breath_db(self, t0: int, frames: int) -> np.ndarray | float:
         """The guide's dB for ``[t0, t0 + frames)``: a RAMP_WINDOW of it computed at once for the
-        periods inside it (the same values sample for sample; a dozen numpy calls per window, not per
-        period: on a Pi-class core the guide's path cost a fifth more than the steady one)."""
+        periods inside it (a dozen numpy calls per window, not per period: on a Pi-class core the
+        guide's path cost a fifth more than the steady one)."""
         if self._breath is None:
             return 0.0
         plan, start, release = self._breath
@@ -408,10 +407,9 @@ class Engine:
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
         out = self._mix(frames)
-        if self._marks and self.now >= self._marks[0][0]:
-            while self._marks and self.now >= self._marks[0][0]:
-                frame, tag = self._marks.pop(0)
-                self.events.append((tag, frame))
+        while self._marks and self.now >= self._marks[0][0]:
+            frame, tag = self._marks.pop(0)
+            self.events.append((tag, frame))
         return out
 
     def _mix(self, frames: int) -> np.ndarray:
