@@ -20,6 +20,7 @@ import numpy as np
 from bedside.audio.loudness import loudness_lufs
 from bedside.audio.synth import Source
 from bedside.audio.synth.birds import Birds
+from bedside.audio.synth.fire import Fire
 from bedside.audio.synth.nature import (
     GENTLE,
     HEAVY,
@@ -35,8 +36,11 @@ from bedside.audio.synth.nature import (
     Surf,
     Wind,
 )
+from bedside.audio.synth.night import SummerNight
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.audio.synth.recording import MIN_SECONDS, FileTape, Recording
+from bedside.audio.synth.steady import Steady
+from bedside.audio.synth.storm import Thunderstorm
 
 #: Every sound plays at this loudness at volume 100 (0 dB). Low enough that the sounds with the
 #: largest peaks (surf, wind) keep their peaks under the limiter's threshold.
@@ -58,7 +62,7 @@ _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "roof-rain": -5.68, "surf": -18.61, "gentle-surf": -15.29,
     "fan": -14.70, "wind": -20.50, "breeze": -9.47, "night-wind": -8.16, "stream": 1.17, "brook": -4.95, "river": -0.91,
-    "birds": -21.20,
+    "birds": -21.20, "fire": -9.03, "thunderstorm": 1.79, "summer-night": -30.70,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
@@ -84,11 +88,27 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("river", "A wide river: a steady, bright rush of water.", partial(Stream, style=RIVER)),
     ("birds", "Birds at dawn: a few birds around the house, singing one by one, then more as it grows light.",
      Birds),
+    ("fire", "A wood fire in the hearth: soft lapping flames, a hiss, and the crackle and pop of the logs.", Fire),
+    ("thunderstorm", "A summer storm: steady rain, and thunder rolling far away every few minutes.", Thunderstorm),
+    ("summer-night", "A warm summer night: crickets near and far, a soft chorus of insects, now and then a frog.",
+     SummerNight),
 )
 
 
+#: The steady colours need no holding to their loudness; every natural sound is held over minutes.
+_COLOURS = ("white", "pink", "brown")
+
+
+def _held(make: Factory, mean_lufs: float) -> Factory:
+    def held(rate: int, seed: np.random.SeedSequence) -> Source:
+        return Steady(make(rate, seed), rate, mean_lufs)
+    return held
+
+
 def builtin_sounds() -> dict[str, Sound]:
-    return {name: Sound(name, text, make, TARGET_LUFS - _MEASURED_LUFS[name]) for name, text, make in _BUILTINS}
+    return {name: Sound(name, text, make if name in _COLOURS else _held(make, _MEASURED_LUFS[name]),
+                        TARGET_LUFS - _MEASURED_LUFS[name])
+            for name, text, make in _BUILTINS}
 
 
 class Mix:

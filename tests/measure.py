@@ -82,7 +82,7 @@ def render_hour_stats(sound: Sound, seconds: float = 3600.0, seed: int = 1, bloc
     engine = Engine(RATE, volume=100)
     engine.play(sound.name, sound.make(RATE, np.random.SeedSequence(seed)), sound.calibration_db, fade_in=0.0)
     encoder = Encoder("S16_LE", seed)
-    meter = LoudnessMeter(RATE)
+    meter = LoudnessMeter(RATE, window=ENVELOPE_WINDOW)
     envelope = []
     full_scale = 0
     total = int(seconds * RATE) // block * block
@@ -96,4 +96,5 @@ def render_hour_stats(sound: Sound, seconds: float = 3600.0, seed: int = 1, bloc
         envelope.append(10 * np.log10(np.mean(mono**2, axis=1) + 1e-20))
     return {"full_scale": full_scale, "limited": engine.limited_samples, "samples": 2 * total,
             "lufs": meter.lufs, "envelope": np.concatenate(envelope),
+            "short_term_lufs": meter.sliding_lufs(3.0, RATE), "ten_minute_lufs": meter.sliding_lufs(600.0, RATE)[::64],
             "envelope_window_s": ENVELOPE_WINDOW / RATE}

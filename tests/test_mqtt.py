@@ -25,7 +25,7 @@ from bedside.daemon import Daemon
 NAME = "nightstand"
 STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"
 SOUNDS = ["white", "pink", "brown", "rain", "light-rain", "heavy-rain", "roof-rain", "surf", "gentle-surf", "fan",
-          "wind", "breeze", "night-wind", "stream", "brook", "river", "birds"]
+          "wind", "breeze", "night-wind", "stream", "brook", "river", "birds", "fire", "thunderstorm", "summer-night"]
 
 
 def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:

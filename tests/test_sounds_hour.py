@@ -27,6 +27,20 @@ def test_every_sound_is_equally_loud_at_the_same_volume(hour_of_each_sound, name
     assert abs(hour_of_each_sound[name]["lufs"] - TARGET_LUFS) <= tolerance
 
 
+def test_thunder_stays_distant(hour_of_each_sound):
+    """A thunderstorm is for sleeping: no 3 s of an hour more than 6 LU above the hour's loudness."""
+    stats = hour_of_each_sound["thunderstorm"]
+    assert stats["short_term_lufs"].max() - stats["lufs"] <= 6.0
+
+
+@pytest.mark.parametrize("name", list(builtin_sounds()))
+def test_any_ten_minutes_are_as_loud_as_the_target(hour_of_each_sound, name):
+    """Switching sounds at one volume never jumps more than 1.5 LU: every 10 minutes of every
+    sound (sliding through the hour) within 0.75 LU of the target."""
+    ten = hour_of_each_sound[name]["ten_minute_lufs"]
+    assert np.abs(ten - TARGET_LUFS).max() <= 0.75, f"{ten.min():.2f} … {ten.max():.2f} LUFS"
+
+
 @pytest.mark.parametrize("name", NATURAL)
 def test_natural_sounds_never_repeat(hour_of_each_sound, name):
     stats = hour_of_each_sound[name]

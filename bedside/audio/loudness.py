@@ -47,10 +47,14 @@ class LoudnessMeter:
     """Streaming ungated integrated loudness: feed blocks, read LUFS at any time (for measurements;
     it filters in the time domain with scipy, which the appliance itself never imports)."""
 
-    def __init__(self, rate: int, channels: int = 2) -> None:
+    def __init__(self, rate: int, channels: int = 2, window: int = 0) -> None:
         self._filters = [(b, a, np.zeros((2, channels))) for b, a in (_high_shelf(rate), _high_pass(rate))]
         self._energy = np.zeros(channels)
         self._frames = 0
+        #: With ``window`` frames (blocks fed in multiples of it): the K-weighted mean square of
+        #: every window, summed over channels, for short-term and sliding loudness.
+        self.window = window
+        self.windows: list[np.ndarray] = []
 
     def add(self, frames: np.ndarray) -> None:
         from scipy import signal
@@ -61,6 +65,15 @@ class LoudnessMeter:
             self._filters[i] = (b, a, state)
         self._energy += np.sum(out * out, axis=0)
         self._frames += len(out)
+        if self.window:
+            self.windows.append((out * out).sum(axis=1).reshape(-1, self.window).mean(axis=1))
+
+    def sliding_lufs(self, seconds: float, rate: int) -> np.ndarray:
+        """Ungated loudness of every run of windows lasting ``seconds`` (3 s: EBU short-term)."""
+        power = np.concatenate(self.windows)
+        span = max(1, round(seconds * rate / self.window))
+        totals = np.convolve(power, np.ones(span) / span, mode="valid")
+        return -0.691 + 10 * np.log10(np.maximum(totals, 1e-30))
 
     @property
     def lufs(self) -> float:

@@ -173,18 +173,21 @@ class EventTrain:
 
     ``make_grain(start)`` builds the event; ``rate(t)`` is the events per second at sample ``t``.
     ``regularity`` above 1 makes the gaps gamma-distributed with that shape: the same mean rate,
-    but fewer very short and very long gaps (waves come in a rhythm, drops do not).
+    but fewer very short and very long gaps (waves come in a rhythm, drops do not). With no
+    ``bus``, ``make_grain`` places the event itself (a thunder roll lays several swells).
+    ``first_at`` (samples) places the first event, where the first gap would be too long to wait.
     """
 
     def __init__(self, rng: np.random.Generator, rate_hz: int, events_per_second: Callable[[float], float],
-                 make_grain: Callable[[int], Grain], bus: GrainBus | EnvelopeSink, regularity: float = 1.0) -> None:
+                 make_grain: Callable[[int], Grain | None], bus: GrainBus | EnvelopeSink | None,
+                 regularity: float = 1.0, first_at: float | None = None) -> None:
         self._rng = rng
         self._regularity = regularity
         self._fs = rate_hz
         self._rate = events_per_second
         self._make = make_grain
         self._bus = bus
-        self._next = self._gap(0.0)
+        self._next = self._gap(0.0) if first_at is None else first_at
 
     def _gap(self, t: float) -> float:
         k = self._regularity
@@ -195,7 +198,9 @@ class EventTrain:
         """Create every event that starts before ``t0 + n``."""
         while self._next < t0 + n:
             start = int(self._next)
-            self._bus.add(self._make(start))
+            event = self._make(start)
+            if self._bus is not None:
+                self._bus.add(event)
             self._next += self._gap(self._next)
 
 

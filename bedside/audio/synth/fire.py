@@ -1,0 +1,125 @@
+"""A fire in the hearth: lapping flames, a hiss, and the crackle of burning wood.
+
+The classic procedural-audio fire (Farnell, *Designing Sound*, ch. 34) in three parts, each a small
+model of what makes it: the flames' low roar, which laps (its level flickers a few times a second)
+and burns up and down over minutes; a hiss of escaping gas above 2 kHz, flickering faster; and the
+crackles, short resonant snaps of splitting wood that come in bursts (a log catches, crackles for
+a while, settles), with a rarer, deeper pop. The fire never flares: its slow intensity is
+mean-reverting, so any ten minutes are as loud as any other ten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bedside.audio.synth import spawn_generators
+from bedside.audio.synth.noise import BrownNoise, PinkNoise, butterworth
+from bedside.audio.synth.processes import EventTrain, GrainBus, SlowRandom, constant_power_pan, one_pole
+
+
+@dataclass(frozen=True)
+class SnapKind:
+    """The ranges one kind of snap is drawn from: a burst of noise that dies away in milliseconds."""
+
+    decay_s: tuple[float, float]
+    darkness: tuple[float, float]  # a one-pole low-pass's pole: 0 = the full hiss of a snap, 0.9 = a thud
+    amplitude: float
+    spread_db: float  # standard deviation of the level
+    pan_width: float
+
+
+#: A crackle: wood splitting as it dries in the heat, a broadband snap of a millisecond or two.
+CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.6, 0.9), amplitude=0.2, spread_db=3.0, pan_width=0.5)
+#: A pop: a pocket of sap or steam bursting, rarer, darker and a little longer.
+POP = SnapKind(decay_s=(0.002, 0.006), darkness=(0.7, 0.9), amplitude=0.3, spread_db=4.0, pan_width=0.4)
+
+
+class _Snap:
+    """One snap at its place on the timeline: noise under a fast exponential decay, made whole
+    when drawn (a few hundred samples). It starts at full strength, as a real crackle does: it is a
+    click by nature, and its level is what keeps it a soft one."""
+
+    __slots__ = ("_wave", "length", "start")
+
+    def __init__(self, kind: SnapKind, rng: np.random.Generator, start: int, rate: int) -> None:
+        self.start = start
+        decay = rng.uniform(*kind.decay_s) * rate
+        self.length = max(int(6 * decay), 8)
+        burst = rng.standard_normal(self.length) * np.exp(-np.arange(self.length) / decay)
+        pole = rng.uniform(*kind.darkness)
+        burst = one_pole(burst, pole) * (1 - pole)
+        burst[-8:] *= np.linspace(1.0, 0.0, 8)  # ends on exactly zero
+        amplitude = kind.amplitude * 10 ** (rng.normal(0.0, kind.spread_db) / 20)
+        gains = constant_power_pan(rng.uniform(-kind.pan_width, kind.pan_width)) * np.float32(amplitude)
+        self._wave = burst.astype(np.float32)[:, None] * gains
+
+    def render(self, offset: int, n: int) -> np.ndarray:
+        return self._wave[offset:offset + n]
+
+#: Crackles per second on average; their rate wanders CRACKLE_SWING_DB (in dB of rate) over a few
+#: seconds, so they come in bursts and lulls rather than as an even patter.
+CRACKLES_PER_SECOND = 9.0
+CRACKLE_SWING_DB = 6.0
+POPS_PER_SECOND = 0.35
+#: How far the flames' lapping moves the roar and the hiss together (dB, standard deviation): real
+#: fires' band envelopes rise and fall together (neighbours correlate 0.4–0.7, bands far apart
+#: 0.1–0.4), because a tongue of flame lifts the roar and the hiss at once.
+LAP_DB = 4.0
+FLICKER_DB = 2.0
+#: The hiss against the roar (dB): real fires keep most of their power below 300 Hz.
+HISS_DB = -20.0
+
+
+class Fire:
+    """A wood fire in the hearth: flames that lap and roar softly, hiss, crackle and pop."""
+
+    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
+        roar_seed, hiss_seed, rest = seed.spawn(3)
+        (lap_rng, flicker_rng, burn_rng, swing_rng, crackle_rng, crackle_event_rng, pop_rng,
+         pop_event_rng) = spawn_generators(rest, 8)
+        self._rate, self._now = rate, 0
+        # The flames: a dark roar, low and soft, band-limited like air moving through the fire.
+        self._roar = BrownNoise(rate, roar_seed, butterworth(rate, "bandpass", (60.0, 900.0), 1))
+        self._hiss = PinkNoise(rate, hiss_seed, butterworth(rate, "highpass", 2000.0, 2),
+                               butterworth(rate, "lowpass", 9000.0, 1))
+        self._lap = SlowRandom(lap_rng, rate, mean=0.0, sigma=LAP_DB, tau=0.3, hop=128, smooth=True)  # dB
+        # The flames flicker fast as well (tenths of a second), the roar and the hiss together.
+        self._flicker = SlowRandom(flicker_rng, rate, mean=0.0, sigma=FLICKER_DB, tau=0.06, hop=64)  # dB
+        self._burn = SlowRandom(burn_rng, rate, mean=0.0, sigma=1.0, tau=40.0)  # dB, the whole fire
+        self._swing = SlowRandom(swing_rng, rate, mean=0.0, sigma=CRACKLE_SWING_DB, tau=3.0, smooth=True)
+        self._crackle_rng, self._pop_rng = crackle_rng, pop_rng
+        self._bus = GrainBus()
+        self._crackles = EventTrain(crackle_event_rng, rate, self._crackle_rate, self._crackle, self._bus)
+        self._pops = EventTrain(pop_event_rng, rate, lambda t: POPS_PER_SECOND * self._heat(t), self._pop,
+                                self._bus)
+
+    def _heat(self, t: float) -> float:
+        """A hotter fire (louder than its mean) crackles more."""
+        return 10 ** (self._burn.value_at(t) / 10)
+
+    def _crackle_rate(self, t: float) -> float:
+        return CRACKLES_PER_SECOND * self._heat(t) * 10 ** (self._swing.value_at(t) / 10)
+
+    def _crackle(self, start: int) -> _Snap:
+        return _Snap(CRACKLE, self._crackle_rng, start, self._rate)
+
+    def _pop(self, start: int) -> _Snap:
+        return _Snap(POP, self._pop_rng, start, self._rate)
+
+    def render(self, frames: int) -> np.ndarray:
+        t0, self._now = self._now, self._now + frames
+        burn = self._burn.block(t0, frames)
+        roar_db = self._lap.block(t0, frames) + burn
+        roar_db += self._flicker.block(t0, frames)
+        out = self._roar.render(frames)
+        out *= np.power(np.float32(10.0), roar_db * np.float32(0.05))[:, None]
+        hiss_db = roar_db + np.float32(HISS_DB)
+        hiss = self._hiss.render(frames)
+        hiss *= np.power(np.float32(10.0), hiss_db * np.float32(0.05))[:, None]
+        out += hiss
+        self._crackles.advance(t0, frames)
+        self._pops.advance(t0, frames)
+        self._bus.render_into(out, t0)
+        return out

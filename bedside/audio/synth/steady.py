@@ -1,0 +1,70 @@
+"""Holding a natural sound to its own loudness over minutes, so switching sounds never jumps.
+
+A natural sound swells and settles by design (gusts, a bird close by, a fire burning up), and over
+a few minutes those swells do not always average out: ten minutes of one seed's wind measured
+1.5 LU above another's. Calibration matches the sounds over an hour; this matches them over any
+ten minutes. It watches the sound's own K-weighted power (the measure of BS.1770 loudness) in
+cells of :data:`CELL` frames, keeps a running mean over about a minute, and turns the sound
+gently the other way when that mean strays from the sound's long-run loudness: a gain that moves
+by straight lines from cell to cell, never by more than :data:`LIMIT_DB`. Swells of a few
+seconds pass untouched; only what would add up over minutes is evened out.
+
+The cells lie on the source's own sample count, so the output does not depend on how blocks are
+cut, like every source's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bedside.audio.loudness import _k_weighting_power
+from bedside.audio.synth import CHANNELS, Source
+
+#: Frames per measured cell (85 ms at 48 kHz).
+CELL = 4096
+#: The running mean's time constant (seconds) and the largest correction (dB either way).
+TAU_S, LIMIT_DB = 60.0, 4.0
+
+
+class Steady:
+    """A source whose loudness over minutes is held to ``mean_lufs`` (its long-run loudness)."""
+
+    def __init__(self, source: Source, rate: int, mean_lufs: float) -> None:
+        self._source = source
+        self._weights = _k_weighting_power(rate, CELL)
+        self._weights[1:(CELL + 1) // 2] *= 2  # the bins that stand for a negative frequency too
+        self._weights /= CELL * CELL  # Parseval: mean square of the K-weighted cell, per channel
+        self._target = 10 ** ((mean_lufs + 0.691) / 10)
+        self._mean = self._target  # no correction until something has been heard
+        self._keep = math.exp(-CELL / (TAU_S * rate))
+        self._cell = np.zeros((CELL, CHANNELS), np.float32)  # the current cell's raw frames
+        self._filled = 0
+        self._from, self._to = 1.0, 1.0  # linear gains at the current cell's start and end
+
+    def _finish_cell(self) -> None:
+        spectrum = np.abs(np.fft.rfft(self._cell, axis=0)) ** 2
+        power = float(np.sum(spectrum * self._weights[:, None]))
+        self._mean = self._keep * self._mean + (1 - self._keep) * power
+        correction_db = -10 * math.log10(max(self._mean, 1e-30) / self._target)
+        correction_db = min(max(correction_db, -LIMIT_DB), LIMIT_DB)
+        self._from, self._to = self._to, 10 ** (correction_db / 20)
+        self._filled = 0
+
+    def render(self, frames: int) -> np.ndarray:
+        out = self._source.render(frames)
+        done = 0
+        while done < frames:
+            take = min(CELL - self._filled, frames - done)
+            part = out[done:done + take]
+            self._cell[self._filled:self._filled + take] = part
+            step = (self._to - self._from) / CELL
+            first = self._from + step * self._filled
+            gains = first + step * np.arange(take, dtype=np.float32)
+            part *= gains.astype(np.float32)[:, None]
+            self._filled += take
+            done += take
+            if self._filled == CELL:
+                self._finish_cell()
+        return out
