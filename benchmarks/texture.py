@@ -45,6 +45,9 @@ KIND = {
     "stream": "stream", "brook": "stream", "river": "stream",
     "fan": "fan",
     "birds": "birds",
+    "fire": "fire",
+    "thunderstorm": "thunder",
+    "summer-night": "night",
 }
 
 

@@ -59,9 +59,10 @@ class Steady:
             take = min(CELL - self._filled, frames - done)
             part = out[done:done + take]
             self._cell[self._filled:self._filled + take] = part
-            step = (self._to - self._from) / CELL
-            first = self._from + step * self._filled
-            gains = first + step * np.arange(take, dtype=np.float32)
+            # Each frame's gain from its own place in the cell (float64, then float32): the same
+            # value to the bit however the blocks are cut.
+            place = np.arange(self._filled, self._filled + take, dtype=np.float64)
+            gains = self._from + (self._to - self._from) / CELL * place
             part *= gains.astype(np.float32)[:, None]
             self._filled += take
             done += take
