@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 
 from bedside.audio.loudness import loudness_lufs
-from bedside.sounds import builtin_sounds
+from bedside.sounds import unheld_factories
 
 
 def main() -> None:
@@ -21,12 +21,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=48000)
     parser.add_argument("--sounds", help="comma-separated names (default: all)")
     args = parser.parse_args()
-    sounds = builtin_sounds()
-    for name in args.sounds.split(",") if args.sounds else sounds:
-        sound = sounds[name]
+    factories = unheld_factories()
+    for name in args.sounds.split(",") if args.sounds else factories:
         levels = []
         for seed in range(args.seeds):
-            source = sound.make(args.rate, np.random.SeedSequence(1000 + seed))
+            source = factories[name](args.rate, np.random.SeedSequence(1000 + seed))
             frames = int(args.seconds * args.rate)
             audio = np.concatenate([source.render(16384) for _ in range(frames // 16384)])
             levels.append(loudness_lufs(audio, args.rate))

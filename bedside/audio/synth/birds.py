@@ -32,8 +32,11 @@ DAWN_START_RATE, DAWN_S = 0.7, 600.0
 STAY_S = 150.0
 #: The air under the birds, in dB relative to a bird at full presence.
 AIR_DB = -12.0
+#: The air's bands: each sways on its own (leaves near and far, a breath of wind high in the trees),
+#: so the bed does not lift every band at once (real choruses' far bands barely correlate).
+AIR_BANDS = ((120.0, 500.0), (500.0, 1500.0), (1500.0, 5000.0))
 #: How far the air's level wanders (dB, standard deviation), slowly: leaves in a light wind.
-AIR_SWAY_DB = 6.0
+AIR_SWAY_DB = 7.0
 #: The level of a bird's song before its distance: sparse tones are loud for their loudness, so the
 #: closest bird stays well under the limiter at the calibrated level.
 SONG_LEVEL = 0.16
@@ -221,10 +224,13 @@ class Birds:
         self._rate, self._now = rate, 0
         self._slots = [_Slot(rng, rate, int(opens * rate), (near, far))
                        for rng, (opens, near, far) in zip(slot_rngs, SLOTS, strict=True)]
-        self._air = PinkNoise(rate, air_seed, butterworth(rate, "bandpass", (120.0, 2500.0), 1))
+        air_seeds = air_seed.spawn(len(AIR_BANDS))
+        self._air = [PinkNoise(rate, band_seed, butterworth(rate, "bandpass", band, 1))
+                     for band_seed, band in zip(air_seeds, AIR_BANDS, strict=True)]
         self._air_db = np.float32(20 * math.log10(SONG_LEVEL) + AIR_DB)
         # The air moves: leaves stir in a breath of wind, every band together.
-        self._sway = SlowRandom(sway_rng, rate, mean=0.0, sigma=AIR_SWAY_DB, tau=1.5, smooth=True)
+        self._sway = [SlowRandom(rng, rate, mean=0.0, sigma=AIR_SWAY_DB, tau=1.5, smooth=True)
+                      for rng in [sway_rng, *spawn_generators(rest.spawn(1)[0], len(AIR_BANDS) - 1)]]
         self._bus = GrainBus()
 
     @staticmethod
@@ -234,8 +240,11 @@ class Birds:
 
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames
-        out = self._air.render(frames)
-        out *= np.power(np.float32(10.0), (self._sway.block(t0, frames) + self._air_db) * np.float32(0.05))[:, None]
+        out = np.zeros((frames, 2), np.float32)
+        for air, sway in zip(self._air, self._sway, strict=True):
+            layer = air.render(frames)
+            layer *= np.power(np.float32(10.0), (sway.block(t0, frames) + self._air_db) * np.float32(0.05))[:, None]
+            out += layer
         for slot in self._slots:
             slot.advance(t0, frames, self._bus, self._density)
         self._bus.render_into(out, t0)

@@ -31,7 +31,7 @@ class SnapKind:
 
 
 #: A crackle: wood splitting as it dries in the heat, a broadband snap of a millisecond or two.
-CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.6, 0.9), amplitude=0.2, spread_db=3.0, pan_width=0.5)
+CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.7, 0.92), amplitude=0.4, spread_db=3.0, pan_width=0.5)
 #: A pop: a pocket of sap or steam bursting, rarer, darker and a little longer.
 POP = SnapKind(decay_s=(0.002, 0.006), darkness=(0.7, 0.9), amplitude=0.3, spread_db=4.0, pan_width=0.4)
 
@@ -58,10 +58,11 @@ class _Snap:
     def render(self, offset: int, n: int) -> np.ndarray:
         return self._wave[offset:offset + n]
 
-#: Crackles per second on average; their rate wanders CRACKLE_SWING_DB (in dB of rate) over a few
+#: Crackles per second on average (a log fire crackles all the time, softly); their rate wanders
+#: CRACKLE_SWING_DB (in dB of rate) over a few
 #: seconds, so they come in bursts and lulls rather than as an even patter.
-CRACKLES_PER_SECOND = 9.0
-CRACKLE_SWING_DB = 6.0
+CRACKLES_PER_SECOND = 40.0
+CRACKLE_SWING_DB = 8.0
 POPS_PER_SECOND = 0.35
 #: How far the flames' lapping moves the roar and the hiss together (dB, standard deviation): real
 #: fires' band envelopes rise and fall together (neighbours correlate 0.4–0.7, bands far apart
@@ -69,7 +70,7 @@ POPS_PER_SECOND = 0.35
 LAP_DB = 4.0
 FLICKER_DB = 2.0
 #: The hiss against the roar (dB): real fires keep most of their power below 300 Hz.
-HISS_DB = -20.0
+HISS_DB = -14.0
 
 
 class Fire:

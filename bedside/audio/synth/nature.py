@@ -221,10 +221,13 @@ class SurfStyle:
     churn: float  # the foam's restless motion within a wave: its level wanders by up to ± this share
 
 
-#: Waves rolling in on an open beach: a steady rhythm, every band lifted together by each wave,
-#: and a quiet wash between them (real surf's envelope varies twice as much as a steady noise's).
+#: Waves rolling in on an open beach: a steady rhythm, each wave lifting the whole spectrum, over
+#: the roar of the waves further out (real surf's envelope varies more than a steady noise's, CV
+#: 0.24 against 0.17, but its bands move together less than a lone wave's: 0.48 below 5 kHz). The
+#: roar at −14 dB and crashes of any size (0.2–1.4 of the body) took CV 0.38 → 0.30 and the band
+#: correlation 0.82 → 0.73, the mean distance to the four real surfs 0.45 → 0.41.
 ROLLING = SurfStyle(seconds_between_waves=9.0, regularity=5.0, size_sigma_db=2.0, rise_s=(2.5, 4.0),
-                    decay_s=(1.5, 3.0), bed_db=-26.0, crash=(0.5, 1.0), churn=0.35)
+                    decay_s=(1.5, 3.0), bed_db=-14.0, crash=(0.2, 1.4), churn=0.35)
 #: Small waves lapping on a sheltered shore under a constant far-off roar.
 GENTLE = SurfStyle(seconds_between_waves=7.0, regularity=2.0, size_sigma_db=3.0, rise_s=(1.5, 3.5),
                    decay_s=(2.0, 5.0), bed_db=-6.0, crash=(0.1, 0.3), churn=0.25)
