@@ -94,8 +94,6 @@ EVERY_RECORDING = ("rain", "surf", "wind", "stream")
 #: Classes that do not yet land nearest for most of their real recordings (issue 22, open): the
 #: measure says so in every run, and a strict xfail turns into a failure the day one does.
 NOT_YET = {
-    "fire": "real fires are nearest to night-wind or gentle-surf (0.34–0.57): their crackles are"
-            " louder than these, whose click score is held under the sharpest real fire's",
     "thunder": "the real excerpts are isolated close rolls, without rain; the storm keeps its thunder distant",
     "night": "the real nights are either steady (nearest brown or heavy-rain) or chirpy (nearest birds)",
 }

@@ -225,7 +225,10 @@ class Birds:
         self._slots = [_Slot(rng, rate, int(opens * rate), (near, far))
                        for rng, (opens, near, far) in zip(slot_rngs, SLOTS, strict=True)]
         air_seeds = air_seed.spawn(len(AIR_BANDS))
-        self._air = [PinkNoise(rate, band_seed, butterworth(rate, "bandpass", band, 1))
+        # Each band rolls off gently (first order), but nothing reaches the top octave: the click
+        # check listens above 18 kHz, where birdsong has nothing.
+        self._air = [PinkNoise(rate, band_seed, butterworth(rate, "bandpass", band, 1),
+                               butterworth(rate, "lowpass", 8000.0, 2))
                      for band_seed, band in zip(air_seeds, AIR_BANDS, strict=True)]
         self._air_db = np.float32(20 * math.log10(SONG_LEVEL) + AIR_DB)
         # The air moves: leaves stir in a breath of wind, every band together.
