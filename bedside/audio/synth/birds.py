@@ -34,7 +34,7 @@ STAY_S = 150.0
 AIR_DB = -12.0
 #: The air's bands: each sways on its own (leaves near and far, a breath of wind high in the trees),
 #: so the bed does not lift every band at once (real choruses' far bands barely correlate).
-AIR_BANDS = ((120.0, 500.0), (500.0, 1500.0), (1500.0, 5000.0))
+AIR_BANDS = ((120.0, 900.0), (900.0, 5000.0))
 #: How far the air's level wanders (dB, standard deviation), slowly: leaves in a light wind.
 AIR_SWAY_DB = 7.0
 #: The level of a bird's song before its distance: sparse tones are loud for their loudness, so the
@@ -246,7 +246,7 @@ class Birds:
         out = np.zeros((frames, 2), np.float32)
         for air, sway in zip(self._air, self._sway, strict=True):
             layer = air.render(frames)
-            layer *= np.power(np.float32(10.0), (sway.block(t0, frames) + self._air_db) * np.float32(0.05))[:, None]
+            layer *= sway.gain_block(t0, frames, float(self._air_db))[:, None]
             out += layer
         for slot in self._slots:
             slot.advance(t0, frames, self._bus, self._density)

@@ -36,27 +36,39 @@ CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.7, 0.92), amplitude=0.4
 POP = SnapKind(decay_s=(0.002, 0.006), darkness=(0.7, 0.9), amplitude=0.3, spread_db=4.0, pan_width=0.4)
 
 
+#: Snap shapes made at the start, per kind: each snap plays one of them at its own level and place.
+#: A few hundred samples of noise each, 128 of them: no ear tells two 1 ms snaps apart, and drawing
+#: each anew (a low-pass per snap, 80 a second) was most of the fire's CPU.
+SHAPES = 128
+
+
+def snap_shapes(kind: SnapKind, rng: np.random.Generator, rate: int, count: int = SHAPES) -> list[np.ndarray]:
+    """Noise under a fast exponential decay, darkened by a one-pole low-pass, ending on exactly
+    zero. It starts at full strength, as a real crackle does: a click by nature, kept soft by its level."""
+    shapes = []
+    for _ in range(count):
+        decay = rng.uniform(*kind.decay_s) * rate
+        length = max(int(6 * decay), 8)
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / decay)
+        pole = rng.uniform(*kind.darkness)
+        burst = one_pole(burst, pole) * (1 - pole)
+        burst[-8:] *= np.linspace(1.0, 0.0, 8)
+        shapes.append(burst.astype(np.float32))
+    return shapes
+
+
 class _Snap:
-    """One snap at its place on the timeline: noise under a fast exponential decay, made whole
-    when drawn (a few hundred samples). It starts at full strength, as a real crackle does: it is a
-    click by nature, and its level is what keeps it a soft one."""
+    """One snap at its place on the timeline: a shape at a level and a place in the stereo field."""
 
     __slots__ = ("_wave", "length", "start")
 
-    def __init__(self, kind: SnapKind, rng: np.random.Generator, start: int, rate: int) -> None:
-        self.start = start
-        decay = rng.uniform(*kind.decay_s) * rate
-        self.length = max(int(6 * decay), 8)
-        burst = rng.standard_normal(self.length) * np.exp(-np.arange(self.length) / decay)
-        pole = rng.uniform(*kind.darkness)
-        burst = one_pole(burst, pole) * (1 - pole)
-        burst[-8:] *= np.linspace(1.0, 0.0, 8)  # ends on exactly zero
-        amplitude = kind.amplitude * 10 ** (rng.normal(0.0, kind.spread_db) / 20)
-        gains = constant_power_pan(rng.uniform(-kind.pan_width, kind.pan_width)) * np.float32(amplitude)
-        self._wave = burst.astype(np.float32)[:, None] * gains
+    def __init__(self, shape: np.ndarray, gains: np.ndarray, start: int) -> None:
+        self.start, self.length = start, len(shape)
+        self._wave = shape[:, None] * gains
 
     def render(self, offset: int, n: int) -> np.ndarray:
         return self._wave[offset:offset + n]
+
 
 #: Crackles per second on average (a log fire crackles all the time, softly); their rate wanders
 #: CRACKLE_SWING_DB (in dB of rate) over a few
@@ -91,6 +103,7 @@ class Fire:
         self._burn = SlowRandom(burn_rng, rate, mean=0.0, sigma=1.0, tau=40.0)  # dB, the whole fire
         self._swing = SlowRandom(swing_rng, rate, mean=0.0, sigma=CRACKLE_SWING_DB, tau=3.0, smooth=True)
         self._crackle_rng, self._pop_rng = crackle_rng, pop_rng
+        self._shapes = {CRACKLE: snap_shapes(CRACKLE, crackle_rng, rate), POP: snap_shapes(POP, pop_rng, rate, 32)}
         self._bus = GrainBus()
         self._crackles = EventTrain(crackle_event_rng, rate, self._crackle_rate, self._crackle, self._bus)
         self._pops = EventTrain(pop_event_rng, rate, lambda t: POPS_PER_SECOND * self._heat(t), self._pop,
@@ -103,11 +116,17 @@ class Fire:
     def _crackle_rate(self, t: float) -> float:
         return CRACKLES_PER_SECOND * self._heat(t) * 10 ** (self._swing.value_at(t) / 10)
 
+    def _snap(self, kind: SnapKind, rng: np.random.Generator, start: int) -> _Snap:
+        shapes = self._shapes[kind]
+        amplitude = kind.amplitude * 10 ** (rng.normal(0.0, kind.spread_db) / 20)
+        gains = constant_power_pan(rng.uniform(-kind.pan_width, kind.pan_width)) * np.float32(amplitude)
+        return _Snap(shapes[int(rng.integers(len(shapes)))], gains, start)
+
     def _crackle(self, start: int) -> _Snap:
-        return _Snap(CRACKLE, self._crackle_rng, start, self._rate)
+        return self._snap(CRACKLE, self._crackle_rng, start)
 
     def _pop(self, start: int) -> _Snap:
-        return _Snap(POP, self._pop_rng, start, self._rate)
+        return self._snap(POP, self._pop_rng, start)
 
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames

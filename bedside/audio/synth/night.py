@@ -163,9 +163,10 @@ class _ChorusVoice:
     def render(self, t0: int, frames: int) -> np.ndarray:
         f32 = np.float32
         t = np.arange(t0, t0 + frames, dtype=np.float64) * (self._pulse_hz / self._rate)
-        pulse = np.sin((np.pi * t) % np.pi).astype(f32) ** 2
+        pulse = np.sin(((t % 1.0) * np.pi).astype(f32))  # float64 for the count, float32 for the sine
+        pulse *= pulse
         gain = (1 - self._depth) + self._depth * pulse
-        gain *= np.power(f32(10.0), (self._sway.block(t0, frames) + self._db) * f32(0.05))
+        gain *= self._sway.gain_block(t0, frames, float(self._db))
         out = self._noise.render(frames)
         out *= gain[:, None]
         return out
@@ -193,7 +194,7 @@ class SummerNight:
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames
         out = self._air.render(frames)
-        out *= np.power(np.float32(10.0), (self._air_sway.block(t0, frames) + self._air_db) * np.float32(0.05))[:, None]
+        out *= self._air_sway.gain_block(t0, frames, float(self._air_db))[:, None]
         for chorus in self._choruses:
             out += chorus.render(t0, frames)
         for singer in self._singers:

@@ -54,6 +54,9 @@ class SlowRandom:
     same spread and slow wandering, but far less fast jitter (real gusts swell, they do not flicker).
     """
 
+    #: Grid points drawn ahead at least, per extension.
+    AHEAD = 32
+
     def __init__(self, rng: np.random.Generator, rate: int, mean: float, sigma: float, tau: float,
                  hop: int = 256, smooth: bool = False) -> None:
         self._rng = rng
@@ -72,6 +75,9 @@ class SlowRandom:
         missing = index - (self._first + len(self._values) - 1)
         if missing <= 0:
             return
+        # Draw at least a stretch ahead: an event train asks for one value at a time, and each
+        # extension costs a few array copies (a fire's crackles asked 80 times a second).
+        missing = max(missing, self.AHEAD)
         kicks = self._rng.standard_normal(missing) * self._kick
         if self._smooth:
             kicks = one_pole(kicks, self._decay, self._inner)
@@ -116,6 +122,19 @@ class SlowRandom:
         grid = np.arange(first, last + 1, dtype=np.float64) * self._hop
         values = self._values[first - self._first:last + 1 - self._first]
         out = np.interp(np.arange(t0, t0 + n, dtype=np.float64), grid, values).astype(np.float32)
+        self._forget_before(first)
+        return out
+
+    def gain_block(self, t0: int, n: int, offset_db: float = 0.0) -> np.ndarray:
+        """``10^((process + offset_db)/20)`` at samples ``t0 .. t0 + n - 1`` as float32, for a
+        process in dB: the power taken at the grid points and joined by straight lines (a few
+        powers a block instead of one a sample; within a hop the two differ by far less than
+        anything heard)."""
+        first, last = t0 // self._hop, (t0 + n - 1) // self._hop + 1
+        self._extend_to(last)
+        grid = np.arange(first, last + 1, dtype=np.float64) * self._hop
+        gains = 10 ** ((self._values[first - self._first:last + 1 - self._first] + offset_db) / 20)
+        out = np.interp(np.arange(t0, t0 + n, dtype=np.float64), grid, gains).astype(np.float32)
         self._forget_before(first)
         return out
 
