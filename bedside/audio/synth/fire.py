@@ -31,7 +31,7 @@ class SnapKind:
 
 
 #: A crackle: wood splitting as it dries in the heat, a broadband snap of a millisecond or two.
-CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.7, 0.92), amplitude=0.4, spread_db=3.0, pan_width=0.5)
+CRACKLE = SnapKind(decay_s=(0.0003, 0.0015), darkness=(0.7, 0.92), amplitude=0.5, spread_db=3.0, pan_width=0.5)
 #: A pop: a pocket of sap or steam bursting, rarer, darker and a little longer.
 POP = SnapKind(decay_s=(0.002, 0.006), darkness=(0.7, 0.9), amplitude=0.3, spread_db=4.0, pan_width=0.4)
 
@@ -79,7 +79,7 @@ POPS_PER_SECOND = 0.35
 #: How far the flames' lapping moves the roar and the hiss together (dB, standard deviation): real
 #: fires' band envelopes rise and fall together (neighbours correlate 0.4–0.7, bands far apart
 #: 0.1–0.4), because a tongue of flame lifts the roar and the hiss at once.
-LAP_DB = 4.0
+LAP_DB = 3.5
 FLICKER_DB = 2.0
 #: The hiss against the roar (dB): real fires keep most of their power below 300 Hz.
 HISS_DB = -14.0
