@@ -152,10 +152,11 @@ class Rain:
 
 
 
-class _Wave:
-    """One wave's loudness over time: it rises as it approaches, breaks, and washes out.
+class Swell:
+    """One swell's loudness over time (a wave, a thunder's roll): it rises, peaks, and dies away.
 
-    The decay is offset so that it reaches exactly zero at its end, leaving no step.
+    The rise is a raised cosine; the decay is offset so that it reaches exactly zero at its end,
+    leaving no step.
     """
 
     __slots__ = ("_gains", "_rise", "_tail", "_tau", "length", "start")
@@ -187,9 +188,9 @@ class EnvelopeBus:
     HOP = 64
 
     def __init__(self) -> None:
-        self._waves: list[_Wave] = []
+        self._waves: list[Swell] = []
 
-    def add(self, wave: _Wave) -> None:
+    def add(self, wave: Swell) -> None:
         self._waves.append(wave)
 
     def render(self, t0: int, n: int) -> np.ndarray:
@@ -251,16 +252,16 @@ class Surf:
         self._waves = EventTrain(event_rng, rate, lambda t: 1 / style.seconds_between_waves, self._wave,
                                  self._body_env, regularity=style.regularity)
 
-    def _wave(self, start: int) -> _Wave:
+    def _wave(self, start: int) -> Swell:
         rng, rate, style = self._wave_rng, self._rate, self._style
         size = 10 ** (rng.normal(0, style.size_sigma_db) / 20)
         rise = rng.uniform(*style.rise_s)
         pan = rng.uniform(-0.6, 0.6)
         # The crash: a bright burst where the wave breaks, fizzing out faster than the body.
         crash_at = start + int((rise - rng.uniform(0.1, 0.5)) * rate)
-        self._bright_env.add(_Wave(crash_at, rate, rng.uniform(0.3, 0.8), rng.uniform(0.8, 2.5),
+        self._bright_env.add(Swell(crash_at, rate, rng.uniform(0.3, 0.8), rng.uniform(0.8, 2.5),
                                    size * rng.uniform(*style.crash), pan + rng.uniform(-0.2, 0.2)))
-        return _Wave(start, rate, rise, rng.uniform(*style.decay_s), size, pan)
+        return Swell(start, rate, rise, rng.uniform(*style.decay_s), size, pan)
 
     def render(self, frames: int) -> np.ndarray:
         t0 = self._clock.tick(frames)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bedside.audio.synth import spawn_generators
-from bedside.audio.synth.nature import EnvelopeBus, Rain, RainStyle, _Wave
+from bedside.audio.synth.nature import EnvelopeBus, Rain, RainStyle, Swell
 from bedside.audio.synth.noise import BrownNoise, butterworth
 from bedside.audio.synth.processes import EventTrain
 
@@ -67,8 +67,8 @@ class Thunderstorm:
             decay = rng.uniform(1.0, 3.5)
             swell_pan = float(np.clip(pan + rng.uniform(-0.3, 0.3), -1.0, 1.0))
             begin = start + int(at * rate)
-            self._rumble_env.add(_Wave(begin, rate, rise, decay * 1.5, level, swell_pan))
-            self._roll_env.add(_Wave(begin, rate, rise, decay, level * brightness, swell_pan))
+            self._rumble_env.add(Swell(begin, rate, rise, decay * 1.5, level, swell_pan))
+            self._roll_env.add(Swell(begin, rate, rise, decay, level * brightness, swell_pan))
             at += rng.uniform(0.8, 3.5)
 
     def render(self, frames: int) -> np.ndarray:
