@@ -3,8 +3,8 @@
 Only Debian's package archive is used (the one place an appliance's build machine can always
 reach): `apt-get download` fetches each package that carries a reference, the file is taken out of
 the package (and out of the zip inside it, for 0 A.D.), the excerpt is cut and written as 16-bit
-FLAC to the cache, and the package is deleted. About 3.3 GB is downloaded once; the excerpts keep
-about 40 MB. Excerpts already in the cache are not fetched again.
+FLAC to the cache, and the package is deleted. About 3.5 GB is downloaded once; the excerpts keep
+about 94 MB. Excerpts already in the cache are not fetched again.
 
     python scripts/fetch_references.py [--cache DIR]
 """
