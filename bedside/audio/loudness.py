@@ -63,10 +63,11 @@ class LoudnessMeter:
         for i, (b, a, state) in enumerate(self._filters):
             out, state = signal.lfilter(b, a, out, axis=0, zi=state)
             self._filters[i] = (b, a, state)
-        self._energy += np.sum(out * out, axis=0)
+        squares = out * out
+        self._energy += squares.sum(axis=0)
         self._frames += len(out)
         if self.window:
-            self.windows.append((out * out).sum(axis=1).reshape(-1, self.window).mean(axis=1))
+            self.windows.append(squares.sum(axis=1).reshape(-1, self.window).mean(axis=1))
 
     def sliding_lufs(self, seconds: float, rate: int) -> np.ndarray:
         """Ungated loudness of every run of windows lasting ``seconds`` (3 s: EBU short-term)."""
