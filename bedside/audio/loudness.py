@@ -33,7 +33,7 @@ def _high_pass(rate: int, q: float = 0.5, fc: float = 38.0):
     return np.array(b) / den[0], np.array(den) / den[0]
 
 
-def _k_weighting_power(rate: int, n: int) -> np.ndarray:
+def k_weighting_power(rate: int, n: int) -> np.ndarray:
     """|K(f)|² at the bins of an ``n``-point real FFT."""
     z = np.exp(-2j * np.pi * np.fft.rfftfreq(n))
     power = np.ones(len(z))
@@ -103,6 +103,6 @@ def loudness_lufs(frames: np.ndarray, rate: int) -> float:
         size = len(block)
         spectrum = np.abs(np.fft.rfft(block, axis=0)) ** 2
         spectrum[1:(size + 1) // 2] *= 2  # the bins that stand for a negative frequency too
-        energy += float(np.sum(spectrum * _k_weighting_power(rate, size)[:, None])) / size
+        energy += float(np.sum(spectrum * k_weighting_power(rate, size)[:, None])) / size
     power = energy / n
     return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf
