@@ -43,6 +43,15 @@ def k_weighting_power(rate: int, n: int) -> np.ndarray:
     return power
 
 
+def k_weighted_square_weights(rate: int, n: int) -> np.ndarray:
+    """Weights that turn an ``n``-point block's |rfft|² into the mean square of its K-weighted
+    signal (per channel): |K(f)|², doubled for the bins that stand for a negative frequency too,
+    over n² (Parseval)."""
+    weights = k_weighting_power(rate, n)
+    weights[1:(n + 1) // 2] *= 2
+    return weights / (n * n)
+
+
 class LoudnessMeter:
     """Streaming ungated integrated loudness: feed blocks, read LUFS at any time (for measurements;
     it filters in the time domain with scipy, which the appliance itself never imports)."""
@@ -102,7 +111,6 @@ def loudness_lufs(frames: np.ndarray, rate: int) -> float:
         block = np.asarray(frames[start:start + _BLOCK], dtype=np.float64)
         size = len(block)
         spectrum = np.abs(np.fft.rfft(block, axis=0)) ** 2
-        spectrum[1:(size + 1) // 2] *= 2  # the bins that stand for a negative frequency too
-        energy += float(np.sum(spectrum * k_weighting_power(rate, size)[:, None])) / size
+        energy += float(np.sum(spectrum * k_weighted_square_weights(rate, size)[:, None])) * size
     power = energy / n
     return -0.691 + 10 * math.log10(power) if power > 0 else -math.inf

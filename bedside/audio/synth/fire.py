@@ -1,10 +1,11 @@
 """A fire in the hearth: lapping flames, a hiss, and the crackle of burning wood.
 
 The classic procedural-audio fire (Farnell, *Designing Sound*, ch. 34) in three parts, each a small
-model of what makes it: the flames' low roar, which laps (its level flickers a few times a second)
-and burns up and down over minutes; a hiss of escaping gas above 2 kHz, flickering faster; and the
-crackles, short resonant snaps of splitting wood that come in bursts (a log catches, crackles for
-a while, settles), with a rarer, deeper pop. The fire never flares: its slow intensity is
+model of what makes it: the flames' low roar, which laps and flickers (its level moves a few times a
+second) and burns up and down over minutes; a hiss of escaping gas above 2 kHz that rides on the
+roar (a tongue of flame lifts both); and the crackles, short snaps of noise from splitting wood
+that come all the time but in bursts (a log catches, crackles harder for a while, settles), with a
+rarer, deeper pop. The fire never flares: its slow intensity is
 mean-reverting, so any ten minutes are as loud as any other ten.
 """
 
@@ -71,8 +72,8 @@ class _Snap:
 
 
 #: Crackles per second on average (a log fire crackles all the time, softly); their rate wanders
-#: CRACKLE_SWING_DB (in dB of rate) over a few
-#: seconds, so they come in bursts and lulls rather than as an even patter.
+#: CRACKLE_SWING_DB (in dB of rate) over a few seconds, so they come in bursts and lulls rather
+#: than as an even patter.
 CRACKLES_PER_SECOND = 40.0
 CRACKLE_SWING_DB = 8.0
 POPS_PER_SECOND = 0.35
@@ -133,11 +134,11 @@ class Fire:
         burn = self._burn.block(t0, frames)
         roar_db = self._lap.block(t0, frames) + burn
         roar_db += self._flicker.block(t0, frames)
+        gain = np.power(np.float32(10.0), roar_db * np.float32(0.05))[:, None]
         out = self._roar.render(frames)
-        out *= np.power(np.float32(10.0), roar_db * np.float32(0.05))[:, None]
-        hiss_db = roar_db + np.float32(HISS_DB)
+        out *= gain
         hiss = self._hiss.render(frames)
-        hiss *= np.power(np.float32(10.0), hiss_db * np.float32(0.05))[:, None]
+        hiss *= gain * np.float32(10 ** (HISS_DB / 20))  # the hiss rides on the roar
         out += hiss
         self._crackles.advance(t0, frames)
         self._pops.advance(t0, frames)

@@ -65,6 +65,8 @@ class Chorus:
 #: Tree crickets: a soft, continuous trill around 3 kHz. Katydids higher up, fainter.
 CHORUSES = (Chorus((2500.0, 3300.0), (38.0, 50.0), 0.7, -8.0, 1.5),
             Chorus((5000.0, 6800.0), (12.0, 20.0), 0.5, -12.0, 2.0))
+#: A chorus's band, as shares of its centre: many insects, a spread of pitches.
+CHORUS_BAND = (0.94, 1.06)
 #: The air under them, against a close cricket (dB), and its slow sway (dB).
 AIR_DB, AIR_SWAY_DB = -6.0, 2.0
 
@@ -77,7 +79,7 @@ class _Pulses:
     def __init__(self, start: int, rate: int, carrier: float, pulses: int, pulse_hz: float, call: Call,
                  gains: np.ndarray) -> None:
         self.start = start
-        self._spec = (rate, carrier, pulses, pulse_hz, call)
+        self._spec = (rate, carrier, pulse_hz, call)
         self.length = int(rate * pulses / pulse_hz)
         self._gains = gains
         self._wave: np.ndarray | None = None
@@ -89,15 +91,15 @@ class _Pulses:
 
     def _compute(self) -> np.ndarray:
         f32 = np.float32
-        rate, carrier, _, pulse_hz, call = self._spec
+        rate, carrier, pulse_hz, call = self._spec
         t = np.arange(self.length, dtype=np.float64) / rate
         cycle = t * pulse_hz  # pulses since the call began
         within = (cycle - np.floor(cycle)) / call.duty  # 0..1 through the sounding part of a pulse
+        through = np.minimum(within, 1.0)
         # The pitch falls a little through each pulse: the phase is the integral of that glide.
-        freq_t = carrier * (t - call.glide * (np.minimum(within, 1.0) ** 2) * call.duty / (2 * pulse_hz))
+        freq_t = carrier * (t - call.glide * through ** 2 * call.duty / (2 * pulse_hz))
         phase = (2 * np.pi * freq_t).astype(f32)
-        sounding = within < 1.0
-        envelope = np.where(sounding, np.sin(np.pi * np.minimum(within, 1.0)) ** 2, 0.0).astype(f32)
+        envelope = np.where(within < 1.0, np.sin(np.pi * through) ** 2, 0.0).astype(f32)
         wave = np.sin(phase) + f32(call.harmonic) * np.sin(2 * phase)
         wave *= envelope
         return wave[:, None] * self._gains
@@ -150,12 +152,13 @@ class _ChorusVoice:
     def __init__(self, rate: int, seed: np.random.SeedSequence, rng: np.random.Generator, chorus: Chorus) -> None:
         centre = rng.uniform(*chorus.centre_hz)
         self._rate = rate
-        self._noise = SpectralNoise(rate, seed, butterworth(rate, "bandpass", (centre * 0.94, centre * 1.06), 2))
+        low, high = (centre * edge for edge in CHORUS_BAND)
+        self._noise = SpectralNoise(rate, seed, butterworth(rate, "bandpass", (low, high), 2))
         self._pulse_hz = rng.uniform(*chorus.pulse_hz)
         self._depth = np.float32(chorus.depth)
         # The band's power is that of a close cricket's tone (level²/2) plus level_db: white noise of
         # unit variance keeps about 1.11 × its share of the band (an order-2 Butterworth band-pass).
-        band_power = 1.11 * (0.12 * centre) / (rate / 2)
+        band_power = 1.11 * (high - low) / (rate / 2)
         self._db = np.float32(20 * math.log10(FIELD_CRICKET.level) - 10 * math.log10(2 * band_power)
                               + chorus.level_db)
         self._sway = SlowRandom(rng, rate, mean=0.0, sigma=chorus.sway_db, tau=30.0)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from bedside.audio.loudness import k_weighting_power
+from bedside.audio.loudness import k_weighted_square_weights
 from bedside.audio.synth import CHANNELS, Source
 
 #: Frames per measured cell (85 ms at 48 kHz).
@@ -33,9 +33,7 @@ class Steady:
 
     def __init__(self, source: Source, rate: int, mean_lufs: float) -> None:
         self._source = source
-        self._weights = k_weighting_power(rate, CELL)
-        self._weights[1:(CELL + 1) // 2] *= 2  # the bins that stand for a negative frequency too
-        self._weights /= CELL * CELL  # Parseval: mean square of the K-weighted cell, per channel
+        self._weights = k_weighted_square_weights(rate, CELL)
         self._target = 10 ** ((mean_lufs + 0.691) / 10)
         self._mean = self._target  # no correction until something has been heard
         self._keep = math.exp(-CELL / (TAU_S * rate))
