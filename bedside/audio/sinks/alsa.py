@@ -8,11 +8,16 @@ The PCM is non-blocking: the player first waits (``poll`` on the PCM's descripto
 device has room for a block, and only then applies commands and renders it. A command is therefore
 heard after at most one buffer, not a buffer plus a block.
 
-Underruns (``avail`` or ``write`` answering -EPIPE) are counted, and the sound comes back on a short
-ramp up from silence after a lead-in of zeros: the gap itself cannot be undone, but there is no
-click. (The lead-in is there because a sound server such as PulseAudio skips the first ~9 ms
-written after an underrun: the ramp must not be in what it skips. On a DAC it only lengthens a gap
-that is already there by 10 ms.)
+Underruns are counted, and the sound comes back on a short ramp up from silence after a lead-in of
+zeros: the gap itself cannot be undone, but there is no click. An underrun is ``avail`` or ``write``
+answering -EPIPE, or a write later than all the device held at the last one could last (by more
+than a period): ALSA's ``pulse`` plugin hears of an underrun from the server asynchronously and
+forgets it when a write comes first, so a process resumed after a long stall wrote before the news
+arrived and came back at full level after silence (a CI run under load, 2026-12-02).
+
+The lead-in is there because a sound server such as PulseAudio skips the first ~9 ms written after
+an underrun: the ramp must not be in what it skips. On a DAC it only lengthens a gap that is already
+there by 10 ms.
 """
 
 from __future__ import annotations
@@ -129,6 +134,10 @@ class AlsaSink:
         self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
         self._ramp_at: int | None = None  # position in the resume ramp, while it runs
         self._lead_in = False
+        self._wrote_at: float | None = None  # monotonic time of the last write, once the device plays
+        self._played = 0  # frames it has been seen to play since it last started, up to a buffer
+        self._clockless = False  # it takes samples as fast as they come (ALSA's null, file): no clock to read
+        self._lasts_s = 0.0  # how long what the device held after the last write could play, and a period
         #: Frames still queued in the device when the last block was handed over (its latency).
         self.queued_before = 0
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
@@ -157,7 +166,7 @@ class AlsaSink:
         except alsaaudio.ALSAAudioError as error:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
-        self._no_room_since = None
+        self._no_room_since, self._wrote_at = None, None
 
     def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
@@ -174,12 +183,16 @@ class AlsaSink:
         try:
             while True:
                 avail = self._pcm.avail()
+                if avail >= self.buffer_frames:  # running and empty without an underrun: no clock
+                    self._clockless = True
+                if avail >= 0:  # what it played since the last look
+                    self._played = min(self.buffer_frames, self._played + max(0, avail - self._avail))
+                    self._avail = avail
                 if avail < 0:  # -EPIPE: it ran dry; the next write recovers (after a lead-in)
                     self._xrun = True
                     self._avail = self.buffer_frames
                     return self.buffer_frames - self.buffer_frames // 2
                 if avail >= frames:
-                    self._avail = avail
                     self._no_room_since = None
                     return frames  # late and more room? the next call returns at once
                 now = time.monotonic()
@@ -190,7 +203,6 @@ class AlsaSink:
                 # spin: at most sleep for the time the missing frames take to play.
                 ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
                 if any(fd == wake_fd for fd, _ in ready):
-                    self._avail = avail
                     return 0
                 ready = [(fd, events) for fd, events in ready if fd in self._pcm_fds]
                 if ready:
@@ -201,33 +213,59 @@ class AlsaSink:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
 
     def write(self, block: np.ndarray) -> None:
+        starting = self._resting or self._xrun  # the device starts from empty with this block
         self._resting = False
-        if self._xrun:  # seen by wait_for_room: restart the stream (drop, and write prepares it)
-            self._dry()
-            try:
-                self._pcm.drop()
-            except alsaaudio.ALSAAudioError as error:
-                raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
+        if self._xrun:  # seen by wait_for_room
+            self._restart()
         self.queued_before = self.buffer_frames - self._avail
-        block = self._resumed(block)
-        data = memoryview(self._encoder.encode(block)).cast("B")
-        done, total = 0, len(block)
+        data = self._encoded(self._resumed(block))
+        # Looked at after encoding, just before the write: a stall in between would go unseen.
+        if not starting and self._played_out():
+            self._restart()
+            starting = True
+            data = self._encoded(self._resumed(block))
+        done, total = 0, len(data) // self._frame_bytes
         while done < total:
             try:
                 written = self._pcm.write(data[done * self._frame_bytes:] if done else data)
             except alsaaudio.ALSAAudioError as error:
                 raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
             if written == -errno.EPIPE:  # ran dry just now; pyalsaaudio has prepared it again
+                block = block[max(0, done - (total - len(block))):]  # what is left after any lead-in
                 self._dry()
-                block = self._resumed(block[done:])
-                data = memoryview(self._encoder.encode(block)).cast("B")
-                total, done = len(block), 0
+                starting = True
+                data = self._encoded(self._resumed(block))
+                total, done = len(data) // self._frame_bytes, 0
                 continue
             if written <= 0:  # no room after all (a plugin's estimate): wait for some
                 self.wait_for_room(min(total - done, self.period_frames))
                 continue
             done += written
         self._avail = max(0, self._avail - total)
+        # A start's clock runs from when the device begins to play, which it does not say (a sound
+        # server takes tens of ms): timed once it has been seen to play a whole buffer since.
+        if starting:
+            self._played = 0
+        self._wrote_at = time.monotonic() if self._played >= self.buffer_frames else None
+        self._lasts_s = (self.buffer_frames - self._avail + self.period_frames) / self.rate
+
+    def _played_out(self) -> bool:
+        """Later than all the device held at the last write could play, and a period more: it ran
+        dry, whether or not ALSA has said so yet."""
+        return (self._wrote_at is not None and not self._clockless
+                and time.monotonic() - self._wrote_at > self._lasts_s)
+
+    def _restart(self) -> None:
+        """Count the underrun and restart the stream from empty (drop; the next write prepares it)."""
+        self._dry()
+        try:
+            self._pcm.drop()
+        except alsaaudio.ALSAAudioError as error:
+            raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
+        self._avail = self.buffer_frames
+
+    def _encoded(self, block: np.ndarray) -> memoryview:
+        return memoryview(self._encoder.encode(block)).cast("B")
 
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
