@@ -11,7 +11,7 @@ heard after at most one buffer, not a buffer plus a block.
 Underruns are counted, and the sound comes back on a short ramp up from silence after a lead-in of
 zeros: the gap itself cannot be undone, but there is no click. An underrun is ``avail`` or ``write``
 answering -EPIPE, or a write later than all the device held at the last one could last (by more
-than a period): ALSA's ``pulse`` plugin hears of an underrun from the server asynchronously and
+than a buffer): ALSA's ``pulse`` plugin hears of an underrun from the server asynchronously and
 forgets it when a write comes first, so a process resumed after a long stall wrote before the news
 arrived and came back at full level after silence (a CI run under load, 2026-12-02).
 
@@ -137,7 +137,7 @@ class AlsaSink:
         self._wrote_at: float | None = None  # monotonic time of the last write, once the device plays
         self._played = 0  # frames it has been seen to play since it last started, up to a buffer
         self._clockless = False  # it takes samples as fast as they come (ALSA's null, file): no clock to read
-        self._lasts_s = 0.0  # how long what the device held after the last write could play, and a period
+        self._lasts_s = 0.0  # how long what the device held after the last write could play, and a buffer
         #: Frames still queued in the device when the last block was handed over (its latency).
         self.queued_before = 0
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
@@ -247,11 +247,13 @@ class AlsaSink:
         if starting:
             self._played = 0
         self._wrote_at = time.monotonic() if self._played >= self.buffer_frames else None
-        self._lasts_s = (self.buffer_frames - self._avail + self.period_frames) / self.rate
+        self._lasts_s = (2 * self.buffer_frames - self._avail) / self.rate
 
     def _played_out(self) -> bool:
-        """Later than all the device held at the last write could play, and a period more: it ran
-        dry, whether or not ALSA has said so yet."""
+        """Later than all the device held at the last write could play, and a whole buffer more: it
+        ran dry, whether or not ALSA has said so yet. (Not a period more: a sound server holds a
+        little beyond what ALSA's count says, and at a Pi's share of a CPU, writes that late but
+        not dry are common: counted as underruns, their restarts made real gaps.)"""
         return (self._wrote_at is not None and not self._clockless
                 and time.monotonic() - self._wrote_at > self._lasts_s)
 
