@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "slowing from 11 to 6 breaths a minute over MIN minutes (default length: the guide)")
     r.add_argument("--bits", type=int, choices=(16, 24, 32), default=16)
     r.add_argument("--rate", type=int, choices=(44100, 48000, 88200, 96000))
-    r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=4096,
+    r.add_argument("--block", type=_number(int, 16, 1 << 20, "--block"), default=16384,
                    help="frames per engine block (output is identical for any value, up to float rounding)")
 
     run = sub.add_parser("run", help="run the appliance: buttons, knob, LED, sleep timer (the daemon)")

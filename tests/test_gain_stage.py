@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from measure import RATE
 
-from bedside.audio.engine import Engine
+from bedside.audio.engine import LIMIT_CEILING, Engine
 from bedside.audio.gain import VolumeScale
+from bedside.audio.pcm import DITHER_TABLE, Encoder
 
 ZIPPER_DB = 0.01
 
@@ -266,3 +267,32 @@ def test_a_timer_set_during_a_brightening_rise_lets_the_low_pass_open_on():
     at = len(before) // 48
     assert np.abs(np.diff(levels[at - 100:at + 1000])).max() < 0.05  # it opens on smoothly: no jump at the timer
     assert levels[-100:].mean() == pytest.approx(levels[-1], abs=0.05) and levels[-1] > levels[0] + 10
+
+
+@pytest.mark.parametrize("limited", [False, True])
+def test_sixteen_bit_output_is_dithered_per_channel_keeps_silence_exact_and_clips_nothing_it_should_not(limited):
+    """A level of 0.3 LSB, below what 16 bits can say, must come out as 0.3 LSB on average (the dither
+    makes the quantiser linear), with an error that rises up the spectrum on each channel (high-passed
+    TPDF, so quietest where the ear is keenest), independent between channels, ±1 LSB at most, and
+    exact zeros where the signal is exactly zero. Blocks longer than the dither table take several
+    windows of it and behave the same."""
+    encoder = Encoder("S16_LE", 3, limited=limited)
+    lsb = 1 / 32767
+    level = np.full((DITHER_TABLE, 2), 0.3 * lsb, np.float32)  # two windows of the table per block
+    level[1000:3000] = 0.0
+    words = np.concatenate([np.frombuffer(encoder.encode(level), "<i2").reshape(-1, 2).astype(np.float64)
+                            for _ in range(2)])
+    assert np.all(words[1000:3000] == 0) and np.all(words[DITHER_TABLE + 1000:DITHER_TABLE + 3000] == 0)
+    error = np.delete(words, np.r_[1000:3000, DITHER_TABLE + 1000:DITHER_TABLE + 3000], axis=0) - 0.3
+    assert set(np.unique(words)) == {-1.0, 0.0, 1.0}
+    assert np.all(np.abs(error.mean(axis=0)) < 0.01)  # 0.3 LSB on average, on both channels
+    for channel in error.T:
+        power = np.abs(np.fft.rfft(channel)) ** 2
+        quarter = len(power) // 4
+        assert power[:quarter].mean() < 0.4 * power[-quarter:].mean()  # high-passed: ~0.25 ideally
+    assert abs(np.corrcoef(error.T)[0, 1]) < 0.02
+    # Full scale plus dither is clipped, not wrapped; the engine's limiter keeps its own blocks below
+    # LIMIT_CEILING, so an encoder told so (the ALSA sink's) rounds with no clipping pass.
+    top = LIMIT_CEILING if limited else 1.0
+    loud = np.frombuffer(encoder.encode(np.full((4096, 2), top, np.float32)), "<i2")
+    assert abs(loud.astype(np.float64).mean() - top * 32767) < 0.5 and loud.min() >= round(top * 32767) - 1

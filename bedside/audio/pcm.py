@@ -2,7 +2,9 @@
 
 One encoder serves every sink (ALSA, WAV, null), so a seed gives the same bytes everywhere.
 Reducing to 16 bits adds TPDF dither, which turns quantisation distortion into a steady hiss far
-below the sound; 24- and 32-bit output needs none (float32 samples carry 24 bits). Exact digital
+below the sound (drawn once per encoder into a table that each block reads from a random place:
+the dither only has to be independent of the signal, and drawing it afresh cost more than all the
+rest of the encoding); 24- and 32-bit output needs none (float32 samples carry 24 bits). Exact digital
 silence stays exact: no dither where the signal is zero, so the end of a sleep fade is true zeros,
 not a faint hiss.
 """
@@ -16,6 +18,12 @@ import numpy as np
 #: The sample formats bedside writes, as ALSA names them, with their bytes per sample.
 FORMATS = {"S16_LE": 2, "S24_3LE": 3, "S32_LE": 4}
 
+
+#: Dither values drawn once per encoder (1 MiB of float32), and the cells of the encoder's own sample
+#: count that each read a window of it from a random place (on that grid, not per block: the same
+#: bytes for a seed however blocks are cut, as before the table).
+DITHER_TABLE = 1 << 18
+DITHER_CELL = 1 << 16
 
 _S32_SCALE = np.float32(2.0**31)
 _S32_MAX = np.float32(2.0**31 - 128)  # the largest float32 below 2^31
@@ -47,9 +55,22 @@ class Encoder:
         self.format = Format(fmt)
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._full_scale = float(2 ** (self.format.bits - 1) - 1)
-        self._last_draw = np.zeros(2, np.float32)
         self._limited = limited
         self._words = np.empty(0, "<i4")
+        self._scaled = np.empty(0, np.float32)
+        self._dither = self._dither_table() if fmt == "S16_LE" else np.empty(0, np.float32)
+        self._samples = 0  # samples encoded so far: the dither cells' clock
+        self._window = 0  # where the current cell reads the table
+
+    def _dither_table(self) -> np.ndarray:
+        """High-passed TPDF dither in LSBs, for interleaved stereo: on each channel, the difference
+        of successive uniform draws (two samples apart in the table, so any place in it keeps each
+        channel's own sequence). It has the triangular ±1 LSB distribution that decorrelates the
+        error from the signal, with its noise pushed up the spectrum where the ear is least
+        sensitive at night-time levels. One random byte per draw (a 1/256 LSB grid is plenty)."""
+        draws = np.frombuffer(self._rng.bytes(DITHER_TABLE + 2), np.int8).astype(np.float32)
+        draws *= np.float32(1 / 256)
+        return draws[2:] - draws[:-2]
 
     def encode(self, block: np.ndarray) -> np.ndarray:
         """Interleaved little-endian samples (a contiguous array: any sink can write its buffer)."""
@@ -71,23 +92,32 @@ class Encoder:
         return ints
 
     def _encode_16(self, block: np.ndarray) -> np.ndarray:
-        # High-passed TPDF dither: the difference of successive uniform draws on each channel. It
-        # has the triangular ±1 LSB distribution that decorrelates the error from the signal, with
-        # its noise pushed up the spectrum where the ear is least sensitive at night-time levels.
-        # One random byte per sample (a 1/256 LSB grid is plenty for dither): this is the
-        # costliest step of the whole sample path after synthesis.
-        draws = np.frombuffer(self._rng.bytes(block.size), np.int8).reshape(block.shape).astype(np.float32)
-        draws *= np.float32(1 / 256)
-        scaled = block * np.float32(self._full_scale)
-        scaled += draws
-        scaled[1:] -= draws[:-1]
-        scaled[0] -= self._last_draw
-        self._last_draw = draws[-1].copy()
+        n = block.size
+        if len(self._scaled) < n:
+            self._scaled = np.empty(n, np.float32)
+        scaled = self._scaled[:n].reshape(block.shape)
+        np.multiply(block, np.float32(self._full_scale), out=scaled)
+        flat, done = scaled.reshape(-1), 0
+        while done < n:
+            within = self._samples % DITHER_CELL
+            if within == 0:  # a new cell: a new place in the table
+                self._window = int(self._rng.integers(0, DITHER_TABLE - DITHER_CELL + 1))
+            take = min(DITHER_CELL - within, n - done)
+            flat[done:done + take] += self._dither[self._window + within:self._window + within + take]
+            done += take
+            self._samples += take
         if not block.all():  # exact silence stays exact: no dither where the signal is zero
             scaled[block == 0] = 0.0
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, -self._full_scale - 1, self._full_scale, out=scaled)
-        return scaled.astype("<i2", order="C")
+        if not self._limited:
+            np.clip(scaled, -self._full_scale - 1, self._full_scale, out=scaled)
+        if self._limited:  # one buffer, as for 32 bits (the caller copies the bytes out)
+            if len(self._words) < n:
+                self._words = np.empty(n, "<i4")
+            words = self._words.view("<i2")[:n].reshape(block.shape)
+        else:
+            words = np.empty(block.shape, "<i2")
+        np.rint(scaled, out=words, casting="unsafe")  # rounds, then stores 16-bit words: one pass
+        return words
 
 
 def decode(data: bytes, fmt: str, channels: int = 2) -> np.ndarray:

@@ -28,7 +28,7 @@ Shape = Callable[[np.ndarray], np.ndarray]
 #: Samples per synthesis block and per crossfade between blocks. A block is 0.34 s at 48 kHz (one
 #: inverse FFT of it takes about 0.3 ms here, short enough not to hold a Pi's CPU for long); the
 #: 85 ms crossfade is longer than a period of the lowest frequency that is kept (25 Hz).
-BLOCK = 16384
+BLOCK = 32768
 OVERLAP = 4096
 
 #: The variance of uniform noise on [-0.5, 0.5): pink and brown keep the level they always had.
@@ -127,14 +127,21 @@ class SpectralNoise:
         freqs = np.fft.rfftfreq(block, 1 / rate)
         magnitude = shape(freqs)
         magnitude[0] = 0.0  # no DC
-        # irfft divides by N; uniform int16 parts have variance 2^32/12 each, so a bin's power is
-        # 2·2^32/12·m². For the variance of white noise filtered by m: scale by sqrt(N·v/(2·2^32/12)).
-        scale = math.sqrt(block * variance / (2 * 2.0**32 / 12))
-        self._magnitude = (magnitude * scale).astype(np.float32)
+        # irfft divides by N; the real and imaginary parts are uniform on the 256 values ±0.5 … ±127.5
+        # (one random byte each, plus a half: no bias), of variance (256² − 1)/12, so a bin's power is
+        # 2·(256² − 1)/12·m². For the variance of white noise filtered by m, scale by the root of
+        # N·v over that. Repeated for both parts of both channels: one multiply of equal shapes.
+        scale = math.sqrt(block * variance / (2 * (256.0**2 - 1) / 12))
+        self._magnitude = np.repeat((magnitude * scale).astype(np.float32)[:, None], 2 * CHANNELS, axis=1)
         self._fade_in, self._fade_out = _crossfade(overlap)
-        self._window = np.ones(block, np.float32)
-        self._window[:overlap], self._window[-overlap:] = self._fade_in[:, 0], self._fade_out[:, 0]
-        self._window_scale = np.float32(1 / self._window.sum(dtype=np.float64))
+        window = np.ones(block)
+        window[:overlap], window[-overlap:] = self._fade_in[:, 0], self._fade_out[:, 0]
+        # The block's windowed sum, read off its spectrum: Σ w·x = Re Σ_k c_k·X_k·conj(W_k) / N
+        # (c_k = 2 but for DC and Nyquist, W the window's spectrum). Setting the DC bin to minus
+        # that sum, scaled, shifts the block so the sum is zero with no pass over the samples.
+        weights = np.fft.rfft(window) * np.where(np.arange(len(freqs)) % (block // 2) == 0, 1.0, 2.0)
+        self._dc_weights = (weights / block).astype(np.complex64)
+        self._dc_scale = np.float32(-block / window.sum())
         self._tail: np.ndarray | None = None  # the faded end of the last block, waiting for the next
         # Start at a random point of the first block, so that the layers of one sound (surf has
         # three) do not all need their next block, and its FFT, in the same chunk.
@@ -143,21 +150,25 @@ class SpectralNoise:
     def _next_block(self) -> np.ndarray:
         """Frames ready for output: one block's body, its head crossfaded with the previous tail."""
         bins = len(self._magnitude)
-        raw = np.frombuffer(self._rng.bytes(2 * 2 * CHANNELS * bins), np.int16).astype(np.float32)
-        spectrum = raw.view(np.complex64).reshape(CHANNELS, bins)
-        spectrum *= self._magnitude
+        # The spectrum is laid out (bins, channels), so the inverse FFT along the bins gives
+        # interleaved frames at once: no transposing copy of the block.
+        # One byte per part: a bin's value needs no finer grain, the samples are sums of thousands.
+        raw = np.frombuffer(self._rng.bytes(2 * CHANNELS * bins), np.int8).astype(np.float32)
+        raw += np.float32(0.5)
+        raw = raw.reshape(bins, 2 * CHANNELS)
+        raw *= self._magnitude
+        spectrum = raw.view(np.complex64)
         # Make the right channel exactly uncorrelated with the left in each block (Gram-Schmidt on
         # the spectra). Two independent draws of a deep noise still correlate by chance (±0.02 over
         # 30 s of brown), and that is heard as the stereo image wandering; now it holds still.
-        left, right = spectrum
-        right -= (np.vdot(left, right).real / max(np.vdot(left, left).real, 1e-30)) * left
-        frames = np.ascontiguousarray(np.fft.irfft(spectrum, n=self._block, axis=1).T, dtype=np.float32)
+        gram = spectrum[:, 0].conj() @ spectrum
+        spectrum[:, 1] -= np.float32(gram[1].real / max(float(gram[0].real), 1e-30)) * spectrum[:, 0]
+        # No DC: the spectrum has none, but the crossfade window would let a little through. The
+        # DC bin shifts the block so its windowed sum is exactly zero, and the long-run mean stays
+        # at zero (as a filter with a zero at DC keeps it).
+        spectrum[0] = (self._dc_weights.conj() @ spectrum).real * self._dc_scale
+        frames = np.fft.irfft(spectrum, n=self._block, axis=0)
         v = self._overlap
-        # No DC: the spectrum has none, but the crossfade window would let a little through. Shift
-        # the block so its windowed sum is exactly zero, and the long-run mean stays at zero (as
-        # a filter with a zero at DC keeps it).
-        frames -= (self._window @ frames) * self._window_scale  # one matrix-vector product
-
         frames[:v] *= self._fade_in
         frames[-v:] *= self._fade_out
         if self._tail is not None:
