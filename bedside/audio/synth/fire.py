@@ -11,13 +11,14 @@ mean-reverting, so any ten minutes are as loud as any other ten.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from bedside.audio.synth import spawn_generators
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, butterworth
-from bedside.audio.synth.processes import EventTrain, GrainBus, SlowRandom, constant_power_pan, one_pole
+from bedside.audio.synth.processes import SlowRandom, SnapTrain, one_pole
 
 
 @dataclass(frozen=True)
@@ -58,24 +59,14 @@ def snap_shapes(kind: SnapKind, rng: np.random.Generator, rate: int, count: int 
     return shapes
 
 
-class _Snap:
-    """One snap at its place on the timeline: a shape at a level and a place in the stereo field."""
-
-    __slots__ = ("_wave", "length", "start")
-
-    def __init__(self, shape: np.ndarray, gains: np.ndarray, start: int) -> None:
-        self.start, self.length = start, len(shape)
-        self._wave = shape[:, None] * gains
-
-    def render(self, offset: int, n: int) -> np.ndarray:
-        return self._wave[offset:offset + n]
-
-
-#: Crackles per second on average (a log fire crackles all the time, softly); their rate wanders
-#: CRACKLE_SWING_DB (in dB of rate) over a few seconds, so they come in bursts and lulls rather
-#: than as an even patter.
+#: Crackles per second in the middle of the swing (a log fire crackles all the time, softly); their
+#: rate wanders CRACKLE_SWING_DB (in dB of rate, standard deviation) over a few seconds, so they come
+#: in bursts and lulls rather than as an even patter. The mean rate is 5.5 times this (218 a second),
+#: and one second in fifty crackles 1,600 times: why the crackles are made a block at a time, and
+#: why above CRACKLE_CEILING a second they crackle louder instead of more often (the same power).
 CRACKLES_PER_SECOND = 40.0
 CRACKLE_SWING_DB = 8.0
+CRACKLE_CEILING = 1000.0
 POPS_PER_SECOND = 0.35
 #: How far the flames' lapping moves the roar and the hiss together (dB, standard deviation): real
 #: fires' band envelopes rise and fall together (neighbours correlate 0.4–0.7, bands far apart
@@ -103,31 +94,13 @@ class Fire:
         self._flicker = SlowRandom(flicker_rng, rate, mean=0.0, sigma=FLICKER_DB, tau=0.06, hop=64)  # dB
         self._burn = SlowRandom(burn_rng, rate, mean=0.0, sigma=1.0, tau=40.0)  # dB, the whole fire
         self._swing = SlowRandom(swing_rng, rate, mean=0.0, sigma=CRACKLE_SWING_DB, tau=3.0, smooth=True)
-        self._crackle_rng, self._pop_rng = crackle_rng, pop_rng
-        self._shapes = {CRACKLE: snap_shapes(CRACKLE, crackle_rng, rate), POP: snap_shapes(POP, pop_rng, rate, 32)}
-        self._bus = GrainBus()
-        self._crackles = EventTrain(crackle_event_rng, rate, self._crackle_rate, self._crackle, self._bus)
-        self._pops = EventTrain(pop_event_rng, rate, lambda t: POPS_PER_SECOND * self._heat(t), self._pop,
-                                self._bus)
+        self._crackles = self._train(CRACKLE, crackle_event_rng, crackle_rng, SHAPES, CRACKLE_CEILING)
+        self._pops = self._train(POP, pop_event_rng, pop_rng, 32)
 
-    def _heat(self, t: float) -> float:
-        """A hotter fire (louder than its mean) crackles more."""
-        return 10 ** (self._burn.value_at(t) / 10)
-
-    def _crackle_rate(self, t: float) -> float:
-        return CRACKLES_PER_SECOND * self._heat(t) * 10 ** (self._swing.value_at(t) / 10)
-
-    def _snap(self, kind: SnapKind, rng: np.random.Generator, start: int) -> _Snap:
-        shapes = self._shapes[kind]
-        amplitude = kind.amplitude * 10 ** (rng.normal(0.0, kind.spread_db) / 20)
-        gains = constant_power_pan(rng.uniform(-kind.pan_width, kind.pan_width)) * np.float32(amplitude)
-        return _Snap(shapes[int(rng.integers(len(shapes)))], gains, start)
-
-    def _crackle(self, start: int) -> _Snap:
-        return self._snap(CRACKLE, self._crackle_rng, start)
-
-    def _pop(self, start: int) -> _Snap:
-        return self._snap(POP, self._pop_rng, start)
+    def _train(self, kind: SnapKind, times: np.random.Generator, params: np.random.Generator,
+               count: int, ceiling: float = math.inf) -> SnapTrain:
+        return SnapTrain(times, params, self._rate, snap_shapes(kind, params, self._rate, count), kind.amplitude,
+                         kind.spread_db, kind.pan_width, ceiling)
 
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames
@@ -140,7 +113,9 @@ class Fire:
         hiss = self._hiss.render(frames)
         hiss *= gain * np.float32(10 ** (HISS_DB / 20))  # the hiss rides on the roar
         out += hiss
-        self._crackles.advance(t0, frames)
-        self._pops.advance(t0, frames)
-        self._bus.render_into(out, t0)
+        # A hotter fire (louder than its mean) crackles and pops more.
+        heat = np.power(np.float32(10.0), burn * np.float32(0.1), dtype=np.float64)
+        swing = np.power(10.0, self._swing.block(t0, frames) * 0.1, dtype=np.float64)
+        self._crackles.render_into(out, t0, CRACKLES_PER_SECOND * heat * swing)
+        self._pops.render_into(out, t0, POPS_PER_SECOND * heat)
         return out
