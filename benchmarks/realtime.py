@@ -180,7 +180,7 @@ def c_wake_floor(period_s: float, seconds: float) -> float | None:
     return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 3600 / seconds
 
 
-def cost_table(seconds: float) -> None:
+def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
     sox = sox_seconds_per_hour(600)
     audio = AudioConfig()
     period_s = audio.period_frames / audio.rate
@@ -194,13 +194,14 @@ def cost_table(seconds: float) -> None:
           + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "")
           + f". The least Python period loop (wake, take frames made ahead, one gain, encode, write to "
           f"ALSA `null`; no synthesis): {least:.1f} s per hour = {least / sox:.1f}× sox.\n")
-    print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | start → READY, s | peak RSS, MiB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for sound in [None, *builtin_sounds()]:
+    print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | × least loop | start → READY, s | "
+          "peak RSS, MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for sound in [None, *(sounds or builtin_sounds())]:
         r = run_appliance(sound, seconds)
         hour = r["startup_cpu"] + r["cpu_per_s"] * 3600
-        print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | {r['ready_s']:.2f} | "
-              f"{r['maxrss_mib']:.0f} |", flush=True)
+        print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | "
+              f"{hour / least:.2f} | {r['ready_s']:.2f} | {r['maxrss_mib']:.0f} |", flush=True)
 
 
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None) -> None:
@@ -284,12 +285,12 @@ def main() -> None:
     parser.add_argument("--detents", type=int, default=200)
     parser.add_argument("--skip-pi", action="store_true")
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
-    parser.add_argument("--sounds", nargs="+", help="for the Pi-share table: these sounds only")
+    parser.add_argument("--sounds", nargs="+", help="for the cost and Pi-share tables: these sounds only")
     args = parser.parse_args()
     if args.only in (None, "latency"):
         latency_table(args.detents)
     if args.only in (None, "cost"):
-        cost_table(args.seconds)
+        cost_table(args.seconds, args.sounds)
     if args.only in (None, "pi") and not args.skip_pi:
         pi_table(args.pi_seconds, (0.15, 0.10), args.sounds)
 

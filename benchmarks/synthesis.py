@@ -6,6 +6,11 @@ ratio against sox generating the same hour (`sox -n -r 48000 -c 2 -b 16 -t raw /
 brownnoise`, and pinknoise). Then the real-time view: the time to render and encode one 256-frame
 block (p50, p99, p99.9, max) as a fraction of the block's 5.33 ms.
 
+First, the whole process against sox whole (issue 23): an hour of `bedside render brown -o FILE`
+(interpreter start, imports, everything) and of `sox … FILE synth 3600 brownnoise`, both writing a
+16-bit WAV to the same directory, alternating, the least of three. User and system time apart: the
+kernel's share of writing 691 MB into the page cache swings 0.2–2 s here for any writer.
+
 Usage: python benchmarks/synthesis.py [--seconds 600] [--sounds brown,pink]
 Ratios, not absolute times, are what to compare between machines: both sides share the noise.
 """
@@ -13,10 +18,12 @@ Ratios, not absolute times, are what to compare between machines: both sides sha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -66,6 +73,34 @@ def sox_cost(colour: str, seconds: float) -> float:
                           "synth", str(seconds), colour])[0] for _ in range(REPEATS))
 
 
+def whole_hour(directory: str) -> None:
+    """An hour of brown noise into a WAV file, bedside and sox, whole processes (user, sys CPU s)."""
+    target = os.path.join(directory, "hour.wav")
+    commands = {"bedside render brown": [sys.executable, "-m", "bedside", "render", "brown", "--seconds", "3600",
+                                         "--seed", "1", "-o", target],
+                "sox synth brownnoise": ["sox", "-q", "-n", "-r", str(RATE), "-c", "2", "-b", "16", target,
+                                         "synth", "3600", "brownnoise"]}
+    best = {name: (float("inf"), float("inf")) for name in commands}
+    for _ in range(REPEATS):
+        for name, argv in commands.items():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)  # a truncated old file would add its freeing to the writer's time
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(process.pid, 0)
+            if status != 0:
+                raise RuntimeError(f"{argv} failed with status {status}")
+            if usage.ru_utime + usage.ru_stime < sum(best[name]):
+                best[name] = (usage.ru_utime, usage.ru_stime)
+    os.unlink(target)
+    sox_user, sox_sys = best["sox synth brownnoise"]
+    print("| an hour of brown noise to a WAV file, whole process | user s | sys s | total s | × sox |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (user, system) in best.items():
+        print(f"| {name} | {user:.2f} | {system:.2f} | {user + system:.2f} | "
+              f"{(user + system) / (sox_user + sox_sys):.2f} (user {user / sox_user:.2f}) |")
+    print()
+
+
 def block_times(sound_name: str, seconds: float, block: int = 256) -> np.ndarray:
     sound = builtin_sounds()[sound_name]
     engine = Engine(RATE, volume=50)
@@ -84,6 +119,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="audio rendered per sound (scaled to an hour)")
     parser.add_argument("--sounds", default=",".join(builtin_sounds()))
     parser.add_argument("--realtime-seconds", type=float, default=60.0)
+    parser.add_argument("--skip-whole", action="store_true", help="skip the whole-process hour against sox")
     parser.add_argument("--child", nargs=2, metavar=("SOUND", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -92,6 +128,9 @@ def main() -> None:
     scale = 3600.0 / args.seconds
 
     have_sox = shutil.which("sox") is not None
+    if have_sox and not args.skip_whole:
+        with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR", "/tmp")) as directory:
+            whole_hour(directory)
     sox = {c: sox_cost(c, args.seconds) * scale for c in ("brownnoise", "pinknoise")} if have_sox else {}
     for colour, cpu in sox.items():
         print(f"sox synth {colour}: {cpu:.2f} CPU s per audio hour")

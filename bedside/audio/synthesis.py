@@ -28,13 +28,16 @@ from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time (43 ms at 48 kHz): big enough that numpy's per-call cost is paid
-#: rarely, small enough that one chunk holds the CPU for well under a millisecond here.
-CHUNK = 2048
+#: Frames rendered at a time (85 ms at 48 kHz): big enough that numpy's per-call cost, and the cold
+#: caches of a thread that has just woken, are paid rarely; small enough that one chunk holds the
+#: CPU for about a millisecond here. Each fill cost 2-4 times what the same chunk costs rendered
+#: back to back (fire: 1.07 ms a fill of 2048 frames against 0.45 ms), so halving the wake-ups
+#: took the synthesis thread from 27 to 20 ms of CPU a second playing fire (brown 7.5 to 5.5).
+CHUNK = 4096
 #: How far ahead each feed is filled (0.51 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS, so the thread wakes a few times a second, not once per chunk.
-AHEAD_CHUNKS = 12
-LOW_CHUNKS = 6
+#: LOW_CHUNKS.
+AHEAD_CHUNKS = 6
+LOW_CHUNKS = 3
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
 #: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
 #: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
@@ -47,11 +50,11 @@ TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
 CONTENDED = 4.0
-CRITICAL_CHUNKS = 3
+CRITICAL_CHUNKS = 2
 #: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
 #: (the crossfade starts within 100 ms of the command).
-PRIME_CHUNKS = 6
+PRIME_CHUNKS = 3
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
