@@ -91,7 +91,7 @@ class NullSink(Unclocked):
 
     def __init__(self, rate: int, fmt: str = "S16_LE", dither_seed: int | None = None) -> None:
         self.rate, self.format = rate, fmt
-        self._encoder = Encoder(fmt, dither_seed)
+        self._encoder = Encoder(fmt, dither_seed, limited=True)  # the player's blocks: the engine's, limited
         self.frames_written = 0
 
     def write(self, block: np.ndarray) -> None:

@@ -15,7 +15,9 @@ class WavSink(Unclocked):
     def __init__(self, path: str | Path, rate: int, fmt: str = "S16_LE", dither_seed: int | None = None,
                  channels: int = 2) -> None:
         self.rate, self.format = rate, fmt
-        self._encoder = Encoder(fmt, dither_seed)
+        # Written by the player, whose blocks come from the engine's limiter: no clipping pass, and
+        # the encoder's one buffer is written out before the next block.
+        self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._raw = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._file = wave.open(self._raw, "wb")  # noqa: SIM115 - closed in close()
         self._file.setnchannels(channels)
