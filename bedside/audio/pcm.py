@@ -108,13 +108,12 @@ class Encoder:
             self._samples += take
         if not block.all():  # exact silence stays exact: no dither where the signal is zero
             scaled[block == 0] = 0.0
-        if not self._limited:
-            np.clip(scaled, -self._full_scale - 1, self._full_scale, out=scaled)
-        if self._limited:  # one buffer, as for 32 bits (the caller copies the bytes out)
+        if self._limited:  # within range already; one buffer, as for 32 bits (the caller copies the bytes out)
             if len(self._words) < n:
                 self._words = np.empty(n, "<i4")
             words = self._words.view("<i2")[:n].reshape(block.shape)
         else:
+            np.clip(scaled, -self._full_scale - 1, self._full_scale, out=scaled)
             words = np.empty(block.shape, "<i2")
         np.rint(scaled, out=words, casting="unsafe")  # rounds, then stores 16-bit words: one pass
         return words

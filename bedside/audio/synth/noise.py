@@ -25,8 +25,9 @@ from bedside.audio.synth.processes import stereo_noise
 #: A magnitude response: frequencies in Hz → gain (numpy arrays).
 Shape = Callable[[np.ndarray], np.ndarray]
 
-#: Samples per synthesis block and per crossfade between blocks. A block is 0.34 s at 48 kHz (one
-#: inverse FFT of it takes about 0.3 ms here, short enough not to hold a Pi's CPU for long); the
+#: Samples per synthesis block and per crossfade between blocks. A block is 0.68 s at 48 kHz (its
+#: inverse FFT takes about 0.4 ms here, short enough not to hold a Pi's CPU for long, and the
+#: crossfade is an eighth of it: with blocks of 16,384 a third of every block was made twice); the
 #: 85 ms crossfade is longer than a period of the lowest frequency that is kept (25 Hz).
 BLOCK = 32768
 OVERLAP = 4096
