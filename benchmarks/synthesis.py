@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,14 +36,20 @@ from bedside.sounds import builtin_sounds
 RATE = 48000
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str]:
-    """CPU seconds (user + sys), peak RSS (KiB) and the one-line output of a command, from wait4
-    (sox is measured whole: its start-up is a few milliseconds)."""
+def waited(argv: list[str]) -> tuple[resource.struct_rusage, str]:
+    """A command's resource use, from wait4 (the whole process), and its output."""
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     _, status, usage = os.wait4(process.pid, 0)
     output = process.stdout.read() if process.stdout else ""
     if status != 0:
         raise RuntimeError(f"{argv} failed with status {status}")
+    return usage, output
+
+
+def run_child(argv: list[str]) -> tuple[float, int, str]:
+    """CPU seconds (user + sys), peak RSS (KiB) and the one-line output of a command (sox is
+    measured whole: its start-up is a few milliseconds)."""
+    usage, output = waited(argv)
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss, output
 
 
@@ -85,10 +92,7 @@ def whole_hour(directory: str) -> None:
         for name, argv in commands.items():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(target)  # a truncated old file would add its freeing to the writer's time
-            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(process.pid, 0)
-            if status != 0:
-                raise RuntimeError(f"{argv} failed with status {status}")
+            usage, _ = waited(argv)
             if usage.ru_utime + usage.ru_stime < sum(best[name]):
                 best[name] = (usage.ru_utime, usage.ru_stime)
     os.unlink(target)
