@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pty
 import resource
 import shutil
 import signal
@@ -204,11 +205,55 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
               f"{hour / least:.2f} | {r['ready_s']:.2f} | {r['maxrss_mib']:.0f} |", flush=True)
 
 
-def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None) -> None:
-    print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, default [audio])\n")
-    print("| sound | share | gaps ≥ 1 ms | ms of gaps | CPU stalls > 25 ms (the VM's host) | underruns (exit line) |")
-    print("|---|---:|---:|---:|---|---|")
+def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "") -> list[str]:
+    """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
+    the sound before ``sound`` in the catalogue, switches to it 8 s after READY=1 (the next-sound key:
+    a crossfade and a new source built while playing), takes a knob sweep 6 s later (12 detents up,
+    12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
+    catalogue = list(builtin_sounds())
+    before = catalogue[catalogue.index(sound) - 1]
+    tmp = appliance_dir(before, "pulse", extra)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(tmp / "notify.sock"))
+    server.settimeout(60)
+    keys, terminal = pty.openpty()
+    process = subprocess.Popen([*BEDSIDE, "--config", str(tmp / "bedside.toml"), "run", "--simulate-pins"],
+                               stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **env, "NOTIFY_SOCKET": str(tmp / "notify.sock")})
+    os.close(terminal)
+    try:
+        limit.add(process.pid)
+        while "READY=1" not in server.recv(4096).decode():
+            pass
+        started = time.monotonic()
+        time.sleep(8)
+        os.write(keys, b"n")
+        time.sleep(6)
+        for key in [b"+"] * 12 + [b"-"] * 12:
+            os.write(keys, key)
+            time.sleep(0.08)
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+        os.close(keys)
+        server.close()
+    lines = out.splitlines()
+    if not any(f"switched to {sound}" in line for line in lines):
+        raise RuntimeError(f"{sound}: no switch in the log: {lines[-5:]}")
+    return lines
+
+
+def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "") -> None:
+    audio = AudioConfig()
+    buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}"
+    print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
+          f"a switch to the sound at 8 s, a knob sweep at 14 s)\n")
+    print("| sound | share | underruns (the daemon's count) | gaps ≥ 1 ms | ms of gaps | "
+          "CPU stalls > 25 ms (the VM's host) |")
+    print("|---|---:|---:|---:|---:|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    totals: dict[float, list[int]] = {share: [] for share in shares}
     try:
         for sound in sounds or builtin_sounds():
             for share in shares:
@@ -216,26 +261,32 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 recording = Path(tempfile.mkdtemp()) / "monitor.raw"
                 try:
                     with StallWatch() as cpus, pulse.recording(recording):
-                        r = run_appliance(sound, seconds, env=pulse.env, device="pulse", limit=limit)
+                        lines = run_switched(sound, seconds, pulse.env, limit, extra)
                 finally:
                     limit.close()
                 gaps = zero_runs(sounding(read_recording(recording)))
                 recording.unlink()
                 stalls = ", ".join(cpus.describe()) or "none"
-                print(f"| {sound} | {share:.0%} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {stalls} "
-                      f"| {r['exit']} |", flush=True)
+                exit_line = next((line for line in lines if line.startswith("stopped after")), "")
+                underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
+                totals[share].append(underruns)
+                print(f"| {sound} | {share:.0%} | {underruns} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} "
+                      f"| {stalls} |", flush=True)
     finally:
         pulse.stop()
+    for share, counts in totals.items():
+        clean = sum(1 for n in counts if n == 0)
+        print(f"\n{share:.0%}: {clean} of {len(counts)} sounds with no underrun, {sum(counts)} underruns in all")
 
 
-def latency_table(detents: int) -> None:
+def latency_table(detents: int, extra: str = "") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device."""
     from bedside.config import load
     from bedside.daemon import Daemon
 
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     os.environ.update(pulse.env)
-    tmp = appliance_dir("brown", "pulse")
+    tmp = appliance_dir("brown", "pulse", extra)
     daemon = Daemon(load(tmp / "bedside.toml"), simulate_pins=True, keyboard=False, seed=1)
     applied: deque[tuple[int, int]] = deque()
     thread = threading.Thread(target=daemon.run, daemon=True)
@@ -286,13 +337,17 @@ def main() -> None:
     parser.add_argument("--skip-pi", action="store_true")
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
     parser.add_argument("--sounds", nargs="+", help="for the cost and Pi-share tables: these sounds only")
+    parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
+    parser.add_argument("--audio", default="",
+                        help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
     args = parser.parse_args()
+    audio = args.audio and args.audio.replace("\\n", "\n") + "\n"
     if args.only in (None, "latency"):
-        latency_table(args.detents)
+        latency_table(args.detents, audio)
     if args.only in (None, "cost"):
         cost_table(args.seconds, args.sounds)
     if args.only in (None, "pi") and not args.skip_pi:
-        pi_table(args.pi_seconds, (0.15, 0.10), args.sounds)
+        pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio)
 
 
 if __name__ == "__main__":
