@@ -51,6 +51,10 @@ DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
 CONTENDED = 4.0
 CRITICAL_CHUNKS = 2
+#: A top-up renders its chunks back to back, without a pause, while they have taken less CPU than
+#: this in all: a cheap sound (the noise colours: ~0.4 ms a cold chunk) is topped up in one wake-up,
+#: with warm caches after the first chunk; a dear one (fire, ~1 ms) still one chunk per slice.
+BATCH_CPU_S = 0.001
 #: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
 #: (the crossfade starts within 100 ms of the command).
@@ -201,22 +205,27 @@ class Synthesis:
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lower this thread only (Linux: a thread is a task)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        slice_: tuple[float, float] | None = None
         while not self._closing:
             while self._jobs:
                 self._guarded(self._jobs.popleft())
-            slice_ = self._slice()
+            slice_ = slice_ or self._slice()
             least = self._fill_hungriest()
             if least is None:
+                cpu = max(0.0, time.thread_time() - slice_[0])
+                if cpu < BATCH_CPU_S and not self._jobs:
+                    continue  # a cheap chunk: the next one at once, while the caches are warm
+                slice_ = None
                 # A top-up keeps pace with the sound, so it is paced by the sound (and its own
                 # duty cycle), not backed off when the CPU is short: that let it fall behind and
                 # then hurry in bursts, worse for the audio thread than a steady pace.
-                cpu = max(0.0, time.thread_time() - slice_[0])
                 pause = (HURRY_PAUSE if self._critical else DUTY_PAUSE) * cpu
                 if not self._critical:
                     pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
                 self._wake.wait(pause)  # a job still wakes it at once
                 self._wake.clear()
                 continue
+            slice_ = None
             # Everything is ahead: sleep until the feed furthest behind is down to the low mark,
             # or a job arrives; with nothing playing, until a job arrives (an idle box never wakes).
             self._wake.wait(max(MIN_SLEEP_S, (least - self.low) / self._rate) if least < INFINITE else None)
