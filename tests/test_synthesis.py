@@ -1,0 +1,51 @@
+"""The synthesis thread: a sound being built never lets the one playing run low."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from bedside.audio.synthesis import Feed, Synthesis
+
+RATE = 48000
+
+
+class Quiet:
+    """A source that costs nothing: what is measured here is the thread's order of work."""
+
+    def render(self, frames: int) -> np.ndarray:
+        return np.zeros((frames, 2), np.float32)
+
+
+def prepared(synthesis: Synthesis, make) -> Feed:
+    ready: list[Feed | None] = []
+    done = threading.Event()
+    synthesis.prepare(make, lambda feed: (ready.append(feed), done.set()))
+    assert done.wait(10)
+    assert ready[0] is not None
+    return ready[0]
+
+
+def test_a_new_sound_is_built_only_once_the_playing_one_is_full():
+    """At a Pi's share of a core, building and priming fire took longer than the playing sound's
+    low mark lasts (0.26 s): it ran dry at the switch. The playing feed is now filled to the top
+    before the build begins (and between prime chunks), so the build has its whole reserve."""
+    synthesis = Synthesis(RATE)
+    try:
+        playing = prepared(synthesis, Quiet)
+        deadline = time.monotonic() + 10
+        while playing.ahead < synthesis.ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        playing.render(playing.ahead - synthesis.low - 1)  # just above the low mark: no top-up due
+        seen: list[int] = []
+
+        def make() -> Quiet:
+            seen.append(playing.ahead)
+            return Quiet()
+
+        prepared(synthesis, make)
+        assert len(seen) == 1 and seen[0] >= synthesis.ahead, (seen, synthesis.ahead, synthesis.low)
+    finally:
+        synthesis.close()
