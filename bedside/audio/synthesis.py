@@ -243,11 +243,10 @@ class Synthesis:
         Once one feed is below the low mark, every feed is filled to the top before sleeping.
         (A method of its own so that no strong reference to a feed outlives it.)
         """
-        live = [(feed, ref) for ref in self._feeds if (feed := ref()) is not None and not feed.closed]
-        self._feeds = [ref for _, ref in live]
+        live = self._live_feeds()
         if not live:
             return INFINITE
-        hungriest = min((feed for feed, _ in live), key=lambda f: f.ahead)
+        hungriest = min(live, key=lambda f: f.ahead)
         if hungriest.ahead >= self.ahead or (not self._topping_up and hungriest.ahead > self.low):
             self._topping_up = False
             return hungriest.ahead
@@ -257,10 +256,16 @@ class Synthesis:
             hungriest.closed = True  # a source that fails once is not asked again
         return None
 
+    def _live_feeds(self) -> list[Feed]:
+        """The feeds still playing (the list of references forgets the others)."""
+        live = [(feed, ref) for ref in self._feeds if (feed := ref()) is not None and not feed.closed]
+        self._feeds = [ref for _, ref in live]
+        return [feed for feed, _ in live]
+
     def _top_up_live(self) -> None:
         """Fill every live feed to the top, the furthest behind first (while a sound is built)."""
         while True:
-            live = [feed for ref in self._feeds if (feed := ref()) is not None and not feed.closed]
+            live = self._live_feeds()
             if not live:
                 return
             hungriest = min(live, key=lambda f: f.ahead)
