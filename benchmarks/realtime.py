@@ -68,21 +68,28 @@ def appliance_dir(sound: str | None, device: str = "null", extra: str = "") -> P
     return tmp
 
 
-def run_appliance(sound: str | None, seconds: float, env: dict | None = None, device: str = "null",
-                  limit: CpuLimit | None = None) -> dict:
-    """`bedside run` playing ``sound`` (None: stopped) for ``seconds`` after READY=1."""
-    tmp = appliance_dir(sound, device)
+def start_ready(tmp: Path, env: dict, stdin, limit: CpuLimit | None) -> tuple[subprocess.Popen, socket.socket]:
+    """`bedside run` with the config in ``tmp`` (held by ``limit`` from its first instruction, if
+    any), once it has sent READY=1; its output is piped. Returns it and its notify socket."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(str(tmp / "notify.sock"))
     server.settimeout(60)
-    started = time.perf_counter()
     process = subprocess.Popen([*BEDSIDE, "--config", str(tmp / "bedside.toml"), "run", "--simulate-pins"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(env or {}), "NOTIFY_SOCKET": str(tmp / "notify.sock")})
+                               stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **env, "NOTIFY_SOCKET": str(tmp / "notify.sock")})
     if limit is not None:
         limit.add(process.pid)
     while "READY=1" not in server.recv(4096).decode():
         pass
+    return process, server
+
+
+def run_appliance(sound: str | None, seconds: float, env: dict | None = None, device: str = "null",
+                  limit: CpuLimit | None = None) -> dict:
+    """`bedside run` playing ``sound`` (None: stopped) for ``seconds`` after READY=1."""
+    tmp = appliance_dir(sound, device)
+    started = time.perf_counter()
+    process, server = start_ready(tmp, env or {}, subprocess.DEVNULL, limit)
     ready = time.perf_counter() - started
     time.sleep(6)  # past the first seconds (the clock check of an unclocked device)
     cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
@@ -213,18 +220,12 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     catalogue = list(builtin_sounds())
     before = catalogue[catalogue.index(sound) - 1]
     tmp = appliance_dir(before, "pulse", extra)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    server.bind(str(tmp / "notify.sock"))
-    server.settimeout(60)
     keys, terminal = pty.openpty()
-    process = subprocess.Popen([*BEDSIDE, "--config", str(tmp / "bedside.toml"), "run", "--simulate-pins"],
-                               stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **env, "NOTIFY_SOCKET": str(tmp / "notify.sock")})
-    os.close(terminal)
     try:
-        limit.add(process.pid)
-        while "READY=1" not in server.recv(4096).decode():
-            pass
+        process, server = start_ready(tmp, env, terminal, limit)
+    finally:
+        os.close(terminal)
+    try:
         started = time.monotonic()
         time.sleep(8)
         os.write(keys, b"n")
