@@ -159,6 +159,30 @@ def spectral_centroid(x: np.ndarray) -> float:
     return float((spectrum * freqs).sum() / spectrum.sum())
 
 
+@pytest.mark.parametrize("level", [0.3, 0.6, 0.95])
+def test_a_crossfade_between_fed_sources_gives_the_same_samples_as_between_plain_ones(level):
+    """A crossfade skips the limiter's scan when the feeds' peaks times both legs' largest gains
+    stay under its threshold. At 0.6 the two legs' sum passes 0.8 mid-crossfade (equal power: each
+    leg at 0.71): the scan must run there, and give what plain sources (peak unknown) give."""
+    from bedside.audio.synthesis import Feed
+
+    engines = Engine(RATE, volume=100), Engine(RATE, volume=100)
+    feeds = Feed(Loud(level)), Feed(Loud(level))
+    for feed in feeds:
+        for _ in range(200):
+            feed.fill(2048)
+    fed, plain = engines
+    fed.play("a", feeds[0], fade_in=0.1)
+    plain.play("a", Loud(level), fade_in=0.1)
+    before = run(fed, 1.0, block=512), run(plain, 1.0, block=512)
+    fed.play("b", feeds[1], crossfade=2.0)
+    plain.play("b", Loud(level), crossfade=2.0)
+    a, b = run(fed, 3.0, block=512), run(plain, 3.0, block=512)
+    assert np.array_equal(before[0], before[1]) and np.array_equal(a, b)
+    assert (fed.limited_samples > 0) == (level > 0.8 / 2 ** 0.5)
+    assert np.abs(a).max() <= 0.97
+
+
 @pytest.mark.parametrize("darken", [False, True])
 def test_sleep_fade_can_darken_the_sound(darken):
     from bedside.sounds import builtin_sounds

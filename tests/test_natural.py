@@ -83,3 +83,24 @@ def test_the_click_score_catches_a_step():
     stepped = x.copy()
     stepped[10 * RATE:] += np.sqrt(np.mean(x**2))
     assert click_score(x) < 5 < 15 < click_score(stepped)
+
+
+@pytest.mark.parametrize("rate", [8000, 48000, 96000])
+def test_the_fires_snaps_are_each_a_decaying_burst_through_its_own_one_pole(rate):
+    """The snap shapes are filtered all at once (a quarter of the fire's build): each must still be
+    its own burst through its own one-pole low-pass, at any rate (long shapes need the recursion in
+    pieces), ending on exactly zero."""
+    from bedside.audio.synth.fire import CRACKLE, POP, snap_shapes
+    from bedside.audio.synth.processes import one_pole
+
+    for kind, count in ((CRACKLE, 128), (POP, 32)):
+        shapes = snap_shapes(kind, np.random.default_rng(5), rate, count)
+        draws = np.random.default_rng(5)  # the same draws, in the order snap_shapes makes them
+        for shape in shapes:
+            decay = draws.uniform(*kind.decay_s) * rate
+            burst = draws.standard_normal(max(int(6 * decay), 8)) * np.exp(-np.arange(len(shape)) / decay)
+            pole = draws.uniform(*kind.darkness)
+            expected = one_pole(burst, pole) * (1 - pole)
+            expected[-8:] *= np.linspace(1.0, 0.0, 8)
+            np.testing.assert_allclose(shape, expected.astype(np.float32), rtol=1e-5, atol=1e-7)
+            assert shape[-1] == 0.0

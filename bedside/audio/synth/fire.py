@@ -18,7 +18,7 @@ import numpy as np
 
 from bedside.audio.synth import spawn_generators
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, butterworth
-from bedside.audio.synth.processes import SlowRandom, SnapTrain, one_pole
+from bedside.audio.synth.processes import SlowRandom, SnapTrain
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,43 @@ SHAPES = 128
 
 def snap_shapes(kind: SnapKind, rng: np.random.Generator, rate: int, count: int = SHAPES) -> list[np.ndarray]:
     """Noise under a fast exponential decay, darkened by a one-pole low-pass, ending on exactly
-    zero. It starts at full strength, as a real crackle does: a click by nature, kept soft by its level."""
+    zero. It starts at full strength, as a real crackle does: a click by nature, kept soft by its level.
+
+    Drawn shape by shape (a seed gives the shapes it always gave), filtered all at once: one by one,
+    the 160 shapes were 12 ms of CPU in the fire's build, which on a Pi-class share of a core
+    (a tenth: over 100 ms of the clock) competed with a crossfade's audio at every switch to fire.
+    """
+    decays, poles, bursts = np.empty(count), np.empty(count), []
+    for i in range(count):
+        decays[i] = rng.uniform(*kind.decay_s) * rate
+        bursts.append(rng.standard_normal(max(int(6 * decays[i]), 8)))
+        poles[i] = rng.uniform(*kind.darkness)
+    width = max(len(burst) for burst in bursts)
+    x = np.zeros((count, width))
+    for row, burst in zip(x, bursts, strict=True):
+        row[:len(burst)] = burst
+    # one_pole's scaled running sum, every shape at once: y[n] = p^n · Σ_k≤n p^-k · x[k], with the
+    # decay and p^-k in one exp (numpy's exp is vectorised, its pow is not), in pieces short enough
+    # that the darkest pole's p^-k stays finite (a short shape's padding never reaches its samples).
+    t = np.arange(width, dtype=np.float64)
+    log_poles = np.log(poles)[:, None]
+    out = np.empty_like(x)
+    piece = max(1, int(300 / -log_poles.min()))
+    state = np.zeros(count)
+    for begin in range(0, width, piece):
+        span = slice(begin, min(begin + piece, width))
+        local = t[:span.stop - begin]
+        scaled = x[:, span] * np.exp(-t[span] / decays[:, None] - local * log_poles)
+        part = (np.cumsum(scaled, axis=1) + (state * poles)[:, None]) * np.exp(local * log_poles)
+        out[:, span] = part
+        state = part[:, -1]
+    out *= (1 - poles)[:, None]
+    fade = np.linspace(1.0, 0.0, 8)
     shapes = []
-    for _ in range(count):
-        decay = rng.uniform(*kind.decay_s) * rate
-        length = max(int(6 * decay), 8)
-        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / decay)
-        pole = rng.uniform(*kind.darkness)
-        burst = one_pole(burst, pole) * (1 - pole)
-        burst[-8:] *= np.linspace(1.0, 0.0, 8)
-        shapes.append(burst.astype(np.float32))
+    for row, burst in zip(out, bursts, strict=True):
+        shape = row[:len(burst)].astype(np.float32)
+        shape[-8:] *= fade
+        shapes.append(shape)
     return shapes
 
 
