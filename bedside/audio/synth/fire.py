@@ -48,9 +48,10 @@ def snap_shapes(kind: SnapKind, rng: np.random.Generator, rate: int, count: int 
     """Noise under a fast exponential decay, darkened by a one-pole low-pass, ending on exactly
     zero. It starts at full strength, as a real crackle does: a click by nature, kept soft by its level.
 
-    Drawn shape by shape (a seed gives the shapes it always gave), filtered all at once: one by one,
-    the 160 shapes were 12 ms of CPU in the fire's build, which on a Pi-class share of a core
-    (a tenth: over 100 ms of the clock) competed with a crossfade's audio at every switch to fire.
+    Drawn shape by shape (a seed gives the shapes it gave, to rounding), filtered all at once: one
+    by one, the 160 shapes were 8 of the 15 ms of CPU the fire's build took (now 6 of 11), and on a
+    Pi-class share of a core (a tenth: ten times that on the clock) the build competes with the
+    audio thread at every switch to fire.
     """
     decays, poles, bursts = np.empty(count), np.empty(count), []
     for i in range(count):
