@@ -252,8 +252,7 @@ class Synthesis:
             return hungriest.ahead
         self._topping_up = True
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
-        if not self._guarded(lambda: hungriest.fill(self.chunk)):
-            hungriest.closed = True  # a source that fails once is not asked again
+        self._fill(hungriest)
         return None
 
     def _live_feeds(self) -> list[Feed]:
@@ -271,8 +270,12 @@ class Synthesis:
             hungriest = min(live, key=lambda f: f.ahead)
             if hungriest.ahead >= self.ahead:
                 return
-            if not self._guarded(lambda: hungriest.fill(self.chunk)):  # noqa: B023 (called at once)
-                hungriest.closed = True
+            self._fill(hungriest)
+
+    def _fill(self, feed: Feed) -> None:
+        """One chunk more for ``feed``; a source that fails once is not asked again."""
+        if not self._guarded(lambda: feed.fill(self.chunk)):
+            feed.closed = True
 
     def _guarded(self, work: Callable[[], None]) -> bool:
         try:
