@@ -74,17 +74,22 @@ class AudioConfig:
                                      "names.")
     rate: int = setting(48000, "Sample rate in Hz: 44100, 48000, 88200 or 96000.", OneOf(44100, 48000, 88200, 96000))
     period_frames: int = setting(512, (
-        "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it; "
-        "the rest of the buffer is the margin that a late wake-up (a busy CPU) eats before the sound stops, and a "
-        "command (a knob detent) waits at most one buffer before it is heard. The defaults, 512 × 4 = 2048 frames "
-        "at 48 kHz, are chosen for a Pi: a 43 ms buffer keeps a detent under 50 ms from the knob to the DAC "
-        "(measured p50 28 ms, p99 45 ms); its 32 ms margin carries the sound through a sound switch and a knob "
-        "sweep on a CPU held to 10% of one core (about a Pi Zero 2 W core) in 5 of 6 runs, where 512 × 3 (21 ms "
-        "margin) underran in 5 of 6; and 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods "
-        "wake more often: more CPU. ALSA may round it: `bedside doctor` shows what the device granted.)"),
+        "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it. "
+        "What the device holds is the margin that a late wake-up (a busy CPU) eats before the sound stops, and "
+        "what a command (a knob detent) waits behind before it is heard: so the device is kept at fill_periods "
+        "while the CPU keeps up (512 × 3 at 48 kHz: a detent reaches the DAC in 23 ms, p99 37 ms, measured), and "
+        "at its whole buffer of periods while a sound is built and crossfaded in, and for a minute after a "
+        "wake-up came late (512 × 6: 64 ms; on a CPU held to 10% of one core, about a Pi Zero 2 W core, four "
+        "sounds each switched to and swept had 1 underrun in all, against 5 with 43 ms, mostly at the switch). 94 "
+        "wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. ALSA "
+        "may round it: `bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
-    periods: int = setting(4, "Periods in the buffer (2–16): more periods, more margin and more latency.",
-                           Between(2, 16))
+    periods: int = setting(6, (
+        "Periods in the device's buffer (2–16): the most it holds, kept full while a sound is built and "
+        "crossfaded in, and for a minute after the player woke late (a busy CPU)."), Between(2, 16))
+    fill_periods: int = setting(3, (
+        "Periods kept queued otherwise (1–16, at most periods): what a knob detent waits behind before it is "
+        "heard."), Between(1, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '
         '"S16_LE". At the quietest steps, 16-bit output is mostly dither: prefer 32.'),
@@ -564,6 +569,9 @@ def parse(data: dict[str, Any], base: Path = Path(".")) -> Config:
         if entry.action == "profile" and entry.profile not in known:
             raise ConfigError(f"{entry.name}.profile", f"no profile {shown('', entry.profile)}; "
                                                        f"there are {', '.join(known)}")
+    audio = sections.get("audio", AudioConfig())
+    if audio.fill_periods > audio.periods:
+        raise ConfigError("audio.fill_periods", f"must be at most audio.periods ({audio.periods})")
     volume = sections.get("volume", VolumeConfig())
     if volume.floor_db >= volume.ceiling_db:
         raise ConfigError("volume.floor_db", f"must be below volume.ceiling_db ({volume.ceiling_db})")

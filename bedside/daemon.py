@@ -339,7 +339,8 @@ class Daemon:
                 self.web.close()
             if not stuck:  # a stuck loop may still be inside the device: closing it under it could crash
                 output.close()
-            log.info("stopped after %.0f s: %d underruns", time.monotonic() - started, output.underruns)
+            log.info("stopped after %.0f s: %d underruns, %d late periods", time.monotonic() - started,
+                     output.underruns, output.late_wakes)
         if failure:
             raise failure[0]
         return 1 if stuck else 0

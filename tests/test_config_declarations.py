@@ -63,6 +63,15 @@ def test_a_wrong_value_names_the_key_and_what_it_allows(tmp_path):
         load(path)
 
 
+def test_a_steady_fill_deeper_than_the_buffer_names_both_keys(tmp_path):
+    path = tmp_path / "bedside.toml"
+    path.write_text("[audio]\nperiods = 4\nfill_periods = 5\n")
+    with pytest.raises(ConfigError, match=r"audio\.fill_periods: must be at most audio\.periods \(4\)"):
+        load(path)
+    path.write_text("[audio]\nperiods = 4\nfill_periods = 4\n")
+    assert load(path).audio.fill_periods == 4
+
+
 def test_relative_paths_are_resolved_once_against_the_config_folder(tmp_path, monkeypatch):
     """The service runs in /run/bedside (and lgpio's folder): a relative path in the config must name
     the file beside the config for check-config and for use alike."""

@@ -184,7 +184,7 @@ def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, 
     gaps = zero_runs(x)
     assert len(gaps) == len(stops), gaps
     for (_, length), pause in zip(gaps, stops, strict=True):
-        # The device's buffer (default 512 × 4: 43 ms) covered the start of each pause, no more.
+        # What the device held (at most its buffer, 512 × 6: 64 ms) covered the start of each pause, no more.
         assert length / RATE > pause - DEFAULT_BUFFER_S - 0.005
     steps = np.abs(np.diff(x, axis=0))
     quiet = np.ones(len(steps), bool)
@@ -270,3 +270,54 @@ def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes
         listener.close()
         broker.stop()
     assert max(took) < 0.2, [round(t * 1000) for t in took]  # the issue's bound: seconds before
+
+
+def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_late_wake(pulse, monkeypatch):
+    """The device holds ``fill_periods`` while the CPU keeps up (a knob detent waits behind that
+    much), and its whole buffer while the player braces for a switch and after a wake-up that came
+    late (here: another thread holding the GIL for ~0.1 s while the loop sleeps)."""
+    import threading
+
+    from bedside.audio.sinks import alsa
+
+    for name, value in pulse.env.items():
+        monkeypatch.setenv(name, value)
+    # A busy machine's own stalls must not brace it while the steady fill is measured.
+    monkeypatch.setattr(alsa, "LATE_SHARE", 1e9)
+    sink = alsa.AlsaSink("pulse", RATE, 512, 6, fill_periods=3)
+    period = sink.period_frames
+    silence = np.zeros((sink.buffer_frames, 2), np.float32)
+    queued: list[tuple[float, int, int]] = []  # (time, frames held before the write, late wake-ups so far)
+
+    def play(seconds: float, brace: bool = False) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            n = sink.wait_for_room(period, brace=brace)
+            sink.write(silence[:n])
+            queued.append((time.monotonic(), sink.queued_before, sink.late_wakes))
+
+    try:
+        play(4.0)  # PulseAudio takes nothing for up to 2 s after a start
+        steady = [q for _, q, _ in queued[-90:]]
+        assert np.median(steady) <= sink.steady_frames - period // 2, np.median(steady)
+        queued.clear()
+        play(0.5, brace=True)
+        assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period
+        play(1.5)  # back to the steady fill
+        queued.clear()
+        monkeypatch.setattr(alsa, "LATE_SHARE", 0.5)
+
+        numbers = np.random.default_rng(1).random(100_000).tolist()
+
+        def hog() -> None:  # sorting holds the GIL throughout (~17 ms here): the loop wakes, but cannot run
+            time.sleep(0.05)
+            sorted(numbers)
+
+        late_before = sink.late_wakes
+        threading.Thread(target=hog).start()
+        play(1.5)
+        assert sink.late_wakes > late_before
+        after = [q for _, q, late in queued if late > late_before]
+        assert np.median(after[-20:]) >= sink.buffer_frames - 2 * period, after
+    finally:
+        sink.close()

@@ -51,6 +51,11 @@ class ResilientOutput:
         return self.underruns_before + (self.sink.underruns if self.sink is not None else 0)
 
     @property
+    def late_wakes(self) -> int:
+        """Wake-ups that found the device lower than planned (this device only: for the exit line)."""
+        return self.sink.late_wakes if self.sink is not None else 0
+
+    @property
     def period_frames(self) -> int | None:
         return self.sink.period_frames if self.sink is not None else None
 
@@ -75,13 +80,13 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
         a clock is paced in write instead), or 0 if ``wake_fd`` became readable first."""
         if self.sink is None:
             return frames
         try:
-            return self.sink.wait_for_room(frames, wake_fd)
+            return self.sink.wait_for_room(frames, wake_fd, brace)
         except AudioDeviceError as error:
             self._lost(error)
             return frames

@@ -124,10 +124,13 @@ class Player:
                 # A command that comes while the device has no room is applied at once: a device that
                 # takes nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a
                 # stop that long, nor keep it from the state file.
-                room = output.wait_for_room(n, controller.wake_fd)
+                # While a sound is built or crossfaded in, the device may hold its whole buffer: the
+                # synthesis thread's bursts then come out of a deeper margin.
+                brace = controller.preparing or len(engine.voices) > 1
+                room = output.wait_for_room(n, controller.wake_fd, brace)
                 while room == 0:
                     controller.process_pending(woken=True)
-                    room = output.wait_for_room(n, controller.wake_fd)
+                    room = output.wait_for_room(n, controller.wake_fd, brace)
                 if frames is None and room > n:  # an empty device: fill it, whole periods
                     n = room // n * n
                 controller.process_pending()

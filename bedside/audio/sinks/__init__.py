@@ -35,9 +35,10 @@ class Output(Protocol):
         """Seconds of sound the device still holds now: how long the loop may wait before it runs dry."""
         ...
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once), or 0
-        if ``wake_fd`` became readable first (a command to apply)."""
+        if ``wake_fd`` became readable first (a command to apply). ``brace``: a burst of work is
+        coming (a sound built, a crossfade): a device may hold more than its steady fill."""
         ...
 
     def write(self, block: np.ndarray) -> None:
@@ -57,6 +58,8 @@ class Sink(Output, Protocol):
 
     rate: int
     format: str
+    #: Wake-ups that found the device holding less than planned (the CPU was short).
+    late_wakes: int
 
     @property
     def buffer_seconds(self) -> float:
@@ -69,13 +72,14 @@ class Unclocked:
 
     period_frames: int | None = None
     underruns = 0
+    late_wakes = 0
     queued_before = 0
     buffer_seconds = 0.0
 
     def held_s(self) -> float:
         return 0.0
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         return frames
 
     def rest(self) -> None:

@@ -62,6 +62,12 @@ _QUIET = _silence_libasound()
 RESUME_RAMP_S = 0.010
 #: A device that takes nothing for this long has failed (unplugged, or its driver stuck).
 STALL_S = 5.0
+#: Kept at its steady fill, the loop sleeps until the device is down to one period less. Woken
+#: more than this share of a period after that, it is late (the CPU is short): the device is kept
+#: full for BRACED_S after it. (Late by the clock, not by what the device says it played: PulseAudio
+#: reports a period more than played every ~0.2 s here on an idle machine.)
+LATE_SHARE = 0.5
+BRACED_S = 60.0
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
@@ -87,7 +93,7 @@ def available_pcms() -> list[str]:
 class AlsaSink:
     def __init__(self, device: str = "default", rate: int = 48000, period_frames: int = 256,
                  periods: int = 4, formats: tuple[str, ...] = ("S32_LE", "S16_LE"),
-                 dither_seed: int | None = None) -> None:
+                 dither_seed: int | None = None, fill_periods: int | None = None) -> None:
         self.device = device
         self.underruns = 0
         last_error = "no sample format was accepted"
@@ -117,10 +123,17 @@ class AlsaSink:
         self.period_frames, self.periods = info["period_size"], info["periods"]
         self.buffer_frames = info["buffer_size"]
         self.buffer_seconds = self.buffer_frames / self.rate
+        #: What the device is kept filled to while the CPU keeps up (a command waits behind it); the
+        #: whole buffer while the player braces for work (a sound built, a crossfade) or after a
+        #: late wake-up. (See :meth:`wait_for_room`.)
+        self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
+        self._braced_until = -math.inf
+        self.late_wakes = 0
         # Fed by the player only: blocks from the engine, within its limiter's ceiling.
         self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         self._poll = select.poll()
+        self._wake_poll = select.poll()  # the command pipe alone: a timed wait for a fill level
         self._pcm_fds = set()
         for fd, events in pcm.polldescriptors():
             self._poll.register(fd, events)
@@ -147,7 +160,8 @@ class AlsaSink:
     def from_config(cls, audio: AudioSettings, dither_seed: int | None = None, device: str | None = None) -> AlsaSink:
         """The device ``[audio]`` describes ("auto" format: 32-bit if the device takes it, else 16)."""
         formats = ("S32_LE", "S16_LE") if audio.format == "auto" else (audio.format,)
-        return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed)
+        return cls(device or audio.device, audio.rate, audio.period_frames, audio.periods, formats, dither_seed,
+                   audio.fill_periods)
 
     def held_s(self) -> float:
         """Seconds still queued in the device, as of the last look (a wait for room, or a write)."""
@@ -168,18 +182,27 @@ class AlsaSink:
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
         self._no_room_since, self._wrote_at = None, None
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
         a full buffer, not one period, is what survives a busy CPU in the first milliseconds), or 0
         as soon as ``wake_fd`` is readable (the player applies a command meanwhile: a device slow to
-        take samples must not hold a stop for seconds)."""
+        take samples must not hold a stop for seconds).
+
+        The device is kept filled to ``steady_frames`` (what a knob detent waits behind), and to its
+        whole buffer while ``brace`` (the player expects a burst of work: a sound being built or
+        crossfaded in) and for BRACED_S after a wake-up that came late (the CPU is short)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
         if wake_fd is not None and wake_fd != self._wake_fd:
             self._poll.register(wake_fd, select.POLLIN)
+            self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
+        braced = brace or time.monotonic() < self._braced_until
+        # Frames left free after the write. Some devices count what they played a period at a time
+        # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
+        headroom = 0 if braced else max(0, self.buffer_frames - self.steady_frames - self.period_frames // 2)
         try:
             while True:
                 avail = self._pcm.avail()
@@ -192,9 +215,20 @@ class AlsaSink:
                     self._xrun = True
                     self._avail = self.buffer_frames
                     return self.buffer_frames - self.buffer_frames // 2
-                if avail >= frames:
+                if avail >= frames + headroom:
                     self._no_room_since = None
                     return frames  # late and more room? the next call returns at once
+                if avail >= frames:  # room enough, but above the steady fill: wait on the clock
+                    self._no_room_since = None
+                    timeout = math.ceil(1000 * (frames + headroom - avail + self.period_frames // 2) / self.rate)
+                    due = time.monotonic() + timeout / 1000
+                    if wake_fd is None:
+                        time.sleep(timeout / 1000)
+                    elif self._wake_poll.poll(timeout):
+                        return 0
+                    if time.monotonic() - due > LATE_SHARE * self.period_frames / self.rate:
+                        self._late()
+                    continue
                 now = time.monotonic()
                 self._no_room_since = self._no_room_since or now
                 if now - self._no_room_since > STALL_S:
@@ -211,6 +245,11 @@ class AlsaSink:
                         time.sleep((frames - max(avail, 0)) / self.rate / 2)
         except alsaaudio.ALSAAudioError as error:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
+
+    def _late(self) -> None:
+        """A wake-up came late: keep the device full for a while (a CPU short once is short again)."""
+        self.late_wakes += 1
+        self._braced_until = time.monotonic() + BRACED_S
 
     def write(self, block: np.ndarray) -> None:
         starting = self._resting or self._xrun  # the device starts from empty with this block
@@ -238,7 +277,7 @@ class AlsaSink:
                 total, done = len(data) // self._frame_bytes, 0
                 continue
             if written <= 0:  # no room after all (a plugin's estimate): wait for some
-                self.wait_for_room(min(total - done, self.period_frames))
+                self.wait_for_room(min(total - done, self.period_frames), brace=True)
                 continue
             done += written
         self._avail = max(0, self._avail - total)
