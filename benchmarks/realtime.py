@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import pty
+import re
 import resource
 import shutil
 import signal
@@ -250,9 +251,9 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}"
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
           f"a switch to the sound at 8 s, a knob sweep at 14 s)\n")
-    print("| sound | share | underruns (the daemon's count) | gaps ≥ 1 ms | ms of gaps | where (s from the first "
-          "sound: ms) | CPU stalls > 25 ms (the VM's host) |")
-    print("|---|---:|---:|---:|---:|---|---|")
+    print("| sound | share | underruns (the daemon's count) | late periods | gaps ≥ 1 ms | ms of gaps | where (s from "
+          "the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
     try:
@@ -270,9 +271,11 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 stalls = ", ".join(cpus.describe()) or "none"
                 exit_line = next((line for line in lines if line.startswith("stopped after")), "")
                 underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
+                late = re.search(r"(\d+) late periods", exit_line)
                 totals[share].append(underruns)
                 where = ", ".join(f"{start / 48000:.1f}: {length / 48:.0f}" for start, length in gaps[:6])
-                print(f"| {sound} | {share:.0%} | {underruns} | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} "
+                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {len(gaps)} "
+                      f"| {sum(n for _, n in gaps) / 48:.0f} "
                       f"| {where or '–'} | {stalls} |", flush=True)
     finally:
         pulse.stop()

@@ -275,7 +275,7 @@ def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes
 def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_late_wake(pulse, monkeypatch):
     """The device holds ``fill_periods`` while the CPU keeps up (a knob detent waits behind that
     much), and its whole buffer while the player braces for a switch and after a wake-up that came
-    late (here: another thread holding the GIL for ~0.1 s while the loop sleeps)."""
+    late (here: another thread holding the GIL for ~17 ms while the loop sleeps) or ran dry."""
     import threading
 
     from bedside.audio.sinks import alsa
@@ -319,5 +319,13 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
         assert sink.late_wakes > late_before
         after = [q for _, q, late in queued if late > late_before]
         assert np.median(after[-20:]) >= sink.buffer_frames - 2 * period, after
+
+        sink._braced_until = -np.inf  # as a minute later
+        play(1.0)
+        time.sleep(0.3)  # the loop stopped outright: the device runs dry
+        queued.clear()
+        play(3.0)  # PulseAudio takes nothing for up to 2 s after the restart
+        assert sink.underruns == 1
+        assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period
     finally:
         sink.close()

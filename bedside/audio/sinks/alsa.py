@@ -64,8 +64,10 @@ RESUME_RAMP_S = 0.010
 STALL_S = 5.0
 #: Kept at its steady fill, the loop sleeps until the device is down to one period less. Woken
 #: more than this share of a period after that, it is late (the CPU is short): the device is kept
-#: full for BRACED_S after it. (Late by the clock, not by what the device says it played: PulseAudio
-#: reports a period more than played every ~0.2 s here on an idle machine.)
+#: full for BRACED_S after it, as after an underrun, or when the loop comes back from a write to
+#: find the device more than two periods under its steady fill (held up between its wake-ups).
+#: (Late by the clock first, not by what the device says it played: PulseAudio reports a period
+#: more than played every ~0.2 s here on an idle machine.)
 LATE_SHARE = 0.5
 BRACED_S = 60.0
 
@@ -203,9 +205,15 @@ class AlsaSink:
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
         headroom = 0 if braced else max(0, self.buffer_frames - self.steady_frames - self.period_frames // 2)
+        first_look = not braced and self._wrote_at is not None and not self._clockless
         try:
             while True:
                 avail = self._pcm.avail()
+                held = self.buffer_frames - avail
+                if first_look and avail >= 0 and held < self.steady_frames - 2 * self.period_frames:
+                    self._late()  # held up since the last write: the CPU is short
+                    headroom = 0
+                first_look = False
                 if avail >= self.buffer_frames:  # running and empty without an underrun: no clock
                     self._clockless = True
                 if avail >= 0:  # what it played since the last look
@@ -247,7 +255,7 @@ class AlsaSink:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
 
     def _late(self) -> None:
-        """A wake-up came late: keep the device full for a while (a CPU short once is short again)."""
+        """The loop came late: keep the device full for a while (a CPU short once is short again)."""
         self.late_wakes += 1
         self._braced_until = time.monotonic() + BRACED_S
 
@@ -311,6 +319,7 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
+        self._braced_until = time.monotonic() + BRACED_S  # a CPU short once is short again
         self._xrun = False
         self._ramp_at = 0
         self._lead_in = True
