@@ -193,7 +193,8 @@ class AlsaSink:
 
         The device is kept filled to ``steady_frames`` (what a knob detent waits behind), and to its
         whole buffer while ``brace`` (the player expects a burst of work: a sound being built or
-        crossfaded in) and for BRACED_S after a wake-up that came late (the CPU is short)."""
+        crossfaded in) and for BRACED_S after the loop came late or the device ran dry (the CPU is
+        short: see LATE_SHARE)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
