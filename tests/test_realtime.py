@@ -287,14 +287,14 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
     sink = alsa.AlsaSink("pulse", RATE, 512, 6, fill_periods=3)
     period = sink.period_frames
     silence = np.zeros((sink.buffer_frames, 2), np.float32)
-    queued: list[tuple[float, int, int]] = []  # (time, frames held before the write, late wake-ups so far)
+    queued: list[tuple[float, int, int]] = []  # (time, frames held before the write, late periods + underruns)
 
     def play(seconds: float, brace: bool = False) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             n = sink.wait_for_room(period, brace=brace)
             sink.write(silence[:n])
-            queued.append((time.monotonic(), sink.queued_before, sink.late_wakes))
+            queued.append((time.monotonic(), sink.queued_before, sink.late_wakes + sink.underruns))
 
     try:
         play(4.0)  # PulseAudio takes nothing for up to 2 s after a start
@@ -313,19 +313,20 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
             time.sleep(0.05)
             sorted(numbers)
 
-        late_before = sink.late_wakes
+        late_before = sink.late_wakes + sink.underruns
         threading.Thread(target=hog).start()
-        play(1.5)
-        assert sink.late_wakes > late_before
+        play(3.0)  # long enough to refill if a loaded machine ran it dry too (a 2 s restart on PulseAudio)
+        assert sink.late_wakes + sink.underruns > late_before  # late (or, on a loaded machine, dry)
         after = [q for _, q, late in queued if late > late_before]
         assert np.median(after[-20:]) >= sink.buffer_frames - 2 * period, after
 
         sink._braced_until = -np.inf  # as a minute later
         play(1.0)
+        dry_before = sink.underruns
         time.sleep(0.3)  # the loop stopped outright: the device runs dry
         queued.clear()
         play(3.0)  # PulseAudio takes nothing for up to 2 s after the restart
-        assert sink.underruns == 1
+        assert sink.underruns > dry_before
         assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period
     finally:
         sink.close()

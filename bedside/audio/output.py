@@ -52,7 +52,7 @@ class ResilientOutput:
 
     @property
     def late_wakes(self) -> int:
-        """Wake-ups that found the device lower than planned (this device only: for the exit line)."""
+        """Times the loop came late to the device (this device only: for the exit line)."""
         return self.sink.late_wakes if self.sink is not None else 0
 
     @property

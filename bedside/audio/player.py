@@ -124,13 +124,10 @@ class Player:
                 # A command that comes while the device has no room is applied at once: a device that
                 # takes nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a
                 # stop that long, nor keep it from the state file.
-                # While a sound is built or crossfaded in, the device may hold its whole buffer: the
-                # synthesis thread's bursts then come out of a deeper margin.
-                brace = controller.preparing or len(engine.voices) > 1
-                room = output.wait_for_room(n, controller.wake_fd, brace)
+                room = output.wait_for_room(n, controller.wake_fd, self._bracing())
                 while room == 0:
-                    controller.process_pending(woken=True)
-                    room = output.wait_for_room(n, controller.wake_fd, brace)
+                    controller.process_pending(woken=True)  # it may have started a switch
+                    room = output.wait_for_room(n, controller.wake_fd, self._bracing())
                 if frames is None and room > n:  # an empty device: fill it, whole periods
                     n = room // n * n
                 controller.process_pending()
@@ -155,6 +152,11 @@ class Player:
         finally:
             if self.synthesis is not None:
                 self.synthesis.close()
+
+    def _bracing(self) -> bool:
+        """A sound is being built or crossfaded in: the device may hold its whole buffer, so the
+        synthesis thread's bursts come out of a deeper margin."""
+        return self.controller.preparing or len(self.engine.voices) > 1
 
     def _rest(self) -> None:
         """Nothing plays: let the device play out what it holds and stop it, then sleep until a
