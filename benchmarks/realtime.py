@@ -285,7 +285,10 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
 
 
 def latency_table(detents: int, extra: str = "") -> None:
-    """In-process daemon on MockFactory pins, playing into the clocked device."""
+    """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
+    in the first minute after the start (the device kept full: see alsa.BRACED_S) and another after
+    it (kept at [audio] fill_periods unless the loop came late meanwhile: the late count says)."""
+    from bedside.audio.sinks import alsa
     from bedside.config import load
     from bedside.daemon import Daemon
 
@@ -296,42 +299,53 @@ def latency_table(detents: int, extra: str = "") -> None:
     applied: deque[tuple[int, int]] = deque()
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
+    phases = []
     try:
         assert daemon.ready.wait(30)
         daemon.player.writes = deque(maxlen=100000)
         daemon.controller.subscribe(lambda snapshot: snapshot.reason == "volume" and applied.append(
             (snapshot.state.volume, snapshot.frame)))
+        started = time.monotonic()
         time.sleep(2)
         a, b = daemon.pins.factory.pin(5), daemon.pins.factory.pin(6)
-        turned = []
-        for i in range(detents):
-            first, second = (a, b) if (i // 10) % 2 == 0 else (b, a)  # sweeps up and down, ten at a time
-            first.drive_low()
-            second.drive_low()
-            first.drive_high()
-            time.sleep(0.002)
-            turned.append(time.monotonic())
-            second.drive_high()  # the last edge of the quadrature cycle: the detent
-            time.sleep(0.06 + 0.04 * np.random.default_rng(i).random())
-        time.sleep(0.5)
-        writes = list(daemon.player.writes)
         sink = daemon.output.sink
+        for name, at in (("in the first minute after a start", 2.0), ("a minute later", alsa.BRACED_S + 2)):
+            time.sleep(max(0.0, at - (time.monotonic() - started)))
+            late = sink.late_wakes + sink.underruns
+            turned = []
+            for i in range(detents):
+                first, second = (a, b) if (i // 10) % 2 == 0 else (b, a)  # sweeps up and down, ten at a time
+                first.drive_low()
+                second.drive_low()
+                first.drive_high()
+                time.sleep(0.002)
+                turned.append(time.monotonic())
+                second.drive_high()  # the last edge of the quadrature cycle: the detent
+                time.sleep(0.06 + 0.04 * np.random.default_rng(i).random())
+            time.sleep(0.5)
+            phases.append((name, turned, sink.late_wakes + sink.underruns - late))
+        writes = list(daemon.player.writes)
         granted = f"{sink.period_frames} frames × {sink.periods} (buffer {sink.buffer_seconds * 1000:.1f} ms)"
+        steady = sink.steady_frames / sink.rate * 1000
     finally:
         daemon.request_exit()
         thread.join(10)
         pulse.stop()
     firsts = np.array([w[0] for w in writes])
-    latencies = []
-    for when, (_, frame) in zip(turned, list(applied), strict=False):
-        k = np.searchsorted(firsts, frame, side="right") - 1
-        first, handed, queued = writes[k]
-        latencies.append(handed - when + (queued + frame - first) / 48000)
-    lat = np.array(latencies) * 1000
-    print(f"\n### Knob detent → first changed sample at the DAC, clocked device, granted {granted}\n")
-    print("| detents | p50, ms | p99, ms | max, ms |")
-    print("|---:|---:|---:|---:|")
-    print(f"| {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | {lat.max():.1f} |")
+    print(f"\n### Knob detent → first changed sample at the DAC, clocked device, granted {granted}, "
+          f"kept at {steady:.1f} ms once steady\n")
+    print("| when | detents | p50, ms | p99, ms | max, ms | late periods + underruns meanwhile |")
+    print("|---|---:|---:|---:|---:|---:|")
+    changes = iter(applied)
+    for name, turned, late in phases:
+        latencies = []
+        for when, (_, frame) in zip(turned, changes, strict=False):
+            k = np.searchsorted(firsts, frame, side="right") - 1
+            first, handed, queued = writes[k]
+            latencies.append(handed - when + (queued + frame - first) / 48000)
+        lat = np.array(latencies) * 1000
+        print(f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | "
+              f"{lat.max():.1f} | {late} |")
 
 
 def main() -> None:

@@ -274,8 +274,9 @@ def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes
 
 def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_late_wake(pulse, monkeypatch):
     """The device holds ``fill_periods`` while the CPU keeps up (a knob detent waits behind that
-    much), and its whole buffer while the player braces for a switch and after a wake-up that came
-    late (here: another thread holding the GIL for ~17 ms while the loop sleeps) or ran dry."""
+    much), and its whole buffer for a while after a start, while the player braces for a switch and
+    after a wake-up that came late (here: another thread holding the GIL for ~17 ms while the loop
+    sleeps) or ran dry."""
     import threading
 
     from bedside.audio.sinks import alsa
@@ -298,6 +299,11 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
 
     try:
         play(4.0)  # PulseAudio takes nothing for up to 2 s after a start
+        # Full for a while after a start (the synthesis thread builds ahead then)...
+        assert np.median([q for _, q, _ in queued[-90:]]) >= sink.buffer_frames - 2 * period
+        sink._braced_until = -np.inf  # as a minute later
+        queued.clear()
+        play(1.5)  # ...then at the steady fill
         steady = [q for _, q, _ in queued[-90:]]
         assert np.median(steady) <= sink.steady_frames - period // 2, np.median(steady)
         queued.clear()

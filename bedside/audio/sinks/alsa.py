@@ -70,6 +70,10 @@ STALL_S = 5.0
 #: more than played every ~0.2 s here on an idle machine.)
 LATE_SHARE = 0.5
 BRACED_S = 60.0
+#: The device is kept full for BRACED_S after it starts from rest too: the synthesis thread builds
+#: ahead then (the new sound's first minutes), and at 15% of a core the steady fill alone ran dry
+#: there (issue 23's notes).
+STARTED_BRACED = True
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
@@ -129,7 +133,7 @@ class AlsaSink:
         #: whole buffer while the player braces for work (a sound built, a crossfade) or after a
         #: late wake-up. (See :meth:`wait_for_room`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
-        self._braced_until = -math.inf
+        self._braced_until = time.monotonic() + BRACED_S if STARTED_BRACED else -math.inf  # a start
         self.late_wakes = 0
         # Fed by the player only: blocks from the engine, within its limiter's ceiling.
         self._encoder = Encoder(fmt, dither_seed, limited=True)
@@ -262,6 +266,8 @@ class AlsaSink:
 
     def write(self, block: np.ndarray) -> None:
         starting = self._resting or self._xrun  # the device starts from empty with this block
+        if self._resting and STARTED_BRACED:
+            self._braced_until = time.monotonic() + BRACED_S
         self._resting = False
         if self._xrun:  # seen by wait_for_room
             self._restart()
