@@ -317,7 +317,7 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     assert sink.underruns == 1
     sounding = np.flatnonzero(np.abs(after) > 1e-6)
     first = sounding[0]
-    assert first >= (0.2 - sink.buffer_seconds) * sink.rate + sink.buffer_frames // 2  # the gap, the lead-in
+    assert first >= (0.2 - sink.buffer_seconds) * sink.rate + sink.lead_in_frames  # the gap, the lead-in
     assert abs(after[first]) < 0.01 * level  # from near silence, on the ramp
     ramp = round(alsa.RESUME_RAMP_S * sink.rate)
     assert np.all(np.diff(after[first:first + ramp]) > 0) and np.all(np.abs(after[first + ramp:] - level) < 1e-6)

@@ -60,6 +60,10 @@ _QUIET = _silence_libasound()
 
 #: After an underrun the sound comes back over this long (a raised cosine from exact silence).
 RESUME_RAMP_S = 0.010
+#: ...behind this many periods of zeros (at most half the buffer), so that the restarted device
+#: holds some margin before the sound resumes. Periods, not a share of the buffer: a deeper buffer
+#: must not make every underrun's gap longer (half of 512 × 6 was 32 ms of added silence).
+LEAD_IN_PERIODS = 2
 #: A device that takes nothing for this long has failed (unplugged, or its driver stuck).
 STALL_S = 5.0
 #: Kept at its steady fill, the loop sleeps until the device is down to one period less. Woken
@@ -153,6 +157,7 @@ class AlsaSink:
         self._resume_ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)[:, None]
         self._ramp_at: int | None = None  # position in the resume ramp, while it runs
         self._lead_in = False
+        self.lead_in_frames = min(self.buffer_frames // 2, LEAD_IN_PERIODS * self.period_frames)
         self._wrote_at: float | None = None  # monotonic time of the last write, once the device plays
         self._played = 0  # frames it has been seen to play since it last started, up to a buffer
         self._clockless = False  # it takes samples as fast as they come (ALSA's null, file): no clock to read
@@ -227,7 +232,7 @@ class AlsaSink:
                 if avail < 0:  # -EPIPE: it ran dry; the next write recovers (after a lead-in)
                     self._xrun = True
                     self._avail = self.buffer_frames
-                    return self.buffer_frames - self.buffer_frames // 2
+                    return self.buffer_frames - self.lead_in_frames
                 if avail >= frames + headroom:
                     self._no_room_since = None
                     return frames  # late and more room? the next call returns at once
@@ -337,7 +342,7 @@ class AlsaSink:
             block = self._ramp(block)
         if self._lead_in:
             self._lead_in = False
-            block = np.concatenate([np.zeros((self.buffer_frames // 2, block.shape[1]), block.dtype), block])
+            block = np.concatenate([np.zeros((self.lead_in_frames, block.shape[1]), block.dtype), block])
         return block
 
     def _ramp(self, block: np.ndarray) -> np.ndarray:
