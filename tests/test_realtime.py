@@ -272,6 +272,7 @@ def test_off_then_a_power_cut_200_ms_after_the_broker_delivered_it_never_resumes
     assert max(took) < 0.2, [round(t * 1000) for t in took]  # the issue's bound: seconds before
 
 
+@pytest.mark.long  # 15 s on the clocked device: `make test-long` (make test stays under 5 minutes)
 def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_late_wake(pulse, monkeypatch):
     """The device holds ``fill_periods`` while the CPU keeps up (a knob detent waits behind that
     much), and its whole buffer for a while after a start, while the player braces for a switch and
