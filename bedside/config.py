@@ -77,12 +77,12 @@ class AudioConfig:
         "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it. "
         "What the device holds is the margin that a late wake-up (a busy CPU) eats before the sound stops, and "
         "what a command (a knob detent) waits behind before it is heard: so the device is kept at fill_periods "
-        "while the CPU keeps up (512 × 4 at 48 kHz: 43 ms; 3 periods reached the DAC faster, p99 37 ms, but ran "
-        "dry at 15% of a core, about a Pi 3 core), and at its whole buffer of periods for a minute after a start, "
-        "while a sound is built and crossfaded in, and for a minute after a wake-up came late or the device ran "
-        "dry (512 × 6: 64 ms; kept full, none of 8 runs at 15% had a gap). 94 "
-        "wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. ALSA "
-        "may round it: `bedside doctor` shows what the device granted.)"),
+        "while the CPU keeps up (512 × 4 at 48 kHz: a detent reaches the DAC in 33 ms, p99 45 ms; 3 periods, p99 "
+        "37 ms, ran dry at 15% of a core, about a Pi 3 core), and at its whole buffer of periods for a minute "
+        "after a start, while a sound is built and crossfaded in, and for a minute after a wake-up came late or "
+        "the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at 15% had a gap). 94 wake-ups a second "
+        "cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. ALSA may round it: "
+        "`bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
     periods: int = setting(6, (
         "Periods in the device's buffer (2–16): the most it holds, kept full for a minute after a start, while "

@@ -248,7 +248,7 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
 
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "") -> None:
     audio = AudioConfig()
-    buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}"
+    buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
           f"a switch to the sound at 8 s, a knob sweep at 14 s)\n")
     print("| sound | share | underruns (the daemon's count) | late periods | gaps ≥ 1 ms | ms of gaps | where (s from "

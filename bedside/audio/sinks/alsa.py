@@ -134,8 +134,8 @@ class AlsaSink:
         self.buffer_frames = info["buffer_size"]
         self.buffer_seconds = self.buffer_frames / self.rate
         #: What the device is kept filled to while the CPU keeps up (a command waits behind it); the
-        #: whole buffer while the player braces for work (a sound built, a crossfade) or after a
-        #: late wake-up. (See :meth:`wait_for_room`.)
+        #: whole buffer for a while after a start, while the player braces for work (a sound built,
+        #: a crossfade) and after a late wake-up or an underrun. (See :meth:`wait_for_room`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
         self._braced_until = time.monotonic() + BRACED_S if STARTED_BRACED else -math.inf  # a start
         self.late_wakes = 0
