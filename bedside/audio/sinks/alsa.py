@@ -137,7 +137,9 @@ class AlsaSink:
         #: whole buffer for a while after a start, while the player braces for work (a sound built,
         #: a crossfade) and after a late wake-up or an underrun. (See :meth:`wait_for_room`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
-        self._braced_until = time.monotonic() + BRACED_S if STARTED_BRACED else -math.inf  # a start
+        self._braced_until = -math.inf
+        if STARTED_BRACED:
+            self._brace()  # a new device is a start
         self.late_wakes = 0
         # Fed by the player only: blocks from the engine, within its limiter's ceiling.
         self._encoder = Encoder(fmt, dither_seed, limited=True)
@@ -267,12 +269,16 @@ class AlsaSink:
     def _late(self) -> None:
         """The loop came late: keep the device full for a while (a CPU short once is short again)."""
         self.late_wakes += 1
+        self._brace()
+
+    def _brace(self) -> None:
+        """Keep the device full for BRACED_S from now (a CPU short once is short again)."""
         self._braced_until = time.monotonic() + BRACED_S
 
     def write(self, block: np.ndarray) -> None:
         starting = self._resting or self._xrun  # the device starts from empty with this block
         if self._resting and STARTED_BRACED:
-            self._braced_until = time.monotonic() + BRACED_S
+            self._brace()
         self._resting = False
         if self._xrun:  # seen by wait_for_room
             self._restart()
@@ -331,7 +337,7 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
-        self._braced_until = time.monotonic() + BRACED_S  # a CPU short once is short again
+        self._brace()
         self._xrun = False
         self._ramp_at = 0
         self._lead_in = True
