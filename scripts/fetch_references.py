@@ -2,9 +2,11 @@
 
 Only Debian's package archive is used (the one place an appliance's build machine can always
 reach): `apt-get download` fetches each package that carries a reference, the file is taken out of
-the package (and out of the zip inside it, for 0 A.D.), the excerpt is cut and written as 16-bit
-FLAC to the cache, and the package is deleted. About 3.5 GB is downloaded once; the excerpts keep
-about 94 MB. Excerpts already in the cache are not fetched again.
+the package (and out of the zip or GResource bundle inside it), the excerpt is cut and written as
+16-bit FLAC to the cache, and the package is deleted. A package of a newer Debian release than the
+machine's (Blanket is in trixie, not bookworm) is named by its `pool` path and `sha256`, and taken
+from the Debian mirror apt is already configured with. About 3.5 GB is downloaded once; the
+excerpts keep about 100 MB. Excerpts already in the cache are not fetched again.
 
     python scripts/fetch_references.py [--cache DIR]
 """
@@ -12,6 +14,7 @@ about 94 MB. Excerpts already in the cache are not fetched again.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import shutil
@@ -20,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
+import urllib.request
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -73,6 +77,37 @@ def _zip_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
         return z.read(member)
 
 
+def _gresource_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
+    """A file inside a GResource bundle inside a .deb (GNOME apps compile their data into one)."""
+    bundle = scratch / "bundle.gresource"
+    if not bundle.exists():
+        with bundle.open("wb") as out:
+            _copy_member(deb, path, out)
+    return subprocess.run(["gresource", "extract", str(bundle), member], check=True, capture_output=True).stdout
+
+
+def debian_mirror() -> str:
+    """The Debian archive apt is configured with (not its security archive): no host is written here."""
+    lines = subprocess.run(["apt-get", "indextargets", "--format", "$(REPO_URI) $(LABEL)", "Origin: Debian"],
+                           check=True, capture_output=True, text=True).stdout.split("\n")
+    for uri, _, label in (line.partition(" ") for line in lines):
+        if uri and label == "Debian":
+            return uri.rstrip("/")
+    raise SystemExit("apt has no Debian archive configured: cannot fetch packages from another release")
+
+
+def _download_pool(pool: str, sha256: str, scratch: Path) -> None:
+    """Download one pinned package file from the Debian mirror and check it is the one named."""
+    target = scratch / Path(pool).name
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(f"{debian_mirror()}/{pool}", timeout=60) as response, target.open("wb") as out:
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != sha256:
+        raise SystemExit(f"{pool}: sha256 {digest.hexdigest()}, expected {sha256}")
+
+
 def _write_excerpt(data: bytes, entry: dict, target: Path) -> None:
     samples, rate = soundfile.read(io.BytesIO(data), always_2d=True, dtype="float32")
     first = int(entry["start"] * rate)
@@ -95,11 +130,16 @@ def fetch(cache: Path) -> int:
         with tempfile.TemporaryDirectory(dir=cache.parent if cache.parent.exists() else None) as tmp:
             scratch = Path(tmp)
             print(f"downloading {package} ({len(wanted)} excerpt(s))", flush=True)
-            subprocess.run(["apt-get", "download", "-q", package], cwd=scratch, check=True)
+            if "pool" in wanted[0]:
+                _download_pool(wanted[0]["pool"], wanted[0]["sha256"], scratch)
+            else:
+                subprocess.run(["apt-get", "download", "-q", package], cwd=scratch, check=True)
             deb = next(scratch.glob("*.deb"))
             for entry in wanted:
                 if "zip" in entry:
                     data = _zip_member(deb, entry["path"], entry["zip"], scratch)
+                elif "gresource" in entry:
+                    data = _gresource_member(deb, entry["path"], entry["gresource"], scratch)
                 else:
                     data = _member_bytes(deb, entry["path"])
                 _write_excerpt(data, entry, excerpt_path(cache, entry))
