@@ -61,7 +61,7 @@ screenshot: system-test $(VENV)/.test-deps
 	$(BIN)/python scripts/screenshot.py
 
 # The real recordings the natural sounds are measured against (about 3.5 GB of Debian packages
-# downloaded once, 94 MB of excerpts kept in ~/.cache/bedside/references), and their statistics
+# downloaded once, 137 MB of excerpts kept in ~/.cache/bedside/references), and their statistics
 # recomputed into benchmarks/references/statistics.json. Not needed for the tests or the benchmark.
 references: system-test $(VENV)/.test-deps
 	$(BIN)/python scripts/fetch_references.py

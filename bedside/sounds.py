@@ -62,7 +62,7 @@ _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "roof-rain": -5.68, "surf": -18.07, "gentle-surf": -15.29,
     "fan": -14.70, "wind": -20.50, "breeze": -9.47, "night-wind": -8.16, "stream": 1.17, "brook": -4.95, "river": -0.91,
-    "birds": -22.25, "fire": -9.02, "thunderstorm": 1.79, "summer-night": -30.70,
+    "birds": -22.25, "fire": -10.24, "thunderstorm": 1.79, "summer-night": -30.70,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (

@@ -6,7 +6,7 @@ the package (and out of the zip or GResource bundle inside it), the excerpt is c
 16-bit FLAC to the cache, and the package is deleted. A package of a newer Debian release than the
 machine's (Blanket is in trixie, not bookworm) is named by its `pool` path and `sha256`, and taken
 from the Debian mirror apt is already configured with. About 3.5 GB is downloaded once; the
-excerpts keep about 100 MB. Excerpts already in the cache are not fetched again.
+excerpts keep about 137 MB. Excerpts already in the cache are not fetched again.
 
     python scripts/fetch_references.py [--cache DIR]
 """

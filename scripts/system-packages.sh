@@ -6,11 +6,12 @@
 #   mosquitto (a real broker the tests start on a free loopback port), openssl (a throwaway CA),
 #   PulseAudio with ALSA's pulse plugin (a clocked sound device without a sound card: a private
 #   daemon with a null sink, recorded with parec), Chromium (the page is tested in a real browser,
-#   driven by Playwright from the venv; no browser is downloaded)
+#   driven by Playwright from the venv; no browser is downloaded), gresource (libglib2.0-bin: `make
+#   references` takes Blanket's field recordings out of its GResource bundle)
 set -euo pipefail
 packages=(python3 python3-venv python3-dev gcc libasound2 libasound2-dev alsa-utils libsndfile1 tzdata)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins chromium)
+  packages+=(sox systemd mosquitto mosquitto-clients openssl pulseaudio pulseaudio-utils libasound2-plugins chromium libglib2.0-bin)
 fi
 # On a Raspberry Pi, numpy and soundfile come from Debian: PyPI has no armhf wheels, so pip would
 # build numpy from source for an hour on a Zero 2 W; with --system-site-packages pip keeps Debian's
