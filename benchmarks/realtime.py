@@ -8,7 +8,9 @@
 2. Start to READY=1 and peak RSS of that process.
 3. On a clocked device (PulseAudio's null sink through ALSA `pulse`) with the process held to 15% and
    10% of one core (a Pi Zero 2 W / Pi 3 core is about 15% of one here): gaps (runs of exact zeros
-   >= 1 ms in the recorded monitor) and underruns for every sound.
+   >= 1 ms in the recorded monitor) and underruns for every sound; first, under the same limit and
+   on the same buffer, the least a player can be (aplay, and the least Python loop): what this
+   machine itself lets through.
 4. Knob detent -> first changed sample at the DAC on the clocked device: the time until the block
    holding the change is handed to ALSA, plus what ALSA still had queued before it.
 
@@ -246,7 +248,60 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     return lines
 
 
-def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "") -> None:
+#: The least Python player on the clocked device: brown noise made ahead, one gain, 32-bit words,
+#: blocking writes into a buffer of ``periods`` periods kept full (bedside's steady fill). Prints
+#: how often the device ran dry (pyalsaaudio returns -EPIPE and prepares it again).
+LEAST_PLAYER = """
+import sys, time
+import alsaaudio, numpy as np
+period, periods, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, device="pulse", channels=2, rate=rate,
+                    format=alsaaudio.PCM_FORMAT_S32_LE, periodsize=period, periods=periods)
+white = np.random.default_rng(1).standard_normal((rate * 4, 2))
+ahead = (np.cumsum(white, axis=0) * 0.002).astype(np.float32)
+ahead -= np.linspace(ahead[0], ahead[-1], len(ahead), dtype=np.float32)  # no step at the wrap
+ahead *= np.float32(0.3 / np.abs(ahead).max())
+words, gain = np.empty((period, 2), "<i4"), np.float32(1.0)
+start, at, dry = time.monotonic(), 0, 0
+while time.monotonic() - start < seconds:
+    block = ahead[at:at + period].copy()
+    at = (at + period) % (len(ahead) - period)
+    block *= gain
+    np.multiply(block, 2.0 ** 31, out=words, casting="unsafe")
+    dry += pcm.write(memoryview(words).cast("B")) < 0
+print(dry)
+"""
+
+
+def floor_players(seconds: float, period: int, periods: int) -> list[tuple[str, list[str], str]]:
+    """The least a player can be, on the same device and buffer as bedside's steady fill: ``aplay``
+    (C, a file of sox's brown noise) and the least Python loop. (label, command, how it reports a
+    dry device: "aplay" prints a line per underrun, "count" prints the total)."""
+    noise = Path(tempfile.mkdtemp(prefix="bedside-floor-")) / "brown.raw"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", "-b", "16", "-e", "signed", "-t", "raw", str(noise),
+                    "synth", str(seconds), "brownnoise", "vol", "0.3"], check=True)
+    return [
+        (f"aplay (C; {period} × {periods} kept full)",
+         ["aplay", "-D", "pulse", "-f", "S16_LE", "-r", "48000", "-c", "2", "-t", "raw",
+          f"--period-size={period}", f"--buffer-size={period * periods}", str(noise)], "aplay"),
+        (f"least Python loop ({period} × {periods} kept full)",
+         [sys.executable, "-c", LEAST_PLAYER, str(period), str(periods), "48000", str(seconds)], "count"),
+    ]
+
+
+def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str) -> int:
+    """One floor player under ``limit`` to its end; how many times the device ran dry."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **env})
+    limit.add(process.pid)
+    out, err = process.communicate(timeout=600)
+    if reports == "aplay":
+        return err.count("underrun")
+    return int(out.strip().splitlines()[-1])
+
+
+def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
+             floor: bool = True) -> None:
     audio = AudioConfig()
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
@@ -257,6 +312,20 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
     try:
+        for label, command, reports in floor_players(seconds, audio.period_frames, audio.fill_periods) if floor else []:
+            for share in shares:
+                limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
+                recording = Path(tempfile.mkdtemp()) / "monitor.raw"
+                try:
+                    with StallWatch() as cpus, pulse.recording(recording):
+                        dry = run_floor(command, pulse.env, limit, reports)
+                finally:
+                    limit.close()
+                gaps = zero_runs(sounding(read_recording(recording)))
+                recording.unlink()
+                where = ", ".join(f"{start / 48000:.1f}: {length / 48:.0f}" for start, length in gaps[:6])
+                print(f"| {label} | {share:.0%} | {dry} | – | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} "
+                      f"| {where or '–'} | {', '.join(cpus.describe()) or 'none'} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
                 limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
@@ -354,6 +423,8 @@ def main() -> None:
     parser.add_argument("--pi-seconds", type=float, default=90.0)
     parser.add_argument("--detents", type=int, default=200)
     parser.add_argument("--skip-pi", action="store_true")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="Pi-share table: leave out the least players (aplay, the least Python loop)")
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
     parser.add_argument("--sounds", nargs="+", help="for the cost and Pi-share tables: these sounds only")
     parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
@@ -366,7 +437,8 @@ def main() -> None:
     if args.only in (None, "cost"):
         cost_table(args.seconds, args.sounds)
     if args.only in (None, "pi") and not args.skip_pi:
-        pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio)
+        pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio,
+                 not args.no_floor)
 
 
 if __name__ == "__main__":
