@@ -100,10 +100,15 @@ def _download_pool(pool: str, sha256: str, scratch: Path) -> None:
     """Download one pinned package file from the Debian mirror and check it is the one named."""
     target = scratch / Path(pool).name
     digest = hashlib.sha256()
-    with urllib.request.urlopen(f"{debian_mirror()}/{pool}", timeout=60) as response, target.open("wb") as out:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
+    url = f"{debian_mirror()}/{pool}"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as error:  # urllib's errors are OSErrors: gone from the pool, no network
+        raise SystemExit(f"{url}: {error} (a version the archive no longer keeps? pin a newer one in "
+                         f"{MANIFEST.name})") from error
     if digest.hexdigest() != sha256:
         raise SystemExit(f"{pool}: sha256 {digest.hexdigest()}, expected {sha256}")
 
