@@ -161,6 +161,7 @@ def test_a_pi_class_cpu_holds_the_sound_through_a_switch_and_a_knob_sweep(tmp_pa
     assert not guide or any("breathing guide" in line for line in lines), lines
 
 
+@pytest.mark.long  # 13 s on the clocked device: `make test-long` (make test stays under 5 minutes)
 def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, pulse):
     """SIGSTOP makes the device run dry for 100 ms, 200 ms and 2 s: each is counted and logged, and
     at each resumption the sound comes back on a ramp (no step larger than the signal's own). (Not
