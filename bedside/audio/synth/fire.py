@@ -92,8 +92,8 @@ def snap_shapes(kind: SnapKind, rng: np.random.Generator, rate: int, count: int 
 #: in bursts and lulls rather than as an even patter. The mean rate is 1.5 times this (61 a second),
 #: and one second in fifty crackles 260 times; the crackles are made a block at a time, and above
 #: CRACKLE_CEILING a second they crackle louder instead of more often (the same power). A swing of
-#: 8 dB (a mean of 218 a second) put real fires nearer other sounds: measured against 6 real fires,
-#: their slowest envelope modulation is 8–13 dB under what that swing gave.
+#: 8 dB (a mean of 218 a second) put real fires nearer other sounds: the four real fires long
+#: enough to show it move 7–13 dB less at 0.125 Hz than the fire did.
 CRACKLES_PER_SECOND = 40.0
 CRACKLE_SWING_DB = 4.0
 SWING_TAU_S = 3.0  # seconds: the swing's time constant
@@ -102,8 +102,8 @@ POPS_PER_SECOND = 0.35
 #: How far the flames' lapping moves the roar and the hiss together (dB, standard deviation): real
 #: fires' band envelopes rise and fall together (neighbours correlate 0.4–0.7, bands far apart
 #: 0.1–0.4), because a tongue of flame lifts the roar and the hiss at once. Quick and shallow (the
-#: lapping's power below 0.5 Hz grows with its depth² × time constant): 3.5 dB over 0.3 s moved the
-#: fire's slow modulation 10 dB above real fires' and its far bands together twice as much.
+#: lapping's power below 0.5 Hz grows with its depth² × time constant): with the swing above, 3.5 dB
+#: over 0.3 s put the fire's envelope at 0.125 Hz at −26 dB, real fires' at −33 to −39 (now −32).
 LAP_DB = 2.0
 LAP_TAU_S = 0.15
 FLICKER_DB = 2.0
