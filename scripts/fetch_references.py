@@ -67,22 +67,24 @@ def _member_bytes(deb: Path, path: str) -> bytes:
     return buffer.getvalue()
 
 
-def _zip_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
-    """A file inside a zip inside a .deb: the zip is written to scratch once (zipfile needs to seek)."""
-    archive = scratch / "archive.zip"
-    if not archive.exists():
-        with archive.open("wb") as out:
+def _scratch_copy(deb: Path, path: str, scratch: Path) -> Path:
+    """An archive inside a .deb, written to scratch once for all the excerpts taken out of it."""
+    copy = scratch / Path(path).name
+    if not copy.exists():
+        with copy.open("wb") as out:
             _copy_member(deb, path, out)
-    with zipfile.ZipFile(archive) as z:
+    return copy
+
+
+def _zip_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
+    """A file inside a zip inside a .deb (zipfile needs to seek: hence the copy)."""
+    with zipfile.ZipFile(_scratch_copy(deb, path, scratch)) as z:
         return z.read(member)
 
 
 def _gresource_member(deb: Path, path: str, member: str, scratch: Path) -> bytes:
     """A file inside a GResource bundle inside a .deb (GNOME apps compile their data into one)."""
-    bundle = scratch / "bundle.gresource"
-    if not bundle.exists():
-        with bundle.open("wb") as out:
-            _copy_member(deb, path, out)
+    bundle = _scratch_copy(deb, path, scratch)
     return subprocess.run(["gresource", "extract", str(bundle), member], check=True, capture_output=True).stdout
 
 
