@@ -34,7 +34,10 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -43,6 +46,8 @@ from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, soundin
 
 from bedside.config import AudioConfig
 from bedside.sounds import builtin_sounds
+
+T = TypeVar("T")
 
 BEDSIDE = [sys.executable, "-m", "bedside"]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -300,6 +305,27 @@ def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str) -> i
     return int(out.strip().splitlines()[-1])
 
 
+def held_run(share: float, pulse: PulseNullSink, play: Callable[[CpuLimit], T]) -> tuple[T, list[tuple[int, int]], str]:
+    """``play`` held to ``share`` of one core while the monitor is recorded: what it returned, the
+    gaps in what was heard, and the host's stalls meanwhile."""
+    limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
+    recording = Path(tempfile.mkdtemp()) / "monitor.raw"
+    try:
+        with StallWatch() as cpus, pulse.recording(recording):
+            result = play(limit)
+    finally:
+        limit.close()
+    gaps = zero_runs(sounding(read_recording(recording)))
+    recording.unlink()
+    return result, gaps, ", ".join(cpus.describe()) or "none"
+
+
+def gap_cells(gaps: list[tuple[int, int]]) -> str:
+    """The table's gap columns: how many, ms in all, where the first six were (s: ms)."""
+    where = ", ".join(f"{start / 48000:.1f}: {length / 48:.0f}" for start, length in gaps[:6])
+    return f"{len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {where or '–'}"
+
+
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
              floor: bool = True) -> None:
     audio = AudioConfig()
@@ -314,38 +340,18 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     try:
         for label, command, reports in floor_players(seconds, audio.period_frames, audio.fill_periods) if floor else []:
             for share in shares:
-                limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
-                recording = Path(tempfile.mkdtemp()) / "monitor.raw"
-                try:
-                    with StallWatch() as cpus, pulse.recording(recording):
-                        dry = run_floor(command, pulse.env, limit, reports)
-                finally:
-                    limit.close()
-                gaps = zero_runs(sounding(read_recording(recording)))
-                recording.unlink()
-                where = ", ".join(f"{start / 48000:.1f}: {length / 48:.0f}" for start, length in gaps[:6])
-                print(f"| {label} | {share:.0%} | {dry} | – | {len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} "
-                      f"| {where or '–'} | {', '.join(cpus.describe()) or 'none'} |", flush=True)
+                dry, gaps, stalls = held_run(share, pulse, partial(run_floor, command, pulse.env, reports=reports))
+                print(f"| {label} | {share:.0%} | {dry} | – | {gap_cells(gaps)} | {stalls} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
-                limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
-                recording = Path(tempfile.mkdtemp()) / "monitor.raw"
-                try:
-                    with StallWatch() as cpus, pulse.recording(recording):
-                        lines = run_switched(sound, seconds, pulse.env, limit, extra)
-                finally:
-                    limit.close()
-                gaps = zero_runs(sounding(read_recording(recording)))
-                recording.unlink()
-                stalls = ", ".join(cpus.describe()) or "none"
+                switched = partial(run_switched, sound, seconds, pulse.env, extra=extra)
+                lines, gaps, stalls = held_run(share, pulse, switched)
                 exit_line = next((line for line in lines if line.startswith("stopped after")), "")
                 underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
                 late = re.search(r"(\d+) late periods", exit_line)
                 totals[share].append(underruns)
-                where = ", ".join(f"{start / 48000:.1f}: {length / 48:.0f}" for start, length in gaps[:6])
-                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {len(gaps)} "
-                      f"| {sum(n for _, n in gaps) / 48:.0f} "
-                      f"| {where or '–'} | {stalls} |", flush=True)
+                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {gap_cells(gaps)} "
+                      f"| {stalls} |", flush=True)
     finally:
         pulse.stop()
     for share, counts in totals.items():
