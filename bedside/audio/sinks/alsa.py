@@ -272,7 +272,7 @@ class AlsaSink:
         self._brace()
 
     def _brace(self) -> None:
-        """Keep the device full for BRACED_S from now (a CPU short once is short again)."""
+        """Keep the device full for BRACED_S from now: after a start, a late loop or an underrun."""
         self._braced_until = time.monotonic() + BRACED_S
 
     def write(self, block: np.ndarray) -> None:
