@@ -321,6 +321,7 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
             time.sleep(0.05)
             sorted(numbers)
 
+        sink._braced_until = -np.inf  # a busy machine's underrun above must not leave it full here
         late_before = sink.late_wakes + sink.underruns
         threading.Thread(target=hog).start()
         play(3.0)  # long enough to refill if a loaded machine ran it dry too (a 2 s restart on PulseAudio)
@@ -336,5 +337,36 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
         play(3.0)  # PulseAudio takes nothing for up to 2 s after the restart
         assert sink.underruns > dry_before
         assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period
+    finally:
+        sink.close()
+
+
+def test_a_clocked_device_written_without_a_rest_first_is_still_watched_for_late_periods(pulse, monkeypatch):
+    """A freshly opened PCM is empty but not running: the sink must not take that for a device
+    without a clock, or its watch for a loop that came late (the device holding less than its
+    steady fill at the next look) is off for good. Here the loop, otherwise on time, dawdles
+    3 periods once between two periods: two or so still queued, not dry, but late, and counted."""
+    from bedside.audio.sinks import alsa
+
+    for name, value in pulse.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(alsa, "LATE_SHARE", 1e9)  # only the look at the fill may call it late
+    sink = alsa.AlsaSink("pulse", RATE, 512, 6, fill_periods=5)  # no rest(): written from fresh
+    period = sink.period_frames
+    silence = np.zeros((sink.buffer_frames, 2), np.float32)
+
+    def play(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sink.write(silence[:sink.wait_for_room(period)])
+
+    try:
+        play(3.0)  # PulseAudio takes nothing for up to 2 s after a start
+        sink._braced_until = -np.inf  # as a minute later: at the steady fill
+        play(1.0)
+        before = sink.late_wakes + sink.underruns
+        time.sleep(3 * period / RATE)
+        play(0.2)
+        assert sink.late_wakes + sink.underruns > before  # late (or, if this machine stalled too, dry)
     finally:
         sink.close()

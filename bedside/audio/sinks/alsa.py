@@ -226,7 +226,9 @@ class AlsaSink:
                     self._late()  # held up since the last write: the CPU is short
                     headroom = 0
                 first_look = False
-                if avail >= self.buffer_frames:  # running and empty without an underrun: no clock
+                # Running and empty without an underrun: no clock. (A fresh PCM is empty too, but
+                # PREPARED, not running: a clocked device written without a rest first stays clocked.)
+                if avail >= self.buffer_frames and self._pcm.state() == alsaaudio.PCM_STATE_RUNNING:
                     self._clockless = True
                 if avail >= 0:  # what it played since the last look
                     self._played = min(self.buffer_frames, self._played + max(0, avail - self._avail))
