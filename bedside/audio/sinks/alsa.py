@@ -228,7 +228,8 @@ class AlsaSink:
                 first_look = False
                 # Running and empty without an underrun: no clock. (A fresh PCM is empty too, but
                 # PREPARED, not running: a clocked device written without a rest first stays clocked.)
-                if avail >= self.buffer_frames and self._pcm.state() == alsaaudio.PCM_STATE_RUNNING:
+                if avail >= self.buffer_frames and not self._clockless \
+                        and self._pcm.state() == alsaaudio.PCM_STATE_RUNNING:
                     self._clockless = True
                 if avail >= 0:  # what it played since the last look
                     self._played = min(self.buffer_frames, self._played + max(0, avail - self._avail))
