@@ -338,3 +338,64 @@ def test_a_device_without_a_clock_never_counts_a_slow_writer_as_an_underrun(tmp_
     out = decode(raw.read_bytes(), "S32_LE")[:, 0]
     assert sink.underruns == 0 and len(out) >= len(pauses) * sink.period_frames
     assert np.all(np.abs(out - 0.25) < 1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["S32_LE", "S16_LE"])
+def test_steady_periods_taken_as_words_made_ahead_are_the_samples_the_audio_thread_would_make(tmp_path, fmt):
+    """A steady period goes to the device as words the synthesis thread made ahead (the feed's
+    frames at that period's gain, encoded). Through a knob turn they must be what mixing and encoding
+    on the audio thread gives: the render of the same seed with the same turn at the same frame
+    (32 bits: byte for byte; 16 bits: within the two dithers, drawn apart)."""
+    from bedside import cli as cli_module
+    from bedside.audio.engine import Engine
+    from bedside.audio.output import ResilientOutput
+    from bedside.audio.player import Player
+    from bedside.commands import Play, SetVolume
+    from bedside.controller import Controller
+    from bedside.sounds import catalog_for
+
+    rate, turn_at, seconds = 48000, 48000 * 6 // 5, 2.5
+    config = cli_module.Config()
+
+    def played(output, realtime: bool) -> tuple[Player, list[int]]:
+        engine = Engine(rate, config.volume.scale())
+        controller = Controller(engine, catalog_for(config, rate), config, volume=40, seed=cli_module.seeds(5)[0])
+        taken_at_turn: list[int] = []
+
+        def knob() -> None:  # after a write: the turn is applied at the next period, on both paths
+            if engine.now >= turn_at and not taken_at_turn:
+                taken_at_turn.append(engine.words_frames)
+                controller.submit(SetVolume(55))
+
+        player = Player(controller, output, 512, realtime=realtime, after_write=knob)
+        controller.submit(Play("brook", fade_s=0.3))
+        if realtime:
+            player.run(stop_after=round(seconds * rate))
+        else:
+            player.run(frames=round(seconds * rate))
+        return player, taken_at_turn
+
+    raw, wav = tmp_path / "played.raw", tmp_path / "mixed.wav"
+    dither = cli_module.seeds(5)[1]
+    sink = AlsaSink(f"file:'{raw}',raw", rate, 512, 6, formats=(fmt,), dither_seed=dither)
+    output = ResilientOutput(lambda: sink, rate, "file")
+    assert output.try_open()
+    live, taken_at_turn = played(output, realtime=True)
+    output.close()
+    from bedside.audio.sinks.wav import WavSink
+
+    offline = WavSink(wav, rate, fmt, dither)
+    played(offline, realtime=False)
+    offline.close()
+
+    words = live.engine.words_frames
+    assert words >= 0.5 * rate and words > taken_at_turn[0] + 0.3 * rate  # before the turn and after it
+    with wave.open(str(wav)) as f:
+        mixed = f.readframes(f.getnframes())
+    out = raw.read_bytes()[:len(mixed)]
+    if fmt == "S32_LE":
+        assert out == mixed
+    else:
+        a, b = (np.frombuffer(x, "<i2").astype(int) for x in (out, mixed))
+        assert len(a) == len(b) and np.abs(a - b).max() <= 3 and np.abs(a - b).mean() < 1.5
+        assert np.abs(b).max() > 100  # a sound, not silence

@@ -18,6 +18,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from bedside.audio.gain import (
 )
 from bedside.audio.synth import CHANNELS, Source
 from bedside.audio.synth.processes import one_pole
+
+if TYPE_CHECKING:
+    from bedside.audio.synthesis import Feed, Words
 
 #: The breathing guide's swell is computed every this many frames and joined by straight lines.
 BREATH_GRID = 16
@@ -165,6 +169,11 @@ class Engine:
         self._voices: list[Voice] = []
         self.limited_samples = 0
         self._steady_db, self._steady_gain = math.nan, np.float32(1.0)  # the last steady gain, cached
+        #: What the feed playing steadily is asked to make ahead (see :meth:`render_words`), and that feed.
+        self._words: Words | None = None
+        self._words_feed: Feed | None = None
+        #: Frames that went out as words made ahead (a steady period's fast path), for benchmarks and tests.
+        self.words_frames = 0
         #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
         self.events: deque[tuple[str, int]] = deque()
         #: Frames the controller asked to hear about (a focus session's end, a nap's), earliest first.
@@ -407,19 +416,66 @@ class Engine:
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames of the mix, float32 ``(frames, 2)`` in [-1, 1]."""
         out = self._mix(frames)
+        self._reach_marks()
+        return out
+
+    def _reach_marks(self) -> None:
         while self._marks and self.now >= self._marks[0][0]:
             frame, tag = self._marks.pop(0)
             self.events.append((tag, frame))
-        return out
+
+    def render_words(self, frames: int, fmt: str) -> np.ndarray | None:
+        """The next ``frames`` frames as words in the sink's format ``fmt``, made ahead by the
+        synthesis thread, when this is a steady period of one sound (nothing moving) and its feed
+        made them at this gain (it is told the gain here, and makes words from its next chunk on);
+        else None, and nothing is taken: :meth:`render` it.
+
+        The same samples :meth:`render` gives, encoded as the sink would (at 16 bits the dither is
+        drawn elsewhere). A steady period then costs the audio thread a slice and a write."""
+        voice = self._steady_voice(self.now, frames)
+        feed = voice.source if voice is not None else None
+        if feed is not self._words_feed:  # another feed plays steadily now, or none does
+            if self._words_feed is not None:
+                self._words_feed.words = None  # it need make no more words
+            self._words_feed = self._words = None
+        if feed is None or not hasattr(feed, "take_words"):
+            return None
+        key = self._words
+        if key is None or key[0] is not self._steady_gain or key[1] != fmt:
+            key = self._words = (self._steady_gain, fmt, LIMIT_THRESHOLD * (1 - 1e-6))
+            self._words_feed = feed
+            feed.words = key
+        words = feed.take_words(frames, key)
+        if words is None:
+            return None
+        self.words_frames += frames
+        self._after_steady(voice, self.now, frames)  # type: ignore[arg-type]
+        self._reach_marks()
+        return words
+
+    def _steady_voice(self, t0: int, frames: int) -> Voice | None:
+        """The one voice of a steady period (nothing but it in the mix, every ramp holding), with
+        its gain in ``_steady_gain``; None if the period is not steady."""
+        if len(self._voices) != 1 or self._dip is not None or self._darkening is not None \
+                or self._breath is not None or (self._cue is not None and self._cue[0] < t0 + frames):
+            return None
+        voice = self._voices[0]
+        if not (voice.envelope.is_steady(t0, frames) and self._volume.is_steady(t0, frames)
+                and self._sleep.is_steady(t0, frames)):
+            return None
+        # Summed in the general path's order, so that both give the same float32 gain.
+        master = self._volume.held_at(t0) + self._sleep.held_at(t0) + 0.0
+        db = voice.envelope.held_at(t0) + voice.calibration_db + master
+        if db != self._steady_db:
+            self._steady_db, self._steady_gain = db, np.float32(db_to_gain(db))
+        return voice
 
     def _mix(self, frames: int) -> np.ndarray:
         t0 = self.now
         cue = self._cue is not None and self._cue[0] < t0 + frames  # a cue sounds in this block
-        if len(self._voices) == 1 and self._dip is None and self._darkening is None and self._breath is None \
-                and not cue:
-            steady = self._render_steady(self._voices[0], t0, frames)
-            if steady is not None:
-                return steady
+        voice = self._steady_voice(t0, frames)
+        if voice is not None:
+            return self._render_steady(voice, t0, frames)
         if not self._voices:
             out = np.zeros((frames, CHANNELS), np.float32)
             breath = self._breath_db(t0, frames)  # a guide over silence still ends on time
@@ -500,30 +556,25 @@ class Engine:
         if t0 + n - start >= len(samples):
             self._cue = None
 
-    def _render_steady(self, voice: Voice, t0: int, frames: int) -> np.ndarray | None:
+    def _render_steady(self, voice: Voice, t0: int, frames: int) -> np.ndarray:
         """The usual period, one sound at a steady level: one multiply, and no limiter scan when
         the source's measured peak (a :class:`~bedside.audio.synthesis.Feed` knows it) times the gain
         stays under the threshold. Same samples as the general path; on a Pi each numpy call a
         period saved is worth tens of microseconds, most of them cold caches after a sleep."""
-        ramps = (voice.envelope, self._volume, self._sleep)
-        if not all(ramp.is_steady(t0, frames) for ramp in ramps):
-            return None
-        # Summed in the general path's order, so that both give the same float32 gain.
-        master = self._volume.held_at(t0) + self._sleep.held_at(t0) + 0.0
-        db = voice.envelope.held_at(t0) + voice.calibration_db + master
-        if db != self._steady_db:
-            self._steady_db, self._steady_gain = db, np.float32(db_to_gain(db))
         out = voice.source.render(frames)
         out *= self._steady_gain
         peak = getattr(voice.source, "peak", math.inf)
         if not peak * float(self._steady_gain) < LIMIT_THRESHOLD * (1 - 1e-6):
             self.limited_samples += soft_limit(out)
+        self._after_steady(voice, t0, frames)
+        return out
+
+    def _after_steady(self, voice: Voice, t0: int, frames: int) -> None:
         self.now = t0 + frames
         if voice.envelope.silent_from(self.now):
             self._voices.clear()
         if self._sleep_end is not None and self.now >= self._sleep_end:
             self._expire_timer()
-        return out
 
     def _expire_timer(self) -> None:
         self.events.append(("timer_expired", self._sleep_end))

@@ -115,15 +115,28 @@ class ResilientOutput:
         self._origin, self._written, self._paced, self._clocked = self._clock(), 0, False, False
         return True
 
+    @property
+    def words_format(self) -> str | None:
+        return self.sink.words_format if self.sink is not None else None
+
     def write(self, block: np.ndarray) -> None:
+        self._deliver(block, None)
+
+    def write_words(self, words: np.ndarray) -> None:
+        self._deliver(None, words)
+
+    def _deliver(self, block: np.ndarray | None, words: np.ndarray | None) -> None:
         if self.sink is None:
             self.try_open()
         if self.sink is not None:
             try:
-                self.sink.write(block)
+                if words is None:
+                    self.sink.write(block)  # type: ignore[arg-type]
+                else:
+                    self.sink.write_words(words)
             except AudioDeviceError as error:
                 self._lost(error)
-        self._written += len(block)
+        self._written += len(block if words is None else words)
         self._keep_time()
 
     def _lost(self, error: AudioDeviceError) -> None:

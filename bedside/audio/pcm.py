@@ -119,6 +119,14 @@ class Encoder:
         return words
 
 
+def words_to_floats(words: np.ndarray) -> np.ndarray:
+    """Encoded 16- or 32-bit words (frames × channels) back to float32 frames, for a sink that
+    must work on a block it was handed encoded (a resume ramp after an underrun). 32-bit words made
+    from float32 samples come back exactly; 16-bit ones within their dither."""
+    scale = np.float32(1 / 2.0**31) if words.dtype.itemsize == 4 else np.float32(1 / 32767)
+    return words.astype(np.float32) * scale
+
+
 def decode(data: bytes, fmt: str, channels: int = 2) -> np.ndarray:
     """Interleaved PCM bytes back to float64 frames: for tests, measurements and benchmarks."""
     if fmt == "S16_LE":

@@ -1,7 +1,8 @@
 """The player: the one loop that drives the engine into an output, for ``run``, ``play`` and ``render``.
 
 Per period it only waits for room in the device, applies the queued commands (cheap: they set
-ramps), takes the frames the synthesis thread made ahead, applies the gains, encodes and writes.
+ramps), takes the frames the synthesis thread made ahead, applies the gains, encodes and writes;
+in a steady period (one sound, nothing moving) it takes them already at their gain and encoded.
 Everything slow — building a sound, rendering it, reading a config — happens on other threads and
 arrives as commands. Offline (``render``) the same loop runs on the engine's sample clock as fast as
 it can, with sounds prepared in place, so a file and the device get the same samples for a seed.
@@ -133,10 +134,16 @@ class Player:
                 controller.process_pending()
                 if self.synthesis is not None:  # a late feed is waited for while the device still plays
                     self.synthesis.patience_s = PATIENCE_SHARE * output.held_s()
-                block = engine.render(n)
+                # A steady period takes its words made ahead (see Engine.render_words); any other
+                # is mixed here. (Not rendering to a file: that must not depend on threads.)
+                words = engine.render_words(n, fmt) if self._realtime and (fmt := output.words_format) else None
+                block = engine.render(n) if words is None else words
                 controller.after_block()
                 first = engine.now - n
-                output.write(block)
+                if words is None:
+                    output.write(block)
+                else:
+                    output.write_words(words)
                 if self.writes is not None:
                     self.writes.append((first, time.monotonic(), output.queued_before))
                 if output.underruns != self._underruns:

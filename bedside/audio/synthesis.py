@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bedside.audio.pcm import Encoder
 from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
@@ -78,19 +79,37 @@ def prepare_now(make: Callable[[], Source], done: Callable[[Source | None], None
     done(make())
 
 
+#: What the audio thread would write for a steady period: (the gain, a float32; the sink's sample
+#: format; the limiter's threshold, which a chunk's peak times the gain must stay under). The same
+#: tuple object for as long as the gain holds, so a chunk's words are matched by identity.
+Words = tuple[np.float32, str, float]
+
+
 class Feed:
     """A source rendered ahead; the audio thread takes frames, the synthesis thread adds them.
 
     One thread appends chunks, the other pops them (``deque`` operations are atomic), and each
     counter has a single writer, so no lock is taken on the audio thread.
+
+    While one sound plays at a steady level, the audio thread says so in :attr:`words`, and each
+    chunk made from then on also carries its frames at that gain, encoded for the device: a steady
+    period then only takes bytes made ahead and writes them (:meth:`take_words`). On a core that has
+    just woken, the gain and the encoding were a third of the period's work (the least Python loop
+    here: 228 µs a period taking floats, gain and encoding, 163 taking bytes made ahead).
     """
 
     def __init__(self, source: Source, patience: Callable[[], float] = lambda: STARVED_WAIT_S) -> None:
         self.source = source
         self._patience = patience  # how long the audio thread may wait for a late chunk now
-        self._chunks: deque[tuple[np.ndarray, float]] = deque()  # (frames, largest |sample|)
+        #: (frames, largest |sample|, the frames encoded at ``words``' gain or None, that ``words``)
+        self._chunks: deque[tuple[np.ndarray, float, np.ndarray | None, Words | None]] = deque()
         self._current: np.ndarray | None = None
         self._current_peak = 0.0
+        self._current_words: np.ndarray | None = None
+        self._current_key: Words | None = None
+        #: Set by the audio thread while a steady period could take encoded words; read when a chunk is made.
+        self.words: Words | None = None
+        self._encoders: dict[str, Encoder] = {}
         self._position = 0
         #: The largest |sample| in the frames :meth:`render` returned last (measured here, on the
         #: synthesis thread, so the audio thread can skip its limiter's scan when gains keep it low).
@@ -109,7 +128,14 @@ class Feed:
         """Render one more chunk (synthesis thread)."""
         frames = self.source.render(chunk)
         peak = float(np.abs(frames).max())
-        self._chunks.append((frames, peak if peak <= 1e9 else math.inf))  # NaN: never "low"
+        peak = peak if peak <= 1e9 else math.inf  # NaN: never "low"
+        key = self.words
+        words = None
+        if key is not None and peak * float(key[0]) < key[2]:  # the engine's own test: no limiter
+            encoder = self._encoders.get(key[1]) or self._encoders.setdefault(key[1], Encoder(key[1]))
+            # The same float32 product the engine's steady period makes, and the sink's encoding of it.
+            words = encoder.encode(frames * key[0])
+        self._chunks.append((frames, peak, words, key if words is not None else None))
         self.produced += chunk
         self._filled.set()
 
@@ -122,6 +148,26 @@ class Feed:
             self.peak = self._current_peak
             return current[position:position + frames]
         return self._gather(frames)
+
+    def take_words(self, frames: int, key: Words) -> np.ndarray | None:
+        """The next ``frames`` frames already at ``key``'s gain and encoded (audio thread), when the
+        synthesis thread made them so and they lie within one chunk; else None, and nothing is taken."""
+        current, position = self._current, self._position
+        if current is None or position >= len(current):
+            if not self._chunks:
+                return None
+            self._next_chunk()
+            current, position = self._current, 0
+        if self._current_key is not key or position + frames > len(current):
+            return None
+        self._position = position + frames
+        self.consumed += frames
+        self.peak = self._current_peak
+        return self._current_words[position:position + frames]  # type: ignore[index]
+
+    def _next_chunk(self) -> None:
+        self._current, self._current_peak, self._current_words, self._current_key = self._chunks.popleft()
+        self._position = 0
 
     def _gather(self, frames: int) -> np.ndarray:
         out = np.empty((frames, CHANNELS), np.float32)
@@ -137,7 +183,7 @@ class Feed:
                         log.warning("synthesis fell behind: %d frames of silence", frames - done)
                         break
                     continue
-                (self._current, self._current_peak), self._position = self._chunks.popleft(), 0
+                self._next_chunk()
                 peak = max(peak, self._current_peak)
             take = min(frames - done, len(self._current) - self._position)
             out[done:done + take] = self._current[self._position:self._position + take]

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bedside.audio.pcm import Encoder
+from bedside.audio.pcm import Encoder, words_to_floats
 
 
 class Output(Protocol):
@@ -45,6 +45,16 @@ class Output(Protocol):
         """Encode and deliver one block of float32 frames (may block: it paces real time)."""
         ...
 
+    @property
+    def words_format(self) -> str | None:
+        """The sample format in which :meth:`write_words` takes blocks already encoded (the
+        synthesis thread makes a steady period's words ahead); None: floats only."""
+        ...
+
+    def write_words(self, words: np.ndarray) -> None:
+        """Deliver one block already encoded in :attr:`words_format`, as :meth:`write` would."""
+        ...
+
     def rest(self) -> None:
         """Nothing plays for now: let the device play out and stop it, until the next write."""
         ...
@@ -71,6 +81,7 @@ class Unclocked:
     """What a sink without a clock of its own answers: it takes any block at once, never runs dry."""
 
     period_frames: int | None = None
+    words_format: str | None = None  # a file's bytes all come from the encoder: the same for a seed
     underruns = 0
     late_wakes = 0
     queued_before = 0
@@ -78,6 +89,12 @@ class Unclocked:
 
     def held_s(self) -> float:
         return 0.0
+
+    def write(self, block: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def write_words(self, words: np.ndarray) -> None:
+        self.write(words_to_floats(words))
 
     def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         return frames

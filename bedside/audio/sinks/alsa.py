@@ -35,7 +35,7 @@ from typing import Protocol
 import alsaaudio
 import numpy as np
 
-from bedside.audio.pcm import Encoder
+from bedside.audio.pcm import Encoder, words_to_floats
 from bedside.audio.sinks import AudioDeviceError
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,20 @@ class AlsaSink:
         """Keep the device full for BRACED_S from now: after a start, a late loop or an underrun."""
         self._braced_until = time.monotonic() + BRACED_S
 
+    @property
+    def words_format(self) -> str:
+        return self.format
+
     def write(self, block: np.ndarray) -> None:
+        self._write(block, None)
+
+    def write_words(self, words: np.ndarray) -> None:
+        """A block already encoded in :attr:`format` (a steady period's, made ahead): written as it
+        is, unless the sound is coming back from an underrun (then its ramp needs the floats)."""
+        self._write(None, words)
+
+    def _write(self, block: np.ndarray | None, words: np.ndarray | None) -> None:
+        """Deliver ``block`` (float frames) or ``words`` (the same, encoded): one of them."""
         starting = self._resting or self._xrun  # the device starts from empty with this block
         if self._resting and STARTED_BRACED:
             self._brace()
@@ -286,11 +299,15 @@ class AlsaSink:
         if self._xrun:  # seen by wait_for_room
             self._restart()
         self.queued_before = self.buffer_frames - self._avail
-        data = self._encoded(self._resumed(block))
+        if words is not None and (self._ramp_at is not None or self._lead_in
+                                  or words.dtype.itemsize != self._encoder.format.sample_bytes):
+            block = words_to_floats(words)  # the ramp needs floats (or the device was reopened in another format)
+        data = memoryview(words).cast("B") if block is None else self._encoded(self._resumed(block))
         # Looked at after encoding, just before the write: a stall in between would go unseen.
         if not starting and self._played_out():
             self._restart()
             starting = True
+            block = words_to_floats(words) if block is None else block
             data = self._encoded(self._resumed(block))
         done, total = 0, len(data) // self._frame_bytes
         while done < total:
@@ -299,6 +316,7 @@ class AlsaSink:
             except alsaaudio.ALSAAudioError as error:
                 raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
             if written == -errno.EPIPE:  # ran dry just now; pyalsaaudio has prepared it again
+                block = words_to_floats(words) if block is None else block
                 block = block[max(0, done - (total - len(block))):]  # what is left after any lead-in
                 self._dry()
                 starting = True
