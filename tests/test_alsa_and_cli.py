@@ -283,11 +283,15 @@ class _ClockPoll:
         return [(-1, 0)]
 
 
-def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_alsa_never_said(monkeypatch):
+@pytest.mark.parametrize("made_ahead", [False, True], ids=["floats", "words made ahead"])
+def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_alsa_never_said(monkeypatch,
+                                                                                              made_ahead):
     """The sink times its writes against what the device held: a stall longer than that (and a
     buffer) is an underrun even when ALSA does not report one, and the sound comes back behind the
     lead-in on the resume ramp, not at full level after silence (a CI run under load, 2026-12-02).
-    A shorter stall loses nothing and counts nothing."""
+    A shorter stall loses nothing and counts nothing. The same when the periods come as words
+    already encoded (a steady period's, made ahead): the ramp is applied to them all the same."""
+    from bedside.audio.pcm import Encoder
     from bedside.audio.sinks import alsa
 
     clock = _Clock()
@@ -300,7 +304,11 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     def play(seconds: float) -> np.ndarray:
         start, until = len(device.played), clock.now + seconds
         while clock.now < until:
-            sink.write(np.full((sink.wait_for_room(sink.period_frames), 2), level, np.float32))
+            block = np.full((sink.wait_for_room(sink.period_frames), 2), level, np.float32)
+            if made_ahead:
+                sink.write_words(Encoder(sink.format).encode(block))
+            else:
+                sink.write(block)
             clock.sleep(0.001)  # rendering takes time too
         return np.concatenate(device.played[start:])[:, 0]
 
