@@ -99,8 +99,11 @@ class _Pulses:
         # The pitch falls a little through each pulse: the phase is the integral of that glide.
         freq_t = carrier * (t - call.glide * through ** 2 * call.duty / (2 * pulse_hz))
         phase = (2 * np.pi * freq_t).astype(f32)
-        envelope = np.where(within < 1.0, np.sin(np.pi * through) ** 2, 0.0).astype(f32)
-        wave = np.sin(phase) + f32(call.harmonic) * np.sin(2 * phase)
+        sounding = within < 1.0  # the sine of the silent part of each pulse is not needed
+        envelope = np.zeros(self.length, f32)
+        envelope[sounding] = (np.sin(np.pi * through[sounding]) ** 2).astype(f32)
+        wave = np.sin(phase)
+        wave += f32(call.harmonic) * np.sin(2 * phase)
         wave *= envelope
         return wave[:, None] * self._gains
 
@@ -165,10 +168,18 @@ class _ChorusVoice:
 
     def render(self, t0: int, frames: int) -> np.ndarray:
         f32 = np.float32
-        t = np.arange(t0, t0 + frames, dtype=np.float64) * (self._pulse_hz / self._rate)
-        pulse = np.sin(((t % 1.0) * np.pi).astype(f32))  # float64 for the count, float32 for the sine
-        pulse *= pulse
-        gain = (1 - self._depth) + self._depth * pulse
+        # Float64 for the count, float32 for the sine; t − ⌊t⌋ is t % 1 to the bit for t ≥ 0, at a
+        # quarter of the cost (numpy's float64 mod was 3/4 of this method's time), and in place.
+        t = np.arange(t0, t0 + frames, dtype=np.float64)
+        t *= self._pulse_hz / self._rate
+        within = np.floor(t)
+        np.subtract(t, within, out=within)
+        within *= np.pi
+        gain = within.astype(f32)
+        np.sin(gain, out=gain)
+        gain *= gain
+        gain *= self._depth
+        gain += 1 - self._depth
         gain *= self._sway.gain_block(t0, frames, float(self._db))
         out = self._noise.render(frames)
         out *= gain[:, None]
