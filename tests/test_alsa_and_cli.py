@@ -1,5 +1,6 @@
 """Real ALSA PCMs through libasound (the file and null plugins), and the command line end to end."""
 
+import gc
 import subprocess
 import sys
 import wave
@@ -398,6 +399,8 @@ def test_steady_periods_taken_as_words_made_ahead_are_the_samples_the_audio_thre
 
     words = live.engine.words_frames
     assert words >= 0.5 * rate and words > taken_at_turn[0] + 0.3 * rate  # before the turn and after it
+    gc.collect()
+    assert live.synthesis._live_feeds() == []  # the sound over, its feed is let go (nothing keeps it full)
     with wave.open(str(wav)) as f:
         mixed = f.readframes(f.getnframes())
     out = raw.read_bytes()[:len(mixed)]

@@ -37,7 +37,7 @@ from bedside.audio.synth import CHANNELS, Source
 from bedside.audio.synth.processes import one_pole
 
 if TYPE_CHECKING:
-    from bedside.audio.synthesis import Feed, Words
+    from bedside.audio.synthesis import Words
 
 #: The breathing guide's swell is computed every this many frames and joined by straight lines.
 BREATH_GRID = 16
@@ -169,9 +169,9 @@ class Engine:
         self._voices: list[Voice] = []
         self.limited_samples = 0
         self._steady_db, self._steady_gain = math.nan, np.float32(1.0)  # the last steady gain, cached
-        #: What the feed playing steadily is asked to make ahead (see :meth:`render_words`), and that feed.
+        #: What the feed playing steadily is asked to make ahead (see :meth:`render_words`). The feed
+        #: itself is not held: a sound stopped must let its feed go, or the synthesis thread keeps it.
         self._words: Words | None = None
-        self._words_feed: Feed | None = None
         #: Frames that went out as words made ahead (a steady period's fast path), for benchmarks and tests.
         self.words_frames = 0
         #: Things that happened on the sample clock, for the controller: ("timer_expired", frame).
@@ -433,17 +433,18 @@ class Engine:
         The same samples :meth:`render` gives, encoded as the sink would (at 16 bits the dither is
         drawn elsewhere). A steady period then costs the audio thread a slice and a write."""
         voice = self._steady_voice(self.now, frames)
-        feed = voice.source if voice is not None else None
-        if feed is not self._words_feed:  # another feed plays steadily now, or none does
-            if self._words_feed is not None:
-                self._words_feed.words = None  # it need make no more words
-            self._words_feed = self._words = None
-        if feed is None or not hasattr(feed, "take_words"):
+        if voice is None:
+            for other in self._voices:  # nothing steady: no feed need make words
+                if getattr(other.source, "words", None) is not None:
+                    other.source.words = None  # type: ignore[attr-defined]
+            return None
+        feed = voice.source
+        if not hasattr(feed, "take_words"):
             return None
         key = self._words
         if key is None or key[0] is not self._steady_gain or key[1] != fmt:
             key = self._words = (self._steady_gain, fmt, LIMIT_THRESHOLD * (1 - 1e-6))
-            self._words_feed = feed
+        if feed.words is not key:
             feed.words = key
         words = feed.take_words(frames, key)
         if words is None:
