@@ -137,13 +137,13 @@ class Player:
                 # A steady period takes its words made ahead (see Engine.render_words); any other
                 # is mixed here. (Not rendering to a file: that must not depend on threads.)
                 words = engine.render_words(n, fmt) if self._realtime and (fmt := output.words_format) else None
-                block = engine.render(n) if words is None else words
+                block = engine.render(n) if words is None else None
                 controller.after_block()
                 first = engine.now - n
-                if words is None:
+                if block is not None:
                     output.write(block)
                 else:
-                    output.write_words(words)
+                    output.write_words(words)  # type: ignore[arg-type]
                 if self.writes is not None:
                     self.writes.append((first, time.monotonic(), output.queued_before))
                 if output.underruns != self._underruns:
