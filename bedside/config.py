@@ -76,21 +76,22 @@ class AudioConfig:
     period_frames: int = setting(512, (
         "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it. "
         "What the device holds is the margin that a late wake-up (a busy CPU) eats before the sound stops, and "
-        "what a command (a knob detent) waits behind before it is heard: so the device is kept at fill_periods "
-        "while the CPU keeps up (512 × 4 at 48 kHz: a detent reaches the DAC in 33 ms, p99 45 ms; 3 periods, p99 "
-        "37 ms, ran dry at 15% of a core, about a Pi 3 core), and at its whole buffer of periods for a minute "
-        "after a start, while a sound is built and crossfaded in, and for a minute after a wake-up came late or "
-        "the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at 15% had a gap). 94 wake-ups a second "
-        "cost half of what 256 × 4 does. (Smaller periods wake more often: more CPU. ALSA may round it: "
-        "`bedside doctor` shows what the device granted.)"),
+        "what a command (a knob detent) waits behind before it is heard. So the device is kept at its whole "
+        "buffer of periods for a minute after a start, while a sound is built and crossfaded in, and for a "
+        "minute after a wake-up came late or the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at "
+        "15% of a core, about a Pi 3 core, had a gap); then a period less every 30 s while the CPU keeps up, "
+        "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake "
+        "more often: more CPU. ALSA may round it: `bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
     periods: int = setting(6, (
         "Periods in the device's buffer (2–16): the most it holds, kept full for a minute after a start, while "
         "a sound is built and crossfaded in, and for a minute after the player woke late (a busy CPU)."),
         Between(2, 16))
-    fill_periods: int = setting(4, (
-        "Periods kept queued otherwise (1–16, at most periods): what a knob detent waits behind before it is "
-        "heard."), Between(1, 16))
+    fill_periods: int = setting(2, (
+        "Periods kept queued once the CPU has kept up for a while (1–16, at most periods): what a knob detent "
+        "waits behind before it is heard (512 × 2 at 48 kHz: a detent reaches the DAC in 12 ms, p99 24 ms; "
+        "kept at 4, p99 54 ms). With 6 periods it is reached 150 s after a start or the last late wake-up."),
+        Between(1, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '
         '"S16_LE". At the quietest steps, 16-bit output is mostly dither: prefer 32.'),

@@ -361,9 +361,9 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
 
 def latency_table(detents: int, extra: str = "") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
-    in the first minute after the start (the device kept full: see alsa.BRACED_S) and another after
-    it (kept at [audio] fill_periods unless the loop came late meanwhile: the late count says)."""
-    from bedside.audio.sinks import alsa
+    in the first minute after the start (the device kept full: see alsa.BRACED_S) and another once
+    the fill has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came
+    late meanwhile: the late count says)."""
     from bedside.config import load
     from bedside.daemon import Daemon
 
@@ -384,9 +384,16 @@ def latency_table(detents: int, extra: str = "") -> None:
         time.sleep(2)
         a, b = daemon.pins.factory.pin(5), daemon.pins.factory.pin(6)
         sink = daemon.output.sink
-        for name, at in (("in the first minute after a start", 2.0), ("a minute later", alsa.BRACED_S + 2)):
-            time.sleep(max(0.0, at - (time.monotonic() - started)))
+        for name in ("in the first minute after a start", "at the least fill"):
+            if name == "at the least fill":  # a late wake-up meanwhile braces it again: wait it out
+                deadline = time.monotonic() + 900
+                while sink.fill_frames(time.monotonic()) > sink.steady_frames and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                name = f"{name}, {time.monotonic() - started:.0f} s in"
+            else:
+                time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
             late = sink.late_wakes + sink.underruns
+            fill = sink.fill_frames(time.monotonic()) / sink.period_frames
             turned = []
             for i in range(detents):
                 first, second = (a, b) if (i // 10) % 2 == 0 else (b, a)  # sweeps up and down, ten at a time
@@ -398,7 +405,7 @@ def latency_table(detents: int, extra: str = "") -> None:
                 second.drive_high()  # the last edge of the quadrature cycle: the detent
                 time.sleep(0.06 + 0.04 * np.random.default_rng(i).random())
             time.sleep(0.5)
-            phases.append((name, turned, sink.late_wakes + sink.underruns - late))
+            phases.append((name, fill, turned, f"{late} / {sink.late_wakes + sink.underruns - late}"))
         writes = list(daemon.player.writes)
         granted = f"{sink.period_frames} frames × {sink.periods} (buffer {sink.buffer_seconds * 1000:.1f} ms)"
         steady = sink.steady_frames / sink.rate * 1000
@@ -409,17 +416,18 @@ def latency_table(detents: int, extra: str = "") -> None:
     firsts = np.array([w[0] for w in writes])
     print(f"\n### Knob detent → first changed sample at the DAC, clocked device, granted {granted}, "
           f"kept at {steady:.1f} ms once steady\n")
-    print("| when | detents | p50, ms | p99, ms | max, ms | late periods + underruns meanwhile |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| when | fill, periods | detents | p50, ms | p99, ms | max, ms "
+          "| late periods + underruns before / meanwhile |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     changes = iter(applied)
-    for name, turned, late in phases:
+    for name, fill, turned, late in phases:
         latencies = []
         for when, (_, frame) in zip(turned, changes, strict=False):
             k = np.searchsorted(firsts, frame, side="right") - 1
             first, handed, queued = writes[k]
             latencies.append(handed - when + (queued + frame - first) / 48000)
         lat = np.array(latencies) * 1000
-        print(f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | "
+        print(f"| {name} | {fill:.0f} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} | "
               f"{lat.max():.1f} | {late} |")
 
 

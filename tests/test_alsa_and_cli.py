@@ -332,6 +332,55 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     assert np.all(np.diff(after[first:first + ramp]) > 0) and np.all(np.abs(after[first + ramp:] - level) < 1e-6)
 
 
+def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_comes_late(monkeypatch):
+    """What a knob detent waits behind: the whole buffer for a minute after a start, then a period
+    less every FILL_STEP_S down to fill_periods while the loop keeps time; one wake-up late by more
+    than LATE_SHARE of a period (a CPU short once is short again) and it is full again for a minute,
+    then comes down the same way. Virtual time on a model of a clocked device: three minutes in a
+    second, the same every run."""
+    from bedside.audio.sinks import alsa
+
+    clock = _Clock()
+    monkeypatch.setattr(alsa, "time", clock)
+    sink = AlsaSink("null", 48000, 512, 6, fill_periods=2)
+    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
+    sink._pcm, sink._poll, sink._pcm_fds = device, _ClockPoll(clock), {-1}
+    period, started = sink.period_frames, clock.now
+    block = np.full((period, 2), 0.25, np.float32)
+    held: list[tuple[float, int]] = []  # (seconds since the start, frames queued before the write)
+
+    def play(seconds: float) -> None:
+        until = clock.now + seconds
+        while clock.now < until:
+            sink.write(block[:sink.wait_for_room(period)])
+            held.append((clock.now - started, sink.queued_before))
+            clock.sleep(0.0003)  # rendering takes time too
+
+    def periods_held(since: float, until: float) -> float:
+        return float(np.median([q for t, q in held if since <= t < until])) / period
+
+    play(alsa.BRACED_S + 4 * alsa.FILL_STEP_S)
+    assert periods_held(1, alsa.BRACED_S) >= 4.5  # full (6), less the period it is about to write
+    for step, fill in enumerate((5, 4, 3, 2)):
+        since = alsa.BRACED_S + step * alsa.FILL_STEP_S
+        # The loop sleeps to half a period past the mark (a sound server counts by periods): a period under.
+        assert fill - 1.25 <= periods_held(since + 1, since + alsa.FILL_STEP_S) <= fill - 0.5, (step, fill)
+    assert sink.late_wakes == 0 and sink.underruns == 0
+
+    late_at = clock.now - started
+    real_sleep = clock.sleep
+    late_by = 0.6 * period / sink.rate  # more than LATE_SHARE (half a period) after it was due
+    clock.sleep = lambda seconds: real_sleep(seconds + (late_by if seconds >= 0.001 else 0))  # the wait's sleep
+    play(0.001)
+    clock.sleep = real_sleep
+    assert sink.late_wakes == 1 and sink.underruns == 0  # 6.4 ms late: nothing lost at the least fill
+    play(alsa.BRACED_S + alsa.FILL_STEP_S + 1)
+    assert periods_held(late_at + 1, late_at + alsa.BRACED_S) >= 4.5  # full again for a minute
+    assert 3.75 <= periods_held(late_at + alsa.BRACED_S + 1, late_at + alsa.BRACED_S + alsa.FILL_STEP_S) <= 4.5
+    played = np.concatenate(device.played)[:, 0]
+    assert np.all(np.abs(played - 0.25) < 1e-6)  # never a gap
+
+
 def test_a_device_without_a_clock_never_counts_a_slow_writer_as_an_underrun(tmp_path):
     """ALSA's file plugin takes samples as fast as they come: a writer that pauses has lost nothing,
     and the file holds exactly what was written (no lead-in, no ramp)."""

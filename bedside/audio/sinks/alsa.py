@@ -78,6 +78,11 @@ BRACED_S = 60.0
 #: ahead then (the new sound's first minutes), and at 15% of a core the steady fill alone ran dry
 #: there (issue 23's notes).
 STARTED_BRACED = True
+#: When a brace ends the fill comes down a period at a time, one every FILL_STEP_S, from a period
+#: under the whole buffer to ``fill_periods`` (what a knob detent waits behind once settled): a
+#: CPU that kept up for a minute is trusted with a thinner margin only step by step, and any late
+#: wake-up or underrun on the way braces the device full again (a watermark, as sound servers keep).
+FILL_STEP_S = 30.0
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
@@ -133,9 +138,10 @@ class AlsaSink:
         self.period_frames, self.periods = info["period_size"], info["periods"]
         self.buffer_frames = info["buffer_size"]
         self.buffer_seconds = self.buffer_frames / self.rate
-        #: What the device is kept filled to while the CPU keeps up (a command waits behind it); the
-        #: whole buffer for a while after a start, while the player braces for work (a sound built,
-        #: a crossfade) and after a late wake-up or an underrun. (See :meth:`wait_for_room`.)
+        #: The least the device is kept filled to, once the CPU has kept up for a while (a command
+        #: waits behind it); the whole buffer for a while after a start, while the player braces for
+        #: work (a sound built, a crossfade) and after a late wake-up or an underrun, and down to this
+        #: a period at a time after that. (See :meth:`fill_frames`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
         self._braced_until = -math.inf
         if STARTED_BRACED:
@@ -195,6 +201,15 @@ class AlsaSink:
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
         self._no_room_since, self._wrote_at = None, None
 
+    def fill_frames(self, now: float) -> int:
+        """What the device is kept filled to at ``now`` (monotonic): the whole buffer while braced,
+        then a period less every FILL_STEP_S down to :attr:`steady_frames`."""
+        settled_s = now - self._braced_until
+        if settled_s < 0:
+            return self.buffer_frames
+        steps = 1 + int(min(settled_s, 1e6) // FILL_STEP_S)
+        return max(self.steady_frames, self.buffer_frames - steps * self.period_frames)
+
     def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
@@ -202,10 +217,10 @@ class AlsaSink:
         as soon as ``wake_fd`` is readable (the player applies a command meanwhile: a device slow to
         take samples must not hold a stop for seconds).
 
-        The device is kept filled to ``steady_frames`` (what a knob detent waits behind), and to its
-        whole buffer while ``brace`` (the player expects a burst of work: a sound being built or
+        The device is kept filled to :meth:`fill_frames` (what a knob detent waits behind): its whole
+        buffer while ``brace`` (the player expects a burst of work: a sound being built or
         crossfaded in) and for BRACED_S after the loop came late or the device ran dry (the CPU is
-        short: see LATE_SHARE)."""
+        short: see LATE_SHARE), then a period less at a time down to ``steady_frames``."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
@@ -213,16 +228,17 @@ class AlsaSink:
             self._poll.register(wake_fd, select.POLLIN)
             self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
-        braced = brace or time.monotonic() < self._braced_until
+        fill = self.buffer_frames if brace else self.fill_frames(time.monotonic())
+        braced = fill >= self.buffer_frames
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
-        headroom = 0 if braced else max(0, self.buffer_frames - self.steady_frames - self.period_frames // 2)
+        headroom = 0 if braced else max(0, self.buffer_frames - fill - self.period_frames // 2)
         first_look = not braced and self._wrote_at is not None and not self._clockless
         try:
             while True:
                 avail = self._pcm.avail()
                 held = self.buffer_frames - avail
-                if first_look and avail >= 0 and held < self.steady_frames - 2 * self.period_frames:
+                if first_look and avail >= 0 and held < fill - 2 * self.period_frames:
                     self._late()  # held up since the last write: the CPU is short
                     headroom = 0
                 first_look = False
