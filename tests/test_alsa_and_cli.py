@@ -336,8 +336,8 @@ def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_c
     """What a knob detent waits behind: the whole buffer for a minute after a start, then a period
     less every FILL_STEP_S down to fill_periods while the loop keeps time; one wake-up late by more
     than LATE_SHARE of a period (a CPU short once is short again) and it is full again for a minute,
-    then comes down the same way. Virtual time on a model of a clocked device: three minutes in a
-    second, the same every run."""
+    then comes down the same way. Virtual time on a model of a clocked device: five minutes in about
+    two seconds, the same every run."""
     from bedside.audio.sinks import alsa
 
     clock = _Clock()
