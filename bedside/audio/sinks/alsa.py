@@ -228,8 +228,9 @@ class AlsaSink:
             self._poll.register(wake_fd, select.POLLIN)
             self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
-        fill = self.buffer_frames if brace else self.fill_frames(time.monotonic())
-        braced = fill >= self.buffer_frames
+        now = time.monotonic()
+        braced = brace or now < self._braced_until
+        fill = self.buffer_frames if braced else self.fill_frames(now)
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
         headroom = 0 if braced else max(0, self.buffer_frames - fill - self.period_frames // 2)
