@@ -29,37 +29,32 @@ from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time (85 ms at 48 kHz): big enough that numpy's per-call cost, and the cold
-#: caches of a thread that has just woken, are paid rarely; small enough that one chunk holds the
-#: CPU for about a millisecond here. Each fill cost 2-4 times what the same chunk costs rendered
-#: back to back (fire: 1.07 ms a fill of 2048 frames against 0.45 ms), so halving the wake-ups
-#: took the synthesis thread from 27 to 20 ms of CPU a second playing fire (brown 7.5 to 5.5).
-CHUNK = 4096
-#: How far ahead each feed is filled (0.51 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS.
-AHEAD_CHUNKS = 6
-LOW_CHUNKS = 3
-#: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
-#: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
-#: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
-#: audio thread waits for the next slice whatever its priority: measured at 12% of a core, priming
-#: a new sound at a third of a core starved the audio thread for 90 ms, and at a ninth it still
-#: could. Building a new sound, a slice that took much longer on the clock than on the CPU means
-#: the CPU is short: the pause is then CONTENDED times longer (not for top-ups, which must keep
-#: pace). Below CRITICAL_CHUNKS ahead, a top-up hurries (HURRY_PAUSE).
+#: Frames rendered at a time (341 ms at 48 kHz). A thread that has just woken pays for cold caches
+#: (on this VM the host's other work evicts them while it sleeps), and that, not the arithmetic, was
+#: most of the synthesis thread's cost: a chunk of fire rendered after a sleep of its own length
+#: cost twice what it costs back to back (1.28-1.53 against 0.67-0.74 ms for 4096 frames). Paced
+#: like that, an audio hour of synthesis cost fire 54-65 s in chunks of 4096, 41 in 8192 and 36-38
+#: in 16384 (heavy-rain 58-60, 48, 35-41; summer-night 54, 44, 36). A chunk of fire holds the
+#: CPU ~3.5 ms here; the audio thread, at a higher priority, still preempts it every period (the
+#: GIL is handed over every 0.2 ms), so the size of a burst is not what starves it: a share of a
+#: core used up is (see DUTY_PAUSE).
+CHUNK = 16384
+#: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
+#: LOW_CHUNKS (0.34 s, which a fill of one chunk takes back to the top).
+AHEAD_CHUNKS = 2
+LOW_CHUNKS = 1
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
 CONTENDED = 4.0
-CRITICAL_CHUNKS = 2
+CRITICAL_S = 0.17
 #: A top-up renders its chunks back to back, without a pause, while they have taken less CPU than
-#: this in all: a cheap sound (the noise colours: ~0.4 ms a cold chunk) is topped up in one wake-up,
-#: with warm caches after the first chunk; a dear one (fire, ~1 ms) still one chunk per slice.
+#: this in all (with two feeds in a crossfade, or a feed run low); a dear chunk is one per slice.
 BATCH_CPU_S = 0.001
-#: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
+#: How full a new sound's feed is before it starts (a third of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
 #: (the crossfade starts within 100 ms of the command).
-PRIME_CHUNKS = 3
+PRIME_CHUNKS = 1
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
@@ -305,7 +300,7 @@ class Synthesis:
             self._topping_up = False
             return hungriest.ahead
         self._topping_up = True
-        self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
+        self._critical = hungriest.ahead < CRITICAL_S * self._rate
         self._fill(hungriest)
         return None
 
