@@ -154,6 +154,10 @@ print((done.ru_utime + done.ru_stime - used.ru_utime - used.ru_stime) * 3600 / s
 """
 
 
+#: Seconds of each least-loop measurement beside a row of the cost table.
+LEAST_WINDOW_S = 15.0
+
+
 def least_loop_floor(period_frames: int, rate: int, seconds: float) -> float:
     """CPU seconds per hour of the least a Python period loop can do: wake once a period, take
     frames rendered ahead, apply a gain, encode 32-bit words, write them to ALSA ``null``. No
@@ -197,27 +201,39 @@ def c_wake_floor(period_s: float, seconds: float) -> float | None:
 
 
 def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
+    """The appliance's CPU per audio hour, each sound as a ratio to the least Python loop measured
+    right before and right after it (their mean): this VM's cost of a wake-up drifts by half within
+    an hour (the least loop measured 42 s per audio hour at one moment and 74 at another the same
+    afternoon), so one least loop at the start of a 15-minute table compares later sounds with a
+    different machine."""
     sox = sox_seconds_per_hour(600)
     audio = AudioConfig()
     period_s = audio.period_frames / audio.rate
     floor = wake_floor(period_s, min(seconds, 20))
     c_floor = c_wake_floor(period_s, min(seconds, 20))
-    least = least_loop_floor(audio.period_frames, audio.rate, min(seconds, 20))
+    least_s = min(seconds, LEAST_WINDOW_S)
     print(f"\n### CPU per audio hour, whole `bedside run` process, default [audio] ({audio.period_frames} frames "
           f"× {audio.periods}), ALSA `null` paced\n")
     print(f"sox brownnoise: {sox:.2f} s per audio hour. Wake-up floor of this machine (a process that only "
           f"sleeps {period_s * 1000:.1f} ms at a time): Python {floor:.1f} s per hour = {floor / sox:.1f}× sox"
           + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "")
           + f". The least Python period loop (wake, take frames made ahead, one gain, encode, write to "
-          f"ALSA `null`; no synthesis): {least:.1f} s per hour = {least / sox:.1f}× sox.\n")
-    print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | × least loop | start → READY, s | "
-          "peak RSS, MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          f"ALSA `null`; no synthesis) is measured for {least_s:.0f} s before each row and after the last; "
+          "a row's ratio is to the mean of the two beside it.\n")
+    print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | least loop beside it, s | × least loop | "
+          "start → READY, s | peak RSS, MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    before = least_loop_floor(audio.period_frames, audio.rate, least_s)
+    leasts = [before]
     for sound in [None, *(sounds or builtin_sounds())]:
         r = run_appliance(sound, seconds)
-        hour = r["startup_cpu"] + r["cpu_per_s"] * 3600
-        print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | "
+        after = least_loop_floor(audio.period_frames, audio.rate, least_s)
+        leasts.append(after)
+        hour, least = r["startup_cpu"] + r["cpu_per_s"] * 3600, (before + after) / 2
+        print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | {least:.1f} | "
               f"{hour / least:.2f} | {r['ready_s']:.2f} | {r['maxrss_mib']:.0f} |", flush=True)
+        before = after
+    print(f"\nThe least loop ranged {min(leasts):.1f}–{max(leasts):.1f} s per audio hour over the run.")
 
 
 def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "") -> list[str]:

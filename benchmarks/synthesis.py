@@ -11,7 +11,12 @@ First, the whole process against sox whole (issue 23): an hour of `bedside rende
 16-bit WAV to the same directory, alternating, the least of three. User and system time apart: the
 kernel's share of writing 691 MB into the page cache swings 0.2–2 s here for any writer.
 
-Usage: python benchmarks/synthesis.py [--seconds 600] [--sounds brown,pink]
+With --paced SECONDS, only the synthesis thread's view (issue 23): CPU per audio hour of rendering a
+sound in chunks of 4096, 8192 and 16384 frames, back to back and paced as the appliance's synthesis
+thread is (a chunk, then a sleep until it is due), in one process pinned to one CPU. The gap between
+the two is what a thread pays for waking with cold caches, and it shrinks with fewer, larger chunks.
+
+Usage: python benchmarks/synthesis.py [--seconds 600] [--sounds brown,pink] [--paced 15]
 Ratios, not absolute times, are what to compare between machines: both sides share the noise.
 """
 
@@ -118,17 +123,53 @@ def block_times(sound_name: str, seconds: float, block: int = 256) -> np.ndarray
     return np.array(times) / (block / RATE)
 
 
+def synthesis_hour(sound_name: str, chunk: int, seconds: float, paced: bool) -> float:
+    """CPU seconds per audio hour of rendering ``sound_name`` in chunks of ``chunk`` frames for
+    ``seconds`` of wall clock (paced: one chunk, then a sleep until the next is due, as the
+    synthesis thread does), or for as many chunks back to back (warm caches: the least it costs)."""
+    sound = builtin_sounds()[sound_name]
+    source = sound.make(RATE, np.random.SeedSequence(1))
+    for _ in range(4):
+        source.render(chunk)
+    chunks = max(8, int(seconds * RATE / chunk))
+    started, due = time.thread_time(), time.monotonic()
+    for _ in range(chunks):
+        source.render(chunk)
+        if paced:
+            due += chunk / RATE
+            time.sleep(max(0.0, due - time.monotonic()))
+    return (time.thread_time() - started) * 3600 / (chunks * chunk / RATE)
+
+
+def paced_table(names: list[str], seconds: float) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    sizes = (4096, 8192, 16384)
+    print("\n### Synthesis alone, CPU s per audio hour: back to back / paced like the synthesis thread\n")
+    print("| sound | " + " | ".join(f"{size} frames" for size in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    for name in names:
+        cells = [f"{synthesis_hour(name, size, seconds / 8, False):.1f} / "
+                 f"{synthesis_hour(name, size, seconds, True):.1f}" for size in sizes]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="audio rendered per sound (scaled to an hour)")
     parser.add_argument("--sounds", default=",".join(builtin_sounds()))
     parser.add_argument("--realtime-seconds", type=float, default=60.0)
     parser.add_argument("--skip-whole", action="store_true", help="skip the whole-process hour against sox")
+    parser.add_argument("--paced", type=float, default=0.0,
+                        help="only the chunk-size table: seconds of paced synthesis per cell (e.g. 15)")
     parser.add_argument("--child", nargs=2, metavar=("SOUND", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_render(args.child[0], float(args.child[1]))
     names = args.sounds.split(",")
+    if args.paced:
+        paced_table(names, args.paced)
+        return
     scale = 3600.0 / args.seconds
 
     have_sox = shutil.which("sox") is not None
