@@ -43,6 +43,14 @@ CHUNK = 16384
 #: LOW_CHUNKS (0.34 s, which a fill of one chunk takes back to the top).
 AHEAD_CHUNKS = 2
 LOW_CHUNKS = 1
+#: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
+#: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
+#: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
+#: audio thread waits for the next slice whatever its priority: measured at 12% of a core, priming
+#: a new sound at a third of a core starved the audio thread for 90 ms, and at a ninth it still
+#: could. Building a new sound, a slice that took much longer on the clock than on the CPU means
+#: the CPU is short: the pause is then CONTENDED times longer (not for top-ups, which must keep
+#: pace). Below CRITICAL_S ahead (seconds of sound), a top-up hurries (HURRY_PAUSE).
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
