@@ -29,20 +29,19 @@ from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time (341 ms at 48 kHz). A thread that has just woken pays for cold caches
-#: (on this VM the host's other work evicts them while it sleeps), and that, not the arithmetic, was
-#: most of the synthesis thread's cost: a chunk of fire rendered after a sleep of its own length
-#: cost twice what it costs back to back (1.28-1.53 against 0.67-0.74 ms for 4096 frames). Paced
-#: like that, an audio hour of synthesis cost fire 54-65 s in chunks of 4096, 41 in 8192 and 36-38
-#: in 16384 (heavy-rain 58-60, 48, 35-41; summer-night 54, 44, 36). A chunk of fire holds the
-#: CPU ~3.5 ms here; the audio thread, at a higher priority, still preempts it every period (the
-#: GIL is handed over every 0.2 ms), so the size of a burst is not what starves it: a share of a
-#: core used up is (see DUTY_PAUSE).
-CHUNK = 16384
-#: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS (0.34 s, which a fill of one chunk takes back to the top).
-AHEAD_CHUNKS = 2
-LOW_CHUNKS = 1
+#: Frames rendered at a time (85 ms at 48 kHz). A thread that has just woken pays for cold caches:
+#: a chunk of fire rendered after a sleep of its own length costs about twice what it costs back to
+#: back here (1.28-1.53 against 0.67-0.74 ms), and larger chunks pay it less often (paced, an audio
+#: hour of fire's synthesis: 54-65 s in chunks of 4096, 37-41 in 8192, 38 in 16384; the synthesis
+#: thread in the daemon 46-59 -> 30-34). But 16384 x 2 (2026-12-04) underran at the switch at 10%
+#: of a core in 4 of 11 runs (each within 2 s of the switch; 4096 x 6: 0 of 24). Why is not measured
+#: yet (a guess: a big chunk's longer numpy calls hold the GIL while a new sound is built and
+#: primed): kept at 4096 until a switch is shown safe with large chunks (benchmarks/README).
+CHUNK = 4096
+#: How far ahead each feed is filled (0.51 s at 48 kHz); filling starts again when one is down to
+#: LOW_CHUNKS.
+AHEAD_CHUNKS = 6
+LOW_CHUNKS = 3
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
 #: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
 #: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
@@ -59,10 +58,10 @@ CRITICAL_S = 0.17
 #: A top-up renders its chunks back to back, without a pause, while they have taken less CPU than
 #: this in all (with two feeds in a crossfade, or a feed run low); a dear chunk is one per slice.
 BATCH_CPU_S = 0.001
-#: How full a new sound's feed is before it starts (a third of a second): enough that the start
+#: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
 #: (the crossfade starts within 100 ms of the command).
-PRIME_CHUNKS = 1
+PRIME_CHUNKS = 3
 #: Nice value of the synthesis thread (the audio thread keeps the process's own).
 NICE = 5
 #: If a feed is empty (the synthesis thread is late, or a sink without a clock runs ahead of it),
