@@ -56,7 +56,8 @@ HURRY_PAUSE = 2.0
 CONTENDED = 4.0
 CRITICAL_S = 0.17
 #: A top-up renders its chunks back to back, without a pause, while they have taken less CPU than
-#: this in all (with two feeds in a crossfade, or a feed run low); a dear chunk is one per slice.
+#: this in all: a cheap sound (the noise colours: ~0.4 ms a cold chunk) is topped up in one wake-up,
+#: with warm caches after the first chunk; a dear one (fire, ~1 ms) still one chunk per slice.
 BATCH_CPU_S = 0.001
 #: How full a new sound's feed is before it starts (a quarter of a second): enough that the start
 #: of a sound is not also a rush to fill it; building and priming it takes a few milliseconds here
