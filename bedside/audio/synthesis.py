@@ -49,12 +49,12 @@ LOW_CHUNKS = 3
 #: a new sound at a third of a core starved the audio thread for 90 ms, and at a ninth it still
 #: could. Building a new sound, a slice that took much longer on the clock than on the CPU means
 #: the CPU is short: the pause is then CONTENDED times longer (not for top-ups, which must keep
-#: pace). Below CRITICAL_S ahead (seconds of sound), a top-up hurries (HURRY_PAUSE).
+#: pace). Below CRITICAL_CHUNKS ahead, a top-up hurries (HURRY_PAUSE).
 TOP_UP_SPEED = 1.5
 DUTY_PAUSE = 8.0
 HURRY_PAUSE = 2.0
 CONTENDED = 4.0
-CRITICAL_S = 0.17
+CRITICAL_CHUNKS = 2
 #: A top-up renders its chunks back to back, without a pause, while they have taken less CPU than
 #: this in all: a cheap sound (the noise colours: ~0.4 ms a cold chunk) is topped up in one wake-up,
 #: with warm caches after the first chunk; a dear one (fire, ~1 ms) still one chunk per slice.
@@ -308,7 +308,7 @@ class Synthesis:
             self._topping_up = False
             return hungriest.ahead
         self._topping_up = True
-        self._critical = hungriest.ahead < CRITICAL_S * self._rate
+        self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         self._fill(hungriest)
         return None
 
