@@ -29,19 +29,23 @@ from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time (85 ms at 48 kHz). A thread that has just woken pays for cold caches:
-#: a chunk of fire rendered after a sleep of its own length costs about twice what it costs back to
-#: back here (1.28-1.53 against 0.67-0.74 ms), and larger chunks pay it less often (paced, an audio
-#: hour of fire's synthesis: 54-65 s in chunks of 4096, 37-41 in 8192, 38 in 16384; the synthesis
-#: thread in the daemon 46-59 -> 30-34). But 16384 x 2 (2026-12-04) underran at the switch at 10%
-#: of a core in 4 of 11 runs (each within 2 s of the switch; 4096 x 6: 0 of 24). Why is not measured
-#: yet (a guess: a big chunk's longer numpy calls hold the GIL while a new sound is built and
-#: primed): kept at 4096 until a switch is shown safe with large chunks (benchmarks/README).
+#: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz),
+#: and STEADY_CHUNK frames at a time once a single sound has played on its own for STEADY_AFTER_S.
+#: A thread that has just woken pays for cold caches: a chunk of fire rendered after a sleep of its
+#: own length costs about twice what it costs back to back here (1.28-1.53 against 0.67-0.74 ms),
+#: and larger chunks pay it less often (paced, an audio hour of fire's synthesis: 54-65 s in chunks
+#: of 4096, 37-41 in 8192, 38 in 16384; the synthesis thread in the daemon 46-59 -> 30-34). But
+#: 16384 for everything (2026-12-04) underran at 10% of a core in 4 of 11 runs, each within 2.4 s
+#: of a switch (4096: 0 of 24): the switch keeps small chunks, steady play takes large ones.
 CHUNK = 4096
-#: How far ahead each feed is filled (0.51 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS.
-AHEAD_CHUNKS = 6
-LOW_CHUNKS = 3
+STEADY_CHUNK = 16384
+#: A switch is over (the crossfade, the controller's own work after it) this long after the last
+#: sound was built: from then on a lone feed is topped up STEADY_CHUNK at a time.
+STEADY_AFTER_S = 5.0
+#: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
+#: LOW_CHUNKS (0.34 s: one steady chunk brings it back to the top).
+AHEAD_CHUNKS = 8
+LOW_CHUNKS = 4
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
 #: a new sound's build) the thread pauses DUTY_PAUSE times the CPU time it took: at most a ninth of
 #: a core. On a CPU held to a share (a cgroup quota), work back to back uses up the share and the
@@ -200,8 +204,10 @@ class Feed:
 class Synthesis:
     """The synthesis thread: prepares sounds and keeps every live feed ahead of the audio thread."""
 
-    def __init__(self, rate: int, chunk: int = CHUNK, ahead_chunks: int = AHEAD_CHUNKS) -> None:
+    def __init__(self, rate: int, chunk: int = CHUNK, ahead_chunks: int = AHEAD_CHUNKS,
+                 steady_chunk: int = STEADY_CHUNK) -> None:
         self.chunk = chunk
+        self.steady_chunk = steady_chunk
         self.ahead = chunk * ahead_chunks
         self.low = chunk * min(LOW_CHUNKS, ahead_chunks - 1)
         self._rate = rate
@@ -213,6 +219,8 @@ class Synthesis:
         self._topping_up = False
         self._critical = False
         self._closing = False
+        self._built_at = -math.inf  # monotonic time the last job ended
+        self._last_chunk = chunk  # frames the last top-up rendered
         #: Set by the player before each period: how long a late feed may be waited for.
         self.patience_s = STARVED_WAIT_S
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
@@ -240,6 +248,7 @@ class Synthesis:
                 slice_ = self._slice()
                 feed.fill(self.chunk)
             self._feeds.append(weakref.ref(feed))
+            self._built_at = time.monotonic()
             done(feed)
         self._jobs.append(job)
         self._wake.set()
@@ -283,7 +292,7 @@ class Synthesis:
                 # then hurry in bursts, worse for the audio thread than a steady pace.
                 pause = (HURRY_PAUSE if self._critical else DUTY_PAUSE) * cpu
                 if not self._critical:
-                    pause = max(pause, self.chunk / self._rate / TOP_UP_SPEED)
+                    pause = max(pause, self._last_chunk / self._rate / TOP_UP_SPEED)
                 self._wake.wait(pause)  # a job still wakes it at once
                 self._wake.clear()
                 continue
@@ -309,7 +318,9 @@ class Synthesis:
             return hungriest.ahead
         self._topping_up = True
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
-        self._fill(hungriest)
+        steady = (len(live) == 1 and not self._jobs and hungriest.ahead + self.steady_chunk <= self.ahead
+                  and time.monotonic() - self._built_at > STEADY_AFTER_S)
+        self._fill(hungriest, self.steady_chunk if steady else self.chunk)
         return None
 
     def _live_feeds(self) -> list[Feed]:
@@ -329,9 +340,10 @@ class Synthesis:
                 return
             self._fill(hungriest)
 
-    def _fill(self, feed: Feed) -> None:
+    def _fill(self, feed: Feed, frames: int | None = None) -> None:
         """One chunk more for ``feed``; a source that fails once is not asked again."""
-        if not self._guarded(lambda: feed.fill(self.chunk)):
+        self._last_chunk = frames = frames or self.chunk
+        if not self._guarded(lambda: feed.fill(frames)):
             feed.closed = True
 
     def _guarded(self, work: Callable[[], None]) -> bool:
