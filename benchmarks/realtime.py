@@ -20,6 +20,7 @@ Usage: python benchmarks/realtime.py [--seconds 30] [--pi-seconds 90] [--detents
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pty
@@ -93,23 +94,49 @@ def start_ready(tmp: Path, env: dict, stdin, limit: CpuLimit | None) -> tuple[su
 
 
 def run_appliance(sound: str | None, seconds: float, env: dict | None = None, device: str = "null",
-                  limit: CpuLimit | None = None) -> dict:
-    """`bedside run` playing ``sound`` (None: stopped) for ``seconds`` after READY=1."""
+                  limit: CpuLimit | None = None, beside: bool = False) -> dict:
+    """`bedside run` playing ``sound`` (None: stopped) for ``seconds`` after READY=1.
+
+    ``beside``: the least Python loop runs at the same time, measured over the same window, the two
+    pinned to different CPUs and swapping CPUs halfway (each CPU of a VM has its own host noise)."""
     tmp = appliance_dir(sound, device)
     started = time.perf_counter()
     process, server = start_ready(tmp, env or {}, subprocess.DEVNULL, limit)
     ready = time.perf_counter() - started
-    time.sleep(6)  # past the first seconds (the clock check of an unclocked device)
+    audio = AudioConfig()
+    least = (subprocess.Popen([sys.executable, "-c", LEAST_LOOP, str(audio.period_frames), str(audio.rate), "1e9"],
+                              stdout=subprocess.DEVNULL) if beside else None)
+    time.sleep(6)  # past the first seconds (the clock check of an unclocked device; the loop's imports)
     cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
-    time.sleep(seconds)
+    least_at_start = process_cpu(least.pid) if least is not None else 0.0
+    cpus = sorted(os.sched_getaffinity(0))
+    if least is not None and len(cpus) >= 2:
+        for half in range(2):
+            pin(process.pid, cpus[half])
+            pin(least.pid, cpus[1 - half])
+            time.sleep(seconds / 2)
+    else:
+        time.sleep(seconds)
     cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
+    least_cpu = process_cpu(least.pid) - least_at_start if least is not None else 0.0
     peak = peak_rss_mib(process.pid)
+    if least is not None:
+        least.terminate()
+        least.wait(10)
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=30)
     server.close()
     underruns = [line for line in out.splitlines() if line.startswith("stopped after")]
     return {"ready_s": ready, "startup_cpu": cpu_at_start, "cpu_per_s": cpu / window,
-            "maxrss_mib": peak, "exit": underruns[-1] if underruns else out[-300:]}
+            "least_per_s": least_cpu / window, "maxrss_mib": peak,
+            "exit": underruns[-1] if underruns else out[-300:]}
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of ``pid`` onto ``cpu`` (threads it starts later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task), {cpu})
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -154,20 +181,6 @@ print((done.ru_utime + done.ru_stime - used.ru_utime - used.ru_stime) * 3600 / s
 """
 
 
-#: Seconds of each least-loop measurement beside a row of the cost table.
-LEAST_WINDOW_S = 15.0
-
-
-def least_loop_floor(period_frames: int, rate: int, seconds: float) -> float:
-    """CPU seconds per hour of the least a Python period loop can do: wake once a period, take
-    frames rendered ahead, apply a gain, encode 32-bit words, write them to ALSA ``null``. No
-    synthesis, no commands, no threads: what any Python/numpy player pays here at this cadence
-    (imports and set-up left out, the loop only)."""
-    run = subprocess.run([sys.executable, "-c", LEAST_LOOP, str(period_frames), str(rate), str(seconds)],
-                         check=True, capture_output=True, text=True)
-    return float(run.stdout)
-
-
 C_WAKER = """#include <stdlib.h>
 #include <time.h>
 int main(int argc, char **argv) {
@@ -201,38 +214,35 @@ def c_wake_floor(period_s: float, seconds: float) -> float | None:
 
 
 def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
-    """The appliance's CPU per audio hour, each sound as a ratio to the least Python loop measured
-    right before and right after it (their mean): this VM's cost of a wake-up drifts by half within
-    an hour (the least loop measured 42 s per audio hour at one moment and 74 at another the same
-    afternoon), so one least loop at the start of a 15-minute table compares later sounds with a
+    """The appliance's CPU per audio hour, each sound as a ratio to the least Python loop running
+    beside it over the same window (on the other CPU, the two swapping CPUs halfway): this VM's cost
+    of a wake-up drifts by half within minutes (the least loop measured 29 and 48 s per audio hour
+    15 s apart, 2026-12-04), so a least loop measured before or after a row compares it with a
     different machine."""
     sox = sox_seconds_per_hour(600)
     audio = AudioConfig()
     period_s = audio.period_frames / audio.rate
     floor = wake_floor(period_s, min(seconds, 20))
     c_floor = c_wake_floor(period_s, min(seconds, 20))
-    least_s = min(seconds, LEAST_WINDOW_S)
     print(f"\n### CPU per audio hour, whole `bedside run` process, default [audio] ({audio.period_frames} frames "
           f"× {audio.periods}), ALSA `null` paced\n")
     print(f"sox brownnoise: {sox:.2f} s per audio hour. Wake-up floor of this machine (a process that only "
           f"sleeps {period_s * 1000:.1f} ms at a time): Python {floor:.1f} s per hour = {floor / sox:.1f}× sox"
           + (f"; C {c_floor:.1f} s per hour = {c_floor / sox:.1f}× sox" if c_floor is not None else "")
           + f". The least Python period loop (wake, take frames made ahead, one gain, encode, write to "
-          f"ALSA `null`; no synthesis) is measured for {least_s:.0f} s before each row and after the last; "
-          "a row's ratio is to the mean of the two beside it.\n")
+          f"ALSA `null`; no synthesis) runs beside each row over the same {seconds:.0f} s window, the two on "
+          "different CPUs and swapping halfway; the daemon's hour includes its start-up CPU.\n")
     print("| sound | start-up CPU, s | CPU per audio hour, s | × sox | least loop beside it, s | × least loop | "
           "start → READY, s | peak RSS, MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    before = least_loop_floor(audio.period_frames, audio.rate, least_s)
-    leasts = [before]
+    leasts = []
     for sound in [None, *(sounds or builtin_sounds())]:
-        r = run_appliance(sound, seconds)
-        after = least_loop_floor(audio.period_frames, audio.rate, least_s)
-        leasts.append(after)
-        hour, least = r["startup_cpu"] + r["cpu_per_s"] * 3600, (before + after) / 2
+        r = run_appliance(sound, seconds, beside=True)
+        least = r["least_per_s"] * 3600
+        leasts.append(least)
+        hour = r["startup_cpu"] + r["cpu_per_s"] * 3600
         print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | {least:.1f} | "
               f"{hour / least:.2f} | {r['ready_s']:.2f} | {r['maxrss_mib']:.0f} |", flush=True)
-        before = after
     print(f"\nThe least loop ranged {min(leasts):.1f}–{max(leasts):.1f} s per audio hour over the run.")
 
 
