@@ -30,7 +30,7 @@ def prepared(synthesis: Synthesis, make) -> Feed:
 
 def test_a_new_sound_is_built_only_once_the_playing_one_is_full():
     """At a Pi's share of a core, building and priming fire took longer than the playing sound's
-    low mark lasts (0.26 s): it ran dry at the switch. The playing feed is now filled to the top
+    low mark lasts (then 0.26 s): it ran dry at the switch. The playing feed is now filled to the top
     before the build begins (and between prime chunks), so the build has its whole reserve."""
     synthesis = Synthesis(RATE)
     try:
@@ -56,7 +56,7 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
     leave the audio thread room. Fire's build at 10% of a core took 14 ms of CPU and asked for a
     0.45 s pause, longer than the playing sound had left: it ran dry in the crossfade. The pause
     now ends before the playing feed is down to its low mark. Here a build of 100 ms of CPU (a
-    0.8 s pause uncapped, against 0.51 s made ahead) while a consumer takes frames in real time."""
+    0.8 s pause uncapped, against 0.68 s made ahead) while a consumer takes frames in real time."""
     synthesis = Synthesis(RATE)
     stop = threading.Event()
     try:
