@@ -320,14 +320,8 @@ class Synthesis:
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         steady = (len(live) == 1 and not self._jobs and hungriest.ahead + self.steady_chunk <= self.ahead
                   and time.monotonic() - self._built_at > STEADY_AFTER_S)
-        if not steady:
-            self._fill(hungriest)
-            return None
-        # One steady chunk is the whole top-up (it started at the low mark at most): sleep until the
-        # low mark again, not for a paced pause and then small chunks up to the top.
-        self._fill(hungriest, self.steady_chunk)
-        self._topping_up = False
-        return hungriest.ahead
+        self._fill(hungriest, self.steady_chunk if steady else self.chunk)
+        return None
 
     def _live_feeds(self) -> list[Feed]:
         """The feeds still playing (the list of references forgets the others)."""
