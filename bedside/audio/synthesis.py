@@ -29,21 +29,26 @@ from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
 
-#: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz),
-#: and STEADY_CHUNK frames at a time once a single sound has played on its own for STEADY_AFTER_S.
+#: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz).
+#: Once a single sound has played on its own for STEADY_AFTER_S, a top-up begins with one chunk of
+#: STEADY_CHUNK frames, then goes on to the top in CHUNK pieces, paced (20 s measured: heavy-rain 26
+#: steady chunks and 129 pieces, 7.8 wake-ups a second where CHUNK alone is ~11.7; brown, cheap
+#: enough to render its pieces at once, 50 and 33, ~2.5 wake-ups a second).
 #: A thread that has just woken pays for cold caches: a chunk of fire rendered after a sleep of its
 #: own length costs about twice what it costs back to back here (1.28-1.53 against 0.67-0.74 ms),
 #: and larger chunks pay it less often (paced, an audio hour of fire's synthesis: 54-65 s in chunks
-#: of 4096, 37-41 in 8192, 38 in 16384; the synthesis thread in the daemon 46-59 -> 30-34). But
-#: 16384 for everything (2026-12-04) underran at 10% of a core in 4 of 11 runs, each within 2.4 s
-#: of a switch (4096: 0 of 24): the switch keeps small chunks, steady play takes large ones.
+#: of 4096, 37-41 in 8192, 38 in 16384). But 16384 for everything (2026-12-04) underran at 10% of a
+#: core in 4 of 11 runs, each within 2.4 s of a switch (4096: 0 of 24), and so did a top-up of one
+#: steady chunk alone (fire 63 ms at the switch, thunderstorm gaps, in 6 runs; the feed then sat
+#: anywhere down to 0.34 s ahead when a switch came, where the pieces keep it near the top). This
+#: one: 0 in 26 (benchmarks/README, "Steady play in 16,384-frame chunks").
 CHUNK = 4096
 STEADY_CHUNK = 16384
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
-#: sound was built: from then on a lone feed is topped up STEADY_CHUNK at a time.
+#: sound was built: from then on a lone feed's top-up starts with a STEADY_CHUNK.
 STEADY_AFTER_S = 5.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS (0.34 s: one steady chunk brings it back to the top).
+#: LOW_CHUNKS (0.34 s).
 AHEAD_CHUNKS = 8
 LOW_CHUNKS = 4
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
