@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from bedside.audio import synthesis as synthesis_module
 from bedside.audio.synthesis import Feed, Synthesis
 
 RATE = 48000
@@ -92,3 +93,47 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
     finally:
         stop.set()
         synthesis.close()
+
+
+def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypatch):
+    """Large chunks wake the thread less often, but at 10% of a core they underran at the switch:
+    a lone feed's top-up starts with a STEADY_CHUNK once the last build is STEADY_AFTER_S old,
+    while building, priming and a crossfade (two feeds) stay at CHUNK."""
+    monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.3)
+    synthesis = Synthesis(RATE)
+    sizes: list[tuple[int, int]] = []  # (frames, feeds playing) for every chunk rendered
+
+    class Counted(Quiet):
+        def render(self, frames: int) -> np.ndarray:
+            sizes.append((frames, len(synthesis._live_feeds())))
+            return super().render(frames)
+
+    stop = threading.Event()
+    feeds: list[Feed] = []
+
+    def consume() -> None:  # the audio thread: every feed plays in real time, a period at a time
+        started, taken = time.monotonic(), {}
+        while not stop.is_set():
+            due = int((time.monotonic() - started) * RATE) // 512 * 512
+            for feed in list(feeds):
+                if due > taken.setdefault(id(feed), due):
+                    feed.render(due - taken[id(feed)])
+                    taken[id(feed)] = due
+            time.sleep(512 / RATE)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    try:
+        feeds.append(prepared(synthesis, Counted))
+        consumer.start()
+        time.sleep(1.5)  # past STEADY_AFTER_S: a top-up or two of the lone feed
+        steady = list(sizes)
+        sizes.clear()
+        feeds.append(prepared(synthesis, Counted))  # a switch: the new sound is built beside the old
+        time.sleep(0.25)  # within STEADY_AFTER_S of the build, both feeds playing
+        switch = list(sizes)
+    finally:
+        stop.set()
+        consumer.join(5)
+        synthesis.close()
+    assert (synthesis.steady_chunk, 1) in steady, steady
+    assert switch and all(frames == synthesis.chunk for frames, _ in switch), switch
