@@ -107,16 +107,18 @@ def run_appliance(sound: str | None, seconds: float, env: dict | None = None, de
     audio = AudioConfig()
     least = (subprocess.Popen([sys.executable, "-c", LEAST_LOOP, str(audio.period_frames), str(audio.rate), "1e9"],
                               stdout=subprocess.DEVNULL) if beside else None)
-    time.sleep(6)  # past the first seconds (the clock check of an unclocked device; the loop's imports)
-    cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
-    least_at_start = process_cpu(least.pid) if least is not None else 0.0
-    time.sleep(seconds)
-    cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
-    least_cpu = process_cpu(least.pid) - least_at_start if least is not None else 0.0
-    peak = peak_rss_mib(process.pid)
-    if least is not None:
-        least.terminate()
-        least.wait(10)
+    try:  # the least loop runs until it is stopped: never leave it behind
+        time.sleep(6)  # past the first seconds (the clock check of an unclocked device; the loop's imports)
+        cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
+        least_at_start = process_cpu(least.pid) if least is not None else 0.0
+        time.sleep(seconds)
+        cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
+        least_cpu = process_cpu(least.pid) - least_at_start if least is not None else 0.0
+        peak = peak_rss_mib(process.pid)
+    finally:
+        if least is not None:
+            least.terminate()
+            least.wait(10)
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=30)
     server.close()
@@ -202,10 +204,9 @@ def c_wake_floor(period_s: float, seconds: float) -> float | None:
 
 def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
     """The appliance's CPU per audio hour, each sound as a ratio to the least Python loop running
-    beside it over the same window: this VM's cost
-    of a wake-up drifts by half within minutes (the least loop measured 29 and 48 s per audio hour
-    15 s apart, 2026-12-04), so a least loop measured before or after a row compares it with a
-    different machine."""
+    beside it over the same window: this VM's cost of a wake-up drifts by half within minutes (the
+    least loop measured 29 and 48 s per audio hour 15 s apart, 2026-12-04), so a least loop
+    measured before or after a row compares it with a different machine."""
     sox = sox_seconds_per_hour(600)
     audio = AudioConfig()
     period_s = audio.period_frames / audio.rate
