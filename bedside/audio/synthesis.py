@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 #: core in 4 of 11 runs, each within 2.4 s of a switch (4096: 0 of 24), and so did a top-up of one
 #: steady chunk alone (fire 63 ms at the switch, thunderstorm gaps, in 6 runs; the feed then sat
 #: anywhere down to 0.34 s ahead when a switch came, where the pieces keep it near the top). This
-#: one: 0 in 26 (benchmarks/README, "Steady play in 16,384-frame chunks").
+#: one: 0 in 30 at 10%, but fire 1 mid-play in 3 runs at 12%, not explained (benchmarks/README,
+#: "Steady play in 16,384-frame chunks").
 CHUNK = 4096
 STEADY_CHUNK = 16384
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
