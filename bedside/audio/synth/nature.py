@@ -32,6 +32,7 @@ from bedside.audio.synth.processes import (
     ResonanceKind,
     SlowRandom,
     constant_power_pan,
+    join_points,
 )
 
 
@@ -201,11 +202,7 @@ class EnvelopeBus:
             if wave.start < grid[-1] and wave.start + wave.length > grid[0]:
                 points += wave.at(grid)
         self._waves = [w for w in self._waves if w.start + w.length > t0 + n]
-        t = np.arange(t0, t0 + n, dtype=np.float64)
-        out = np.empty((n, CHANNELS), np.float32)
-        for channel in range(CHANNELS):
-            out[:, channel] = np.interp(t, grid, points[:, channel])
-        return out
+        return join_points(points, self.HOP, t0 - first * self.HOP, n)
 
 
 @dataclass(frozen=True)

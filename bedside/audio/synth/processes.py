@@ -45,6 +45,32 @@ def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.
     return out
 
 
+_RAMPS: dict[int, np.ndarray] = {}
+
+
+def join_points(points: np.ndarray, hop: int, skip: int, n: int) -> np.ndarray:
+    """Straight lines between control points ``hop`` samples apart, at every sample, as float32.
+
+    ``points[0]`` lies ``skip`` samples before the first sample wanted; the result has ``n`` rows
+    (and the points' other axes). Each sample is ``a + (b − a)·k/hop`` from its own place in its
+    hop, so blocks may be cut anywhere; it is what ``np.interp`` gives, made a hop at a time
+    (broadcast, no search): a fifth of the cost on the 16,384-frame chunks synthesis makes.
+    """
+    ramp = _RAMPS.get(hop)
+    if ramp is None:
+        ramp = _RAMPS[hop] = np.arange(hop, dtype=np.float32) * np.float32(1 / hop)
+    rows = (skip + n + hop - 1) // hop
+    start = points[:rows].astype(np.float32)
+    slope = (points[1:rows + 1] - points[:rows]).astype(np.float32)
+    if points.ndim == 1:
+        return (start[:, None] + slope[:, None] * ramp).ravel()[skip:skip + n]
+    # A column at a time: broadcasting over a last axis of two runs numpy's slowest loops.
+    out = np.empty((n, points.shape[1]), np.float32)
+    for column in range(points.shape[1]):
+        out[:, column] = (start[:, column, None] + slope[:, column, None] * ramp).ravel()[skip:skip + n]
+    return out
+
+
 class SlowRandom:
     """An Ornstein–Uhlenbeck process: wanders around ``mean`` with spread ``sigma``.
 
@@ -115,13 +141,12 @@ class SlowRandom:
     def block(self, t0: int, n: int) -> np.ndarray:
         """The process at samples ``t0 .. t0 + n - 1`` as float32.
 
-        One ``np.interp`` between the grid points that the block spans: each sample's value
-        depends only on its own position, so blocks may be cut anywhere."""
+        Straight lines between the grid points that the block spans (:func:`join_points`): each
+        sample's value depends only on its own position, so blocks may be cut anywhere."""
         first, last = t0 // self._hop, (t0 + n - 1) // self._hop + 1
         self._extend_to(last)
-        grid = np.arange(first, last + 1, dtype=np.float64) * self._hop
         values = self._values[first - self._first:last + 1 - self._first]
-        out = np.interp(np.arange(t0, t0 + n, dtype=np.float64), grid, values).astype(np.float32)
+        out = join_points(values, self._hop, t0 - first * self._hop, n)
         self._forget_before(first)
         return out
 
@@ -132,9 +157,8 @@ class SlowRandom:
         anything heard)."""
         first, last = t0 // self._hop, (t0 + n - 1) // self._hop + 1
         self._extend_to(last)
-        grid = np.arange(first, last + 1, dtype=np.float64) * self._hop
         gains = 10 ** ((self._values[first - self._first:last + 1 - self._first] + offset_db) / 20)
-        out = np.interp(np.arange(t0, t0 + n, dtype=np.float64), grid, gains).astype(np.float32)
+        out = join_points(gains, self._hop, t0 - first * self._hop, n)
         self._forget_before(first)
         return out
 
@@ -166,15 +190,26 @@ class EnvelopeSink(Protocol):
 
 
 class GrainBus:
-    """Overlap-adds grains that may straddle block boundaries."""
+    """Overlap-adds grains that may straddle block boundaries.
+
+    The resonances that arrive in one block are computed together, in one pass of numpy calls
+    (:meth:`Resonance.compute_together`): a grain at a time cost ~50 µs each, almost all of it in
+    the calls themselves, and a downpour brings 60 a second.
+    """
 
     def __init__(self) -> None:
         self._grains: list[Grain] = []
+        self._fresh: list[Resonance] = []
 
     def add(self, grain: Grain) -> None:
         self._grains.append(grain)
+        if isinstance(grain, Resonance):
+            self._fresh.append(grain)
 
     def render_into(self, out: np.ndarray, t0: int) -> None:
+        if self._fresh:
+            Resonance.compute_together(self._fresh)
+            self._fresh = []
         n = len(out)
         alive = []
         for grain in self._grains:
@@ -324,39 +359,55 @@ def constant_power_pan(position: float) -> np.ndarray:
 class Resonance:
     """A decaying, gliding sinusoid: a rain drop's ping or a water bubble's Minnaert tone."""
 
-    __slots__ = ("_decay", "_freq", "_glide", "_pan", "_rate", "_tail", "_wave", "length", "start")
+    __slots__ = ("_decay", "_freq", "_glide", "_pan", "_rate", "_wave", "length", "start")
 
     def __init__(self, start: int, rate: int, freq: float, glide: float, decay_s: float,
                  amplitude: float, pan: float) -> None:
         self.start = start
         self._rate = rate
-        self.length = int(decay_s * rate * 6)
-        self._tail = math.exp(-6.0)  # subtracted, so the decay lands on exactly zero at the end
+        self.length = int(decay_s * rate * 6)  # e^-6 is subtracted, so the decay ends at exactly zero
         self._freq, self._glide, self._decay = freq, glide, decay_s  # glide: Hz per second
         self._pan = constant_power_pan(pan) * amplitude
         self._wave: np.ndarray | None = None
 
     def render(self, offset: int, n: int) -> np.ndarray:
         """Frames ``offset .. offset + n - 1``: the whole grain is computed at its first use (one
-        pass of numpy calls per grain, not one per block it spans) and sliced after that."""
+        pass of numpy calls, not one per block it spans) and sliced after that."""
         if self._wave is None:
-            self._wave = self._compute(0, self.length)
-        return self._wave[offset:offset + n]
+            Resonance.compute_together([self])
+        return self._wave[offset:offset + n]  # type: ignore[index]
 
-    def _compute(self, offset: int, n: int) -> np.ndarray:
+    @staticmethod
+    def compute_together(grains: list[Resonance]) -> None:
+        """Compute the whole wave of each grain, all of them laid end to end in one array.
+
+        Sample by sample the same arithmetic as one grain alone (the same float32 operations on
+        the same values), so the samples do not depend on which grains came together.
+        """
         # float32 throughout: a grain lasts milliseconds, and float32 sin/exp are several times faster.
         f32 = np.float32
-        t = np.arange(offset, offset + n, dtype=f32) * f32(1 / self._rate)
+        lengths = np.array([grain.length for grain in grains])
+        begins = np.cumsum(lengths) - lengths
+
+        def each(values: list[float]) -> np.ndarray:
+            return np.repeat(np.array(values, dtype=f32), lengths)
+
+        t = (np.arange(int(lengths.sum())) - np.repeat(begins, lengths)).astype(f32)
+        t *= each([1 / grain._rate for grain in grains])
         # The frequency glides by `glide` Hz per second: the phase is its integral.
-        phase = t * f32(2 * np.pi * self._freq) + t * t * f32(np.pi * self._glide)
-        attack = np.minimum(t * f32(self._rate / 24.0), f32(1.0))  # 0.5 ms attack: a tick, not a click
-        decay = np.exp(t * f32(-1 / self._decay))
-        decay -= f32(self._tail)
-        decay *= f32(1 / (1 - self._tail))
+        phase = t * each([2 * np.pi * grain._freq for grain in grains])
+        phase += t * t * each([np.pi * grain._glide for grain in grains])
+        # 0.5 ms attack: a tick, not a click.
+        attack = np.minimum(t * each([grain._rate / 24.0 for grain in grains]), f32(1.0))
+        decay = np.exp(t * each([-1 / grain._decay for grain in grains]))
+        decay -= f32(math.exp(-6.0))
+        decay *= f32(1 / (1 - math.exp(-6.0)))
         wave = np.sin(phase)
         wave *= decay
         wave *= attack
-        return wave[:, None] * self._pan
+        waves = wave[:, None] * np.repeat(np.array([grain._pan for grain in grains]), lengths, axis=0)
+        for grain, begin, length in zip(grains, begins.tolist(), lengths.tolist(), strict=True):
+            grain._wave = waves[begin:begin + length]
 
 
 @dataclass(frozen=True)
