@@ -18,7 +18,7 @@ import numpy as np
 
 from bedside.audio.synth import spawn_generators
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, butterworth
-from bedside.audio.synth.processes import SlowRandom, SnapTrain
+from bedside.audio.synth.processes import NEPERS_PER_DB, SlowRandom, SnapTrain
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,17 @@ class Fire:
         burn = self._burn.block(t0, frames)
         roar_db = self._lap.block(t0, frames) + burn
         roar_db += self._flicker.block(t0, frames)
-        gain = np.power(np.float32(10.0), roar_db * np.float32(0.05))[:, None]
+        gain = np.exp(roar_db * NEPERS_PER_DB)[:, None]  # exp, not power: 2–4 times faster
         out = self._roar.render(frames)
         out *= gain
         hiss = self._hiss.render(frames)
         hiss *= gain * np.float32(10 ** (HISS_DB / 20))  # the hiss rides on the roar
         out += hiss
         # A hotter fire (louder than its mean) crackles and pops more.
-        heat = np.power(np.float32(10.0), burn * np.float32(0.1), dtype=np.float64)
-        swing = np.power(10.0, self._swing.block(t0, frames) * 0.1, dtype=np.float64)
-        self._crackles.render_into(out, t0, CRACKLES_PER_SECOND * heat * swing)
+        heat = np.exp(burn.astype(np.float64) * (2 * NEPERS_PER_DB.item()))  # 10^(dB/10)
+        swing = np.exp(self._swing.block(t0, frames).astype(np.float64) * (2 * NEPERS_PER_DB.item()))
+        swing *= heat
+        swing *= CRACKLES_PER_SECOND
+        self._crackles.render_into(out, t0, swing)
         self._pops.render_into(out, t0, POPS_PER_SECOND * heat)
         return out

@@ -45,6 +45,14 @@ def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.
     return out
 
 
+#: ln(10)/20: a level in dB times this is the natural logarithm of its gain.
+NEPERS_PER_DB = np.float32(math.log(10) / 20)
+
+
+def db_to_gain(db: np.ndarray) -> np.ndarray:
+    """10^(dB/20), as exp(dB · ln10/20): numpy's exp is 2–4 times faster than its power."""
+    return np.exp(db * NEPERS_PER_DB)
+
 _RAMPS: dict[int, np.ndarray] = {}
 
 
