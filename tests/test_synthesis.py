@@ -97,8 +97,9 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
 
 def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypatch):
     """Large chunks wake the thread less often, but at 10% of a core they underran at the switch:
-    a lone feed's top-up starts with a STEADY_CHUNK once the last build is STEADY_AFTER_S old,
-    while building, priming and a crossfade (two feeds) stay at CHUNK."""
+    a lone feed, once the last build is STEADY_AFTER_S old, is kept a STEADY_CHUNK further ahead
+    and topped up by one STEADY_CHUNK a wake-up (so a switch finds it at least the usual ahead mark
+    full), while building, priming and a crossfade (two feeds) stay at CHUNK."""
     monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.3)
     synthesis = Synthesis(RATE)
     sizes: list[tuple[int, int]] = []  # (frames, feeds playing) for every chunk rendered
@@ -110,6 +111,7 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
 
     stop = threading.Event()
     feeds: list[Feed] = []
+    lone_ahead: list[int] = []  # the first feed's frames ahead, period by period, while it plays alone
 
     def consume() -> None:  # the audio thread: every feed plays in real time, a period at a time
         started, taken = time.monotonic(), {}
@@ -119,13 +121,17 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
                 if due > taken.setdefault(id(feed), due):
                     feed.render(due - taken[id(feed)])
                     taken[id(feed)] = due
+            if len(feeds) == 1:
+                lone_ahead.append(feeds[0].ahead)
             time.sleep(512 / RATE)
 
     consumer = threading.Thread(target=consume, daemon=True)
     try:
         feeds.append(prepared(synthesis, Counted))
         consumer.start()
-        time.sleep(1.5)  # past STEADY_AFTER_S: a top-up or two of the lone feed
+        time.sleep(1.0)  # past STEADY_AFTER_S: the lone feed's first steady top-ups
+        lone_ahead.clear()
+        time.sleep(1.0)
         steady = list(sizes)
         sizes.clear()
         feeds.append(prepared(synthesis, Counted))  # a switch: the new sound is built beside the old
@@ -135,5 +141,10 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
         stop.set()
         consumer.join(5)
         synthesis.close()
-    assert (synthesis.steady_chunk, 1) in steady, steady
+    first = steady.index((synthesis.steady_chunk, 1))
+    assert steady[first:].count((synthesis.steady_chunk, 1)) >= 4, steady
+    assert (synthesis.chunk, 1) not in steady[first:], steady  # one chunk a wake-up, no pieces after it
+    # Never down to the low mark it had before: a switch finds the usual ahead mark (less a period
+    # or two of the thread's own wake-up) ready.
+    assert min(lone_ahead) >= synthesis.ahead - 2048, min(lone_ahead)
     assert switch and all(frames == synthesis.chunk for frames, _ in switch), switch

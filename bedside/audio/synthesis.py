@@ -30,23 +30,19 @@ from bedside.audio.synth import CHANNELS, Source
 log = logging.getLogger(__name__)
 
 #: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz).
-#: Once a single sound has played on its own for STEADY_AFTER_S, a top-up begins with one chunk of
-#: STEADY_CHUNK frames, then goes on to the top in CHUNK pieces, paced (20 s measured: heavy-rain 26
-#: steady chunks and 129 pieces, 7.8 wake-ups a second where CHUNK alone is ~11.7; brown, cheap
-#: enough to render its pieces at once, 50 and 33, ~2.5 wake-ups a second).
-#: A thread that has just woken pays for cold caches: a chunk of fire rendered after a sleep of its
-#: own length costs about twice what it costs back to back here (1.28-1.53 against 0.67-0.74 ms),
-#: and larger chunks pay it less often (paced, an audio hour of fire's synthesis: 54-65 s in chunks
-#: of 4096, 37-41 in 8192, 38 in 16384). But 16384 for everything (2026-12-04) underran at 10% of a
-#: core in 4 of 11 runs, each within 2.4 s of a switch (4096: 0 of 24), and so did a top-up of one
-#: steady chunk alone (fire 63 ms at the switch, thunderstorm gaps, in 6 runs; the feed then sat
-#: anywhere down to 0.34 s ahead when a switch came, where the pieces keep it near the top). This
-#: one: 0 in 30 at 10%, but fire 1 mid-play in 3 runs at 12%, not explained (benchmarks/README,
-#: "Steady play in 16,384-frame chunks").
+#: Once a single sound has played on its own for STEADY_AFTER_S, its feed is kept one STEADY_CHUNK
+#: further ahead (0.68-1.02 s) and topped up by one STEADY_CHUNK a wake-up, ~2.9 wake-ups a second.
+#: A thread that has just woken pays for cold caches on this VM: heavy-rain's chunk of 4096 costs
+#: 0.57 ms back to back and 0.81 after a sleep of 1 ms, 1.1-1.3 after 5-85 ms, so wake-ups, not
+#: frames, were most of the synthesis thread's CPU in steady play (41 s per audio hour against 20
+#: back to back, 2026-12-05). A switch comes while the feed is at least the usual ahead mark (0.68
+#: s), so the switch's own top-up has nothing to do and a build never follows a burst of pieces:
+#: 16384 for everything (2026-12-04) underran at 10% of a core within 2.4 s of a switch, and so did
+#: one steady chunk a top-up that let the feed sit down to the low mark (benchmarks/README).
 CHUNK = 4096
 STEADY_CHUNK = 16384
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
-#: sound was built: from then on a lone feed's top-up starts with a STEADY_CHUNK.
+#: sound was built: from then on a lone feed is kept a STEADY_CHUNK further ahead.
 STEADY_AFTER_S = 5.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
 #: LOW_CHUNKS (0.34 s).
@@ -287,8 +283,8 @@ class Synthesis:
             while self._jobs:
                 self._guarded(self._jobs.popleft())
             slice_ = slice_ or self._slice()
-            least = self._fill_hungriest()
-            if least is None:
+            slack = self._fill_hungriest()
+            if slack is None:
                 cpu = max(0.0, time.thread_time() - slice_[0])
                 if cpu < BATCH_CPU_S and not self._jobs:
                     continue  # a cheap chunk: the next one at once, while the caches are warm
@@ -305,28 +301,34 @@ class Synthesis:
             slice_ = None
             # Everything is ahead: sleep until the feed furthest behind is down to the low mark,
             # or a job arrives; with nothing playing, until a job arrives (an idle box never wakes).
-            self._wake.wait(max(MIN_SLEEP_S, (least - self.low) / self._rate) if least < INFINITE else None)
+            self._wake.wait(max(MIN_SLEEP_S, slack / self._rate) if slack < INFINITE else None)
             self._wake.clear()
 
     def _fill_hungriest(self) -> int | None:
         """Render a chunk for the feed furthest behind, if it is below the mark; else return how
-        far ahead that feed is (``INFINITE`` with no feeds).
+        many frames it can play before it is down to the low mark (``INFINITE`` with no feeds).
 
-        Once one feed is below the low mark, every feed is filled to the top before sleeping.
-        (A method of its own so that no strong reference to a feed outlives it.)
+        Once one feed is below the low mark, every feed is filled to the top before sleeping. A lone
+        feed in steady play has both marks a STEADY_CHUNK higher and one chunk of that size fills
+        it. (A method of its own so that no strong reference to a feed outlives it.)
         """
         live = self._live_feeds()
         if not live:
             return INFINITE
         hungriest = min(live, key=lambda f: f.ahead)
-        if hungriest.ahead >= self.ahead or (not self._topping_up and hungriest.ahead > self.low):
+        steady = (len(live) == 1 and not self._jobs and time.monotonic() - self._built_at > STEADY_AFTER_S)
+        top, low = (self.ahead + self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
+        if hungriest.ahead >= top or (not self._topping_up and hungriest.ahead > low):
             self._topping_up = False
-            return hungriest.ahead
-        self._topping_up = True
+            return hungriest.ahead - low
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
-        steady = (len(live) == 1 and not self._jobs and hungriest.ahead + self.steady_chunk <= self.ahead
-                  and time.monotonic() - self._built_at > STEADY_AFTER_S)
-        self._fill(hungriest, self.steady_chunk if steady else self.chunk)
+        if steady and not self._critical:
+            self._fill(hungriest, self.steady_chunk)
+            # One chunk a wake-up: above the usual ahead mark, sleep until the low mark again.
+            self._topping_up = hungriest.ahead < self.ahead
+            return None if self._topping_up else hungriest.ahead - low
+        self._topping_up = True
+        self._fill(hungriest, self.chunk)
         return None
 
     def _live_feeds(self) -> list[Feed]:
