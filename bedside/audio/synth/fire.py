@@ -107,6 +107,9 @@ POPS_PER_SECOND = 0.35
 LAP_DB = 2.0
 LAP_TAU_S = 0.15
 FLICKER_DB = 2.0
+#: ln(10)/10: exp(dB times this) is 10^(dB/10), a level in dB as a rate's factor (float64: the
+#: crackles' times are integrated from it).
+DB_TO_POWER = math.log(10) / 10
 #: The hiss against the roar (dB): real fires keep most of their power below 300 Hz.
 HISS_DB = -14.0
 
@@ -148,8 +151,8 @@ class Fire:
         hiss *= gain * np.float32(10 ** (HISS_DB / 20))  # the hiss rides on the roar
         out += hiss
         # A hotter fire (louder than its mean) crackles and pops more.
-        heat = np.exp(burn.astype(np.float64) * (2 * NEPERS_PER_DB.item()))  # 10^(dB/10)
-        swing = np.exp(self._swing.block(t0, frames).astype(np.float64) * (2 * NEPERS_PER_DB.item()))
+        heat = np.exp(burn.astype(np.float64) * DB_TO_POWER)
+        swing = np.exp(self._swing.block(t0, frames).astype(np.float64) * DB_TO_POWER)
         swing *= heat
         swing *= CRACKLES_PER_SECOND
         self._crackles.render_into(out, t0, swing)

@@ -53,6 +53,7 @@ def db_to_gain(db: np.ndarray) -> np.ndarray:
     """10^(dB/20), as exp(dB · ln10/20): numpy's exp is 2–4 times faster than its power."""
     return np.exp(db * NEPERS_PER_DB)
 
+
 _RAMPS: dict[int, np.ndarray] = {}
 
 
