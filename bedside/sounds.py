@@ -36,7 +36,7 @@ from bedside.audio.synth.nature import (
     Surf,
     Wind,
 )
-from bedside.audio.synth.night import SummerNight
+from bedside.audio.synth.night import FIELD, SummerNight
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.audio.synth.recording import MIN_SECONDS, FileTape, Recording
 from bedside.audio.synth.steady import Steady
@@ -62,7 +62,7 @@ _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "roof-rain": -5.68, "surf": -18.07, "gentle-surf": -15.29,
     "fan": -14.70, "wind": -20.50, "breeze": -9.47, "night-wind": -8.16, "stream": 1.17, "brook": -4.95, "river": -0.91,
-    "birds": -22.25, "fire": -10.24, "thunderstorm": 1.79, "summer-night": -30.70,
+    "birds": -22.25, "fire": -10.24, "thunderstorm": 1.79, "summer-night": -30.70, "crickets": -22.48,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
@@ -92,6 +92,8 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("thunderstorm", "A summer storm: steady rain, and thunder rolling far away every few minutes.", Thunderstorm),
     ("summer-night", "A warm summer night: crickets near and far, a soft chorus of insects, now and then a frog.",
      SummerNight),
+    ("crickets", "Crickets in a far-off field: a steady, soft shimmer over the night air, a few heard one by one.",
+     partial(SummerNight, style=FIELD)),
 )
 
 

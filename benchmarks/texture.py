@@ -48,6 +48,7 @@ KIND = {
     "fire": "fire",
     "thunderstorm": "thunder",
     "summer-night": "night",
+    "crickets": "night",
 }
 
 

@@ -42,7 +42,7 @@ def test_the_samples_do_not_depend_on_how_blocks_are_cut(name):
 #: Sounds made of tones: their song is sharp in the second difference by nature (a 6 kHz whistle
 #: over quiet air scores 20–90 here, real dawn choruses 11–58), so a click is looked for above
 #: CLICK_BAND_HZ, where birdsong has nothing and a click, being broadband, stands out.
-TONAL = ("birds", "summer-night")
+TONAL = ("birds", "summer-night", "crickets")
 CLICK_BAND_HZ = 18000.0
 
 

@@ -7,12 +7,18 @@ individual (its own pitch, tempo, place and distance), a handful at once; each s
 minutes, falls silent, and another takes over, so the chorus changes without ever repeating.
 Further off, tree crickets trill without pause in a soft, continuous shimmer; now and then a frog
 calls from a pond. Under them, the still night air.
+
+Two nights are made of these parts (a :class:`NightStyle` each): the summer night outside the window,
+and a field of crickets heard from further off, where so many sing at once that their chirps merge
+into a steady shimmer and only a few nearer ones are heard one by one. Real night recordings are of
+both kinds (benchmarks/README, texture.py): the steady ones were nearest brown noise or heavy rain
+until the field was there to be nearer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,9 +52,6 @@ FIELD_CRICKET = Call(carrier_hz=(2800.0, 6500.0), pulses=(3, 5), pulse_hz=(24.0,
 FROG = Call(carrier_hz=(350.0, 800.0), pulses=(6, 14), pulse_hz=(35.0, 60.0), duty=0.6, glide=0.1,
             harmonic=0.5, call_s=(2.5, 8.0), bout_s=40.0, rest_s=120.0, distance_db=(14.0, 24.0), level=0.01)
 
-#: The singers: how many field crickets at once, how many frogs.
-CRICKETS, FROGS = 6, 2
-
 
 @dataclass(frozen=True)
 class Chorus:
@@ -62,13 +65,38 @@ class Chorus:
     sway_db: float  # how much it swells and fades, over half a minute or so
 
 
-#: Tree crickets: a soft, continuous trill around 3 kHz. Katydids higher up, fainter.
-CHORUSES = (Chorus((2500.0, 3300.0), (38.0, 50.0), 0.7, -8.0, 1.5),
-            Chorus((5000.0, 6800.0), (12.0, 20.0), 0.5, -12.0, 2.0))
 #: A chorus's band, as shares of its centre: many insects, a spread of pitches.
 CHORUS_BAND = (0.94, 1.06)
-#: The air under them, against a close cricket (dB), and its slow sway (dB).
-AIR_DB, AIR_SWAY_DB = -6.0, 2.0
+
+
+@dataclass(frozen=True)
+class NightStyle:
+    """One night: who sings near, which choruses trill far off, and the air under them."""
+
+    crickets: int  # field crickets singing at once
+    cricket: Call
+    frogs: int
+    frog: Call
+    choruses: tuple[Chorus, ...]
+    air_db: float  # the air against a close cricket
+    air_sway_db: float  # its slow sway
+    air_lowpass_hz: float | None  # still air is dark; None: brown noise as it is
+
+
+#: The summer night outside the window: six crickets close by, a frog or two, tree crickets trilling
+#: softly around 3 kHz and katydids higher up, fainter, over still, dark air.
+SUMMER = NightStyle(crickets=6, cricket=FIELD_CRICKET, frogs=2, frog=FROG,
+                    choruses=(Chorus((2500.0, 3300.0), (38.0, 50.0), 0.7, -8.0, 1.5),
+                              Chorus((5000.0, 6800.0), (12.0, 20.0), 0.5, -12.0, 2.0)),
+                    air_db=-6.0, air_sway_db=2.0, air_lowpass_hz=1000.0)
+#: A field of crickets heard from further off: so many singers that their chirps merge into a steady
+#: shimmer around 4.4 kHz, tree crickets fainter below, a few nearer crickets still heard one by one,
+#: and a soft rush of open air under them — no frogs, no close chorus.
+FIELD = NightStyle(crickets=5, cricket=replace(FIELD_CRICKET, carrier_hz=(4050.0, 4950.0), distance_db=(3.0, 17.0)),
+                   frogs=0, frog=FROG,
+                   choruses=(Chorus((4120.0, 4560.0), (33.0, 43.0), 0.37, 0.0, 1.5),
+                             Chorus((2500.0, 2750.0), (42.0, 54.0), 0.53, -8.0, 1.5)),
+                   air_db=6.0, air_sway_db=0.6, air_lowpass_hz=5700.0)
 
 
 class _Pulses:
@@ -193,23 +221,25 @@ class _ChorusVoice:
 
 
 class SummerNight:
-    """A warm summer night: crickets near and far, a soft far-off trill, a frog now and then."""
+    """A night outside, by its style: crickets near and far, choruses trilling far off, the air under them."""
 
-    def __init__(self, rate: int, seed: np.random.SeedSequence) -> None:
-        air_seed, rest, *chorus_seeds = seed.spawn(2 + len(CHORUSES))
-        *singer_rngs, air_rng = spawn_generators(rest, CRICKETS + FROGS + 1)
-        chorus_rngs = spawn_generators(rest.spawn(1)[0], len(CHORUSES))
+    def __init__(self, rate: int, seed: np.random.SeedSequence, style: NightStyle = SUMMER) -> None:
+        choruses = style.choruses
+        air_seed, rest, *chorus_seeds = seed.spawn(2 + len(choruses))
+        *singer_rngs, air_rng = spawn_generators(rest, style.crickets + style.frogs + 1)
+        chorus_rngs = spawn_generators(rest.spawn(1)[0], len(choruses))
         self._rate, self._now = rate, 0
-        self._singers = [_Singer(rng, rate, FIELD_CRICKET, int(rate * rng.uniform(0.0, 8.0)))
-                         for rng in singer_rngs[:CRICKETS]]
-        self._singers += [_Singer(rng, rate, FROG, int(rate * rng.uniform(20.0, 120.0)))
-                          for rng in singer_rngs[CRICKETS:]]
+        self._singers = [_Singer(rng, rate, style.cricket, int(rate * rng.uniform(0.0, 8.0)))
+                         for rng in singer_rngs[:style.crickets]]
+        self._singers += [_Singer(rng, rate, style.frog, int(rate * rng.uniform(20.0, 120.0)))
+                          for rng in singer_rngs[style.crickets:]]
         self._bus = GrainBus()
         self._choruses = [_ChorusVoice(rate, chorus_seed, rng, chorus)
-                           for chorus, chorus_seed, rng in zip(CHORUSES, chorus_seeds, chorus_rngs, strict=True)]
-        self._air = BrownNoise(rate, air_seed, butterworth(rate, "lowpass", 1000.0, 1))
-        self._air_db = np.float32(20 * math.log10(FIELD_CRICKET.level) + AIR_DB)
-        self._air_sway = SlowRandom(air_rng, rate, mean=0.0, sigma=AIR_SWAY_DB, tau=4.0, smooth=True)
+                           for chorus, chorus_seed, rng in zip(choruses, chorus_seeds, chorus_rngs, strict=True)]
+        still = () if style.air_lowpass_hz is None else (butterworth(rate, "lowpass", style.air_lowpass_hz, 1),)
+        self._air = BrownNoise(rate, air_seed, *still)
+        self._air_db = np.float32(20 * math.log10(style.cricket.level) + style.air_db)
+        self._air_sway = SlowRandom(air_rng, rate, mean=0.0, sigma=style.air_sway_db, tau=4.0, smooth=True)
 
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames
