@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import shutil
 import threading
 import time
@@ -297,6 +298,8 @@ def test_profiles_and_the_breathing_guide_on_the_page(browser, tmp_path, tone_fi
         guide = page.get_by_role("button", name="Breathe with the sound")
         guide.click()
         expect(page.get_by_role("button", name="End the guide")).to_have_attribute("aria-pressed", "true")
+        # The button is pressed as the guide's snapshot arrives; the disc is drawn on the next frame.
+        expect(page.locator("#breath-phase")).to_have_text(re.compile(r"^(in|out)$"))
         plan = Breathing()
         radii, phases = [], set()
         for _ in range(40):  # 6 s: most of a breath at 11 a minute, both ways
