@@ -36,7 +36,7 @@ from bedside.audio.synth.nature import (
     Surf,
     Wind,
 )
-from bedside.audio.synth.night import FIELD, SummerNight
+from bedside.audio.synth.night import FIELD, Night
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.audio.synth.recording import MIN_SECONDS, FileTape, Recording
 from bedside.audio.synth.steady import Steady
@@ -91,9 +91,9 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
     ("fire", "A wood fire in the hearth: soft lapping flames, a hiss, and the crackle and pop of the logs.", Fire),
     ("thunderstorm", "A summer storm: steady rain, and thunder rolling far away every few minutes.", Thunderstorm),
     ("summer-night", "A warm summer night: crickets near and far, a soft chorus of insects, now and then a frog.",
-     SummerNight),
+     Night),
     ("crickets", "Crickets in a far-off field: a steady, soft shimmer over the night air, a few heard one by one.",
-     partial(SummerNight, style=FIELD)),
+     partial(Night, style=FIELD)),
 )
 
 

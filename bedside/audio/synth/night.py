@@ -220,7 +220,7 @@ class _ChorusVoice:
         return out
 
 
-class SummerNight:
+class Night:
     """A night outside, by its style: crickets near and far, choruses trilling far off, the air under them."""
 
     def __init__(self, rate: int, seed: np.random.SeedSequence, style: NightStyle = SUMMER) -> None:
