@@ -44,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
+from web import cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
 
 from bedside.config import AudioConfig
 from bedside.sounds import builtin_sounds
@@ -58,18 +59,6 @@ def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) of a running process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def threads_cpu(pid: int) -> float:
-    """CPU seconds of a process's live threads, to the nanosecond (schedstat's run time): /proc's
-    ticks of 10 ms are too coarse for a few seconds of a process using 1% of a CPU."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a thread that ended meanwhile
-    return total / 1e9
 
 
 def sox_seconds_per_hour(seconds: int) -> float:
@@ -130,10 +119,10 @@ def run_appliance(sound: str | None, seconds: float, env: dict | None = None, de
         least_at_start = process_cpu(least.pid) if least is not None else 0.0
         # Both read at the end of each slice too: the ratio slice by slice shows whether a row's
         # ratio is the daemon's own or one burst of the VM's host in the window.
-        marks = [(threads_cpu(process.pid), threads_cpu(least.pid) if least is not None else 0.0)]
+        marks = [(cpu_s(process.pid), cpu_s(least.pid) if least is not None else 0.0)]
         for _ in range(SLICES):
             time.sleep(seconds / SLICES)
-            marks.append((threads_cpu(process.pid), threads_cpu(least.pid) if least is not None else 0.0))
+            marks.append((cpu_s(process.pid), cpu_s(least.pid) if least is not None else 0.0))
         cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
         least_cpu = process_cpu(least.pid) - least_at_start if least is not None else 0.0
         slice_ratios = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in itertools.pairwise(marks) if b[1] > a[1]]
