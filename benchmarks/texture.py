@@ -13,7 +13,8 @@ Distances are normalised per group by the median distance between real recording
 classes: 1 = as different as two unrelated real textures.
 
     python benchmarks/texture.py              # statistics of the references from git
-    python benchmarks/texture.py --update     # recompute them from the fetched audio (make references)
+    python benchmarks/texture.py --update     # recompute them from the fetched audio (make references;
+                                              # an excerpt not fetched keeps the statistics in git)
 """
 
 from __future__ import annotations
@@ -67,24 +68,30 @@ def render_texture(name: str, seconds: float, seed: int) -> Texture:
     return texture(audio, RATE)
 
 
-def references_from_audio(cache: Path) -> dict:
+def references_from_audio(cache: Path, stored: dict) -> tuple[dict, int]:
+    """The statistics of every excerpt in the manifest, from its audio in ``cache``; an excerpt not
+    fetched keeps its ``stored`` statistics (so one new reference can be added without fetching
+    all of them). Returns the statistics and how many were computed from audio."""
     import soundfile
 
     sys.path.insert(0, str(HERE.parent / "scripts"))
     from fetch_references import excerpt_path, load_manifest
 
-    out = {}
+    out, computed = {}, 0
     for entry in load_manifest():
         path = excerpt_path(cache, entry)
-        if not path.exists():
+        if path.exists():
+            samples, rate = soundfile.read(path, always_2d=True, dtype="float64")
+            statistics, computed = texture(samples, rate).to_json(), computed + 1
+        elif entry["name"] in stored:
+            statistics = stored[entry["name"]]["statistics"]
+        else:
             raise SystemExit(f"{path} is missing: run `make references` first")
-        samples, rate = soundfile.read(path, always_2d=True, dtype="float64")
         out[entry["name"]] = {
             "class": entry["class"], "recording": entry.get("recording", entry["name"]),
-            "licence": entry["licence"], "credit": entry["credit"],
-            "statistics": texture(samples, rate).to_json(),
+            "licence": entry["licence"], "credit": entry["credit"], "statistics": statistics,
         }
-    return out
+    return out, computed
 
 
 def load_references(path: Path = STATISTICS) -> list[Reference]:
@@ -167,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(HERE.parent / "scripts"))
         from fetch_references import DEFAULT_CACHE
 
-        data = references_from_audio(args.cache or DEFAULT_CACHE)
+        data, computed = references_from_audio(args.cache or DEFAULT_CACHE, json.loads(STATISTICS.read_text()))
         STATISTICS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        print(f"wrote {STATISTICS.relative_to(HERE.parent)} ({len(data)} excerpts)\n")
+        print(f"wrote {STATISTICS.relative_to(HERE.parent)} ({len(data)} excerpts, {computed} from audio)\n")
     references = load_references()
     seeds = [int(s) for s in args.seeds.split(",")]
     failed = 0

@@ -1,14 +1,17 @@
 """Fetch the real recordings of benchmarks/references/references.toml as short excerpts.
 
-Only Debian's package archive is used (the one place an appliance's build machine can always
-reach): `apt-get download` fetches each package that carries a reference, the file is taken out of
-the package (and out of the zip or GResource bundle inside it), the excerpt is cut and written as
-16-bit FLAC to the cache, and the package is deleted. A package of a newer Debian release than the
-machine's (Blanket is in trixie, not bookworm) is named by its `pool` path and `sha256`, and taken
-from the Debian mirror apt is already configured with. About 3.5 GB is downloaded once; the
-excerpts keep about 137 MB. Excerpts already in the cache are not fetched again.
+Debian's package archive carries most of them (the one place an appliance's build machine can
+always reach): `apt-get download` fetches each package that carries a reference, the file is taken
+out of the package (and out of the zip or GResource bundle inside it), the excerpt is cut and
+written as 16-bit FLAC to the cache, and the package is deleted. A package of a newer Debian
+release than the machine's (Blanket is in trixie, not bookworm) is named by its `pool` path and
+`sha256`, and taken from the Debian mirror apt is already configured with. A few come from a public
+git repository instead (`repository`, `commit`, `path`, `sha256`): read from a local clone given
+with `--git DIR` (DIR/owner+name, a bare or working clone), else downloaded from GitHub at that
+commit. About 3.5 GB is downloaded once; the excerpts keep about 140 MB. Excerpts already in the
+cache are not fetched again.
 
-    python scripts/fetch_references.py [--cache DIR]
+    python scripts/fetch_references.py [--cache DIR] [--git DIR] [NAME ...]
 """
 
 from __future__ import annotations
@@ -115,6 +118,26 @@ def _download_pool(pool: str, sha256: str, scratch: Path) -> None:
         raise SystemExit(f"{pool}: sha256 {digest.hexdigest()}, expected {sha256}")
 
 
+def _git_file(entry: dict, clones: Path | None) -> bytes:
+    """One file of a git repository at a pinned commit, checked against its sha256."""
+    repository, commit, path = entry["repository"], entry["commit"], entry["path"]
+    clone = clones / repository.replace("/", "+") if clones else None
+    if clone is not None and clone.exists():
+        git_dir = clone / "repo" if (clone / "repo").exists() else clone
+        data = subprocess.run(["git", "--git-dir" if (git_dir / "HEAD").exists() else "-C", str(git_dir),
+                               "show", f"{commit}:{path}"], check=True, capture_output=True).stdout
+    else:
+        url = f"https://raw.githubusercontent.com/{repository}/{commit}/{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                data = response.read(64 << 20)
+        except OSError as error:
+            raise SystemExit(f"{url}: {error} (no route to GitHub? give a local clone with --git)") from error
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise SystemExit(f"{entry['name']}: {path} at {commit[:12]} is not the file pinned (sha256)")
+    return data
+
+
 def _write_excerpt(data: bytes, entry: dict, target: Path) -> None:
     samples, rate = soundfile.read(io.BytesIO(data), always_2d=True, dtype="float32")
     first = int(entry["start"] * rate)
@@ -128,11 +151,19 @@ def _write_excerpt(data: bytes, entry: dict, target: Path) -> None:
     partial.replace(target)
 
 
-def fetch(cache: Path) -> int:
-    entries = [e for e in load_manifest() if not excerpt_path(cache, e).exists()]
+def fetch(cache: Path, clones: Path | None = None, names: list[str] | None = None) -> int:
+    manifest = load_manifest()
+    unknown = set(names or ()) - {e["name"] for e in manifest}
+    if unknown:
+        raise SystemExit(f"not in {MANIFEST.name}: {', '.join(sorted(unknown))}")
+    entries = [e for e in manifest if not excerpt_path(cache, e).exists() and (not names or e["name"] in names)]
+    for entry in [e for e in entries if "repository" in e]:
+        _write_excerpt(_git_file(entry, clones), entry, excerpt_path(cache, entry))
+        print(f"  {entry['name']}: {entry['seconds']} s (from {entry['repository']})", flush=True)
     by_package: dict[str, list[dict]] = {}
     for entry in entries:
-        by_package.setdefault(entry["package"], []).append(entry)
+        if "repository" not in entry:
+            by_package.setdefault(entry["package"], []).append(entry)
     for package, wanted in by_package.items():
         with tempfile.TemporaryDirectory(dir=cache.parent if cache.parent.exists() else None) as tmp:
             scratch = Path(tmp)
@@ -151,16 +182,18 @@ def fetch(cache: Path) -> int:
                     data = _member_bytes(deb, entry["path"])
                 _write_excerpt(data, entry, excerpt_path(cache, entry))
                 print(f"  {entry['name']}: {entry['seconds']} s", flush=True)
-    print(f"{len(load_manifest())} excerpts in {cache}")
+    print(f"{sum(excerpt_path(cache, e).exists() for e in manifest)} of {len(manifest)} excerpts in {cache}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--git", type=Path, help="a directory of local clones, one per repository (owner+name)")
+    parser.add_argument("names", nargs="*", help="only these references (all by default)")
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
-    return fetch(args.cache)
+    return fetch(args.cache, args.git, args.names)
 
 
 if __name__ == "__main__":
