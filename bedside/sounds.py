@@ -40,7 +40,7 @@ from bedside.audio.synth.night import FIELD, Night
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
 from bedside.audio.synth.recording import MIN_SECONDS, FileTape, Recording
 from bedside.audio.synth.steady import Steady
-from bedside.audio.synth.storm import Thunderstorm
+from bedside.audio.synth.storm import DISTANT_STORM, Thunderstorm
 
 #: Every sound plays at this loudness at volume 100 (0 dB). Low enough that the sounds with the
 #: largest peaks (surf, wind) keep their peaks under the limiter's threshold.
@@ -62,7 +62,8 @@ _MEASURED_LUFS = {
     "white": 6.11, "pink": -12.25, "brown": -9.22,
     "rain": 2.10, "light-rain": -8.36, "heavy-rain": -1.70, "roof-rain": -5.68, "surf": -18.07, "gentle-surf": -15.29,
     "fan": -14.70, "wind": -20.50, "breeze": -9.47, "night-wind": -8.16, "stream": 1.17, "brook": -4.95, "river": -0.91,
-    "birds": -22.25, "fire": -10.24, "thunderstorm": 1.79, "summer-night": -30.70, "crickets": -22.48,
+    "birds": -22.25, "fire": -10.24, "thunderstorm": 1.79, "distant-thunder": -15.40, "summer-night": -30.70,
+    "crickets": -22.48,
 }
 
 _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
@@ -90,6 +91,8 @@ _BUILTINS: tuple[tuple[str, str, Factory], ...] = (
      Birds),
     ("fire", "A wood fire in the hearth: soft lapping flames, a hiss, and the crackle and pop of the logs.", Fire),
     ("thunderstorm", "A summer storm: steady rain, and thunder rolling far away every few minutes.", Thunderstorm),
+    ("distant-thunder", "A storm passing far off: thunder rolling and grumbling in the distance over a soft rain.",
+     partial(Thunderstorm, style=DISTANT_STORM)),
     ("summer-night", "A warm summer night: crickets near and far, a soft chorus of insects, now and then a frog.",
      Night),
     ("crickets", "Crickets in a far-off field: a steady, soft shimmer over the night air, a few heard one by one.",

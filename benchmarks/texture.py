@@ -48,6 +48,7 @@ KIND = {
     "birds": "birds",
     "fire": "fire",
     "thunderstorm": "thunder",
+    "distant-thunder": "thunder",
     "summer-night": "night",
     "crickets": "night",
 }

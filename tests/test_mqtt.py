@@ -25,8 +25,8 @@ from bedside.daemon import Daemon
 NAME = "nightstand"
 STATE, SET, AVAIL = f"bedside/{NAME}", f"bedside/{NAME}/set", f"bedside/{NAME}/availability"
 SOUNDS = ["white", "pink", "brown", "rain", "light-rain", "heavy-rain", "roof-rain", "surf", "gentle-surf", "fan",
-          "wind", "breeze", "night-wind", "stream", "brook", "river", "birds", "fire", "thunderstorm", "summer-night",
-          "crickets"]
+          "wind", "breeze", "night-wind", "stream", "brook", "river", "birds", "fire", "thunderstorm",
+          "distant-thunder", "summer-night", "crickets"]
 
 
 def config_text(tmp_path: Path, broker: Broker, mqtt_extra: str = "") -> str:
