@@ -8,7 +8,7 @@ one: a roll is a handful of slow swells of low-passed brown noise, never rising 
 
 Two storms share the code, by :class:`StormStyle`: the *thunderstorm*, rolls minutes apart over
 steady rain, so the rain's loudness, not the thunder's, is what a sleeper hears; and *distant
-thunder*, a storm passing far off, rolls every few seconds over soft rain, its rumble grumbling
+thunder*, a storm passing far off, a roll every dozen seconds over soft rain, its rumble grumbling
 (real thunder's envelope is rough, not a smooth swell).
 """
 
