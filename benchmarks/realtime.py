@@ -387,7 +387,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
         print(f"\n{share:.0%}: {clean} of {len(counts)} sounds with no underrun, {sum(counts)} underruns in all")
 
 
-def latency_table(detents: int, extra: str = "") -> None:
+def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
     in the first minute after the start (the device kept full: see alsa.BRACED_S) and another once
     the fill has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came
@@ -397,7 +397,7 @@ def latency_table(detents: int, extra: str = "") -> None:
 
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     os.environ.update(pulse.env)
-    tmp = appliance_dir("brown", "pulse", extra)
+    tmp = appliance_dir(sound, "pulse", extra)
     daemon = Daemon(load(tmp / "bedside.toml"), simulate_pins=True, keyboard=False, seed=1)
     applied: deque[tuple[int, int]] = deque()
     thread = threading.Thread(target=daemon.run, daemon=True)
@@ -468,14 +468,15 @@ def main() -> None:
     parser.add_argument("--no-floor", action="store_true",
                         help="Pi-share table: leave out the least players (aplay, the least Python loop)")
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
-    parser.add_argument("--sounds", nargs="+", help="for the cost and Pi-share tables: these sounds only")
+    parser.add_argument("--sounds", nargs="+",
+                        help="for the cost and Pi-share tables: these sounds only; the latency table plays the first")
     parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
     parser.add_argument("--audio", default="",
                         help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
     args = parser.parse_args()
     audio = args.audio and args.audio.replace("\\n", "\n") + "\n"
     if args.only in (None, "latency"):
-        latency_table(args.detents, audio)
+        latency_table(args.detents, audio, (args.sounds or ["brown"])[0])
     if args.only in (None, "cost"):
         cost_table(args.seconds, args.sounds)
     if args.only in (None, "pi") and not args.skip_pi:
