@@ -87,6 +87,7 @@ class Thunderstorm:
                                               smooth=True) for rng in (rumble_rng, roll_grumble_rng))
         self._roll_rng = roll_rng
         self._level = 0.0  # the thunder's power, averaged over CEILING_TAU_S (for the ceiling)
+        self._level_pole = float(np.exp(-1.0 / (CEILING_TAU_S * rate)))
         self._rolls = EventTrain(event_rng, rate, lambda t: 1 / style.seconds_between_rolls, self._add_roll, None,
                                  regularity=style.roll_regularity,
                                  first_at=roll_rng.uniform(*style.first_roll_s) * rate)
@@ -123,7 +124,7 @@ class Thunderstorm:
         if self._style.ceiling is not None:
             # Turn the whole thunder down wherever its level over the last second passes the
             # ceiling: the grumble stays rough, but rolls piling up never make a loud moment.
-            pole = np.exp(-1.0 / (CEILING_TAU_S * self._rate))
+            pole = self._level_pole
             power = (rumble * rumble).sum(axis=1) + (roll * roll).sum(axis=1)
             level = one_pole(power * (1 - pole), pole, self._level)
             self._level = float(level[-1])
