@@ -248,11 +248,18 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
     print(f"\nThe least loop ranged {min(leasts):.1f}–{max(leasts):.1f} s per audio hour over the run.")
 
 
-def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "") -> list[str]:
+#: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch, braced full (a
+#: start's first minute), and once the brace is over, where a turning knob brings the device down
+#: to its steady fill at once (player.HURRY_S).
+SWEEPS_S = (14.0, 75.0)
+
+
+def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
+                 sweeps: tuple[float, ...] = SWEEPS_S) -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
     the sound before ``sound`` in the catalogue, switches to it 8 s after READY=1 (the next-sound key:
-    a crossfade and a new source built while playing), takes a knob sweep 6 s later (12 detents up,
-    12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
+    a crossfade and a new source built while playing), takes a knob sweep at each of ``sweeps`` (12
+    detents up, 12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
     catalogue = list(builtin_sounds())
     before = catalogue[catalogue.index(sound) - 1]
     tmp = appliance_dir(before, "pulse", extra)
@@ -265,10 +272,13 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
         started = time.monotonic()
         time.sleep(8)
         os.write(keys, b"n")
-        time.sleep(6)
-        for key in [b"+"] * 12 + [b"-"] * 12:
-            os.write(keys, key)
-            time.sleep(0.08)
+        for at in sweeps:
+            if at >= seconds:
+                continue
+            time.sleep(max(0.0, at - (time.monotonic() - started)))
+            for key in [b"+"] * 12 + [b"-"] * 12:
+                os.write(keys, key)
+                time.sleep(0.08)
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
     finally:
         process.send_signal(signal.SIGTERM)
@@ -358,8 +368,9 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
              floor: bool = True) -> None:
     audio = AudioConfig()
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
+    sweeps = " and ".join(f"{at:.0f}" for at in SWEEPS_S if at < seconds)
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
-          f"a switch to the sound at 8 s, a knob sweep at 14 s)\n")
+          f"a switch to the sound at 8 s, knob sweeps at {sweeps} s)\n")
     print("| sound | share | underruns (the daemon's count) | late periods | gaps ≥ 1 ms | ms of gaps | where (s from "
           "the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
@@ -389,7 +400,9 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
 
 def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
-    in the first minute after the start (the device kept full: see alsa.BRACED_S) and another once
+    in the first minute after the start (the device braced full: see alsa.BRACED_S), one once the
+    brace is over (the fill stepping down a period every alsa.FILL_STEP_S, but a turning knob
+    brings it to the steady fill at once: player.HURRY_S) and another once
     the fill has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came
     late meanwhile: the late count says)."""
     from bedside.config import load
@@ -412,11 +425,17 @@ def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
         time.sleep(2)
         a, b = daemon.pins.factory.pin(5), daemon.pins.factory.pin(6)
         sink = daemon.output.sink
-        for name in ("in the first minute after a start", "at the least fill"):
+        for name in ("in the first minute after a start", "the brace over", "at the least fill"):
             if name == "at the least fill":  # a late wake-up meanwhile braces it again: wait it out
                 deadline = time.monotonic() + 900
                 while sink.fill_frames(time.monotonic()) > sink.steady_frames and time.monotonic() < deadline:
                     time.sleep(0.5)
+                name = f"{name}, {time.monotonic() - started:.0f} s in"
+            elif name == "the brace over":  # stepping down a period at a time, or hurried by the knob
+                deadline = time.monotonic() + 900
+                while sink.fill_frames(time.monotonic()) >= sink.buffer_frames and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                time.sleep(2.0)
                 name = f"{name}, {time.monotonic() - started:.0f} s in"
             else:
                 time.sleep(max(0.0, 2.0 - (time.monotonic() - started)))

@@ -39,10 +39,10 @@ IDLE_TICK_S = 1.0
 #: A feed the synthesis thread is late with is waited for at most this share of what the device
 #: still holds: the rest is for mixing, encoding and writing before it runs dry.
 PATIENCE_SHARE = 0.5
-#: For this long after a volume change at the knob's pace the device is kept at its steady fill,
-#: not braced full (unless a sound is being built or the CPU came up short): someone is turning
-#: the knob and listening, and a detent waits behind all the device holds (full, 64 ms; steady,
-#: 21 ms). Only the first detent of a turn waits behind a full device while it drains.
+#: For this long after a volume change at the knob's pace the device is kept at its steady fill
+#: rather than stepping down to it over minutes (unless braced: a start's first minute, a sound
+#: being built, a late wake-up): someone is turning the knob and listening, and a detent waits
+#: behind all the device holds (5 periods, 53 ms; steady, 21 ms).
 HURRY_S = 10.0
 
 

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 #: one: 0 underruns for all 20 sounds at 10% and at 12% of a core, one run each.
 CHUNK = 4096
 STEADY_CHUNK = 16384
+#: STEADY_CHUNKs rendered back to back at each steady wake-up (the second with warm caches), and
+#: how many the lone feed is kept further ahead.
+STEADY_BATCH = 1
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
 #: sound was built: from then on a lone feed is kept a STEADY_CHUNK further ahead.
 STEADY_AFTER_S = 5.0
@@ -318,13 +321,14 @@ class Synthesis:
             return INFINITE
         hungriest = min(live, key=lambda f: f.ahead)
         steady = (len(live) == 1 and not self._jobs and time.monotonic() - self._built_at > STEADY_AFTER_S)
-        top, low = (self.ahead + self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
+        top, low = (self.ahead + STEADY_BATCH * self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
         if hungriest.ahead >= top or (not self._topping_up and hungriest.ahead > low):
             self._topping_up = False
             return hungriest.ahead - low
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         if steady and not self._critical:
-            self._fill(hungriest, self.steady_chunk)
+            for _ in range(STEADY_BATCH):
+                self._fill(hungriest, self.steady_chunk)
             # One chunk a wake-up: above the usual ahead mark, sleep until the low mark again.
             self._topping_up = hungriest.ahead < self.ahead
             return None if self._topping_up else hungriest.ahead - low

@@ -40,8 +40,7 @@ class Output(Protocol):
         """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once), or 0
         if ``wake_fd`` became readable first (a command to apply). ``brace``: a burst of work is
         coming (a sound built, a crossfade): a device may hold more than its steady fill.
-        ``hurry``: someone is turning the volume: hold no more than the steady fill, unless braced
-        or the CPU came up short lately."""
+        ``hurry``: someone is turning the volume: hold no more than the steady fill unless braced."""
         ...
 
     def write(self, block: np.ndarray) -> None:

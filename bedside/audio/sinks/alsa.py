@@ -144,7 +144,6 @@ class AlsaSink:
         #: a period at a time after that. (See :meth:`fill_frames`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
         self._braced_until = -math.inf
-        self._short_until = -math.inf  # braced because the CPU came up short (late, or dry): not hurried
         self._last_fill = self.buffer_frames  # the fill the last wait kept (see wait_for_room)
         if STARTED_BRACED:
             self._brace()  # a new device is a start
@@ -223,10 +222,10 @@ class AlsaSink:
         The device is kept filled to :meth:`fill_frames` (what a knob detent waits behind): its whole
         buffer while ``brace`` (the player expects a burst of work: a sound being built or
         crossfaded in) and for BRACED_S after the loop came late or the device ran dry (the CPU is
-        short: see LATE_SHARE), then a period less at a time down to ``steady_frames``. While
-        ``hurry`` (someone is turning the volume) it is kept at ``steady_frames`` instead, unless
-        ``brace`` or the CPU came up short in the last BRACED_S: a start's brace and the slow step
-        down give way to a person listening, a short CPU does not."""
+        short: see LATE_SHARE), then a period less at a time down to ``steady_frames``; at once
+        while ``hurry`` (someone is turning the volume), unless braced: the slow step down gives
+        way to a person listening, a brace does not (at 10% of a core a knob sweep 6 s after a
+        switch ran the steady fill dry, 2 of 7 sounds: benchmarks/README, 2026-12-05)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
@@ -235,12 +234,7 @@ class AlsaSink:
             self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
         now = time.monotonic()
-        if brace or now < self._short_until:
-            braced = True
-        elif hurry:
-            braced = False
-        else:
-            braced = now < self._braced_until
+        braced = brace or now < self._braced_until
         fill = self.buffer_frames if braced else self.steady_frames if hurry else self.fill_frames(now)
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
@@ -303,14 +297,11 @@ class AlsaSink:
     def _late(self) -> None:
         """The loop came late: keep the device full for a while (a CPU short once is short again)."""
         self.late_wakes += 1
-        self._brace(short=True)
+        self._brace()
 
-    def _brace(self, short: bool = False) -> None:
-        """Keep the device full for BRACED_S from now: after a start, or (``short``: even while
-        someone turns the volume) a late loop or an underrun."""
+    def _brace(self) -> None:
+        """Keep the device full for BRACED_S from now: after a start, a late loop or an underrun."""
         self._braced_until = time.monotonic() + BRACED_S
-        if short:
-            self._short_until = self._braced_until
 
     @property
     def words_format(self) -> str:
@@ -392,7 +383,7 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
-        self._brace(short=True)
+        self._brace()
         self._xrun = False
         self._ramp_at = 0
         self._lead_in = True
