@@ -97,9 +97,9 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
 
 def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypatch):
     """Large chunks wake the thread less often, but at 10% of a core they underran at the switch:
-    a lone feed, once the last build is STEADY_AFTER_S old, is kept STEADY_BATCH STEADY_CHUNKs
-    further ahead and topped up by as many a wake-up (so a switch finds it at least the usual ahead
-    mark full), while building, priming and a crossfade (two feeds) stay at CHUNK."""
+    a lone feed, once the last build is STEADY_AFTER_S old, is kept a STEADY_CHUNK further ahead
+    and topped up by one STEADY_CHUNK a wake-up (so a switch finds it at least the usual ahead mark
+    full), while building, priming and a crossfade (two feeds) stay at CHUNK."""
     monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.3)
     synthesis = Synthesis(RATE)
     sizes: list[tuple[int, int]] = []  # (frames, feeds playing) for every chunk rendered

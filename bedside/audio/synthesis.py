@@ -30,10 +30,8 @@ from bedside.audio.synth import CHANNELS, Source
 log = logging.getLogger(__name__)
 
 #: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz).
-#: Once a single sound has played on its own for STEADY_AFTER_S, its feed is kept STEADY_BATCH
-#: STEADY_CHUNKs further ahead (0.68-1.37 s) and topped up by that many a wake-up, back to back
-#: (the second with warm caches), ~1.5 wake-ups a second. (One a wake-up before: the synthesis
-#: thread cost 1.1-4.1 s per audio hour more, brown, heavy-rain and summer-night, 2026-12-05.)
+#: Once a single sound has played on its own for STEADY_AFTER_S, its feed is kept one STEADY_CHUNK
+#: further ahead (0.68-1.02 s) and topped up by one STEADY_CHUNK a wake-up, ~2.9 wake-ups a second.
 #: A thread that has just woken pays for cold caches on this VM: heavy-rain's chunk of 4096 costs
 #: 0.57 ms back to back and 0.81 after a sleep of 1 ms, 1.1-1.3 after 5-85 ms, so wake-ups, not
 #: frames, were most of the synthesis thread's CPU in steady play (41 s per audio hour against 20
@@ -44,12 +42,14 @@ log = logging.getLogger(__name__)
 #: one: 0 underruns for all 20 sounds at 10% and at 12% of a core, one run each.
 CHUNK = 4096
 STEADY_CHUNK = 16384
-STEADY_BATCH = 2
+#: STEADY_CHUNKs rendered back to back at each steady wake-up (the second with warm caches), and
+#: how many the lone feed is kept further ahead.
+STEADY_BATCH = 1
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
-#: sound was built: from then on a lone feed is kept further ahead (STEADY_BATCH).
+#: sound was built: from then on a lone feed is kept a STEADY_CHUNK further ahead.
 STEADY_AFTER_S = 5.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS (0.34 s). A lone feed in steady play: 1.37 and 0.68 s (see STEADY_BATCH).
+#: LOW_CHUNKS (0.34 s). A lone feed in steady play: both a STEADY_CHUNK higher (1.02 and 0.68 s).
 AHEAD_CHUNKS = 8
 LOW_CHUNKS = 4
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
@@ -313,9 +313,8 @@ class Synthesis:
         many frames it can play before it is down to the low mark (``INFINITE`` with no feeds).
 
         Once one feed is below the low mark, every feed is filled to the top before sleeping. A lone
-        feed in steady play has its low mark at the usual ahead mark and its top STEADY_BATCH
-        STEADY_CHUNKs above, and one wake-up's batch fills it. (A method of its own so that no
-        strong reference to a feed outlives it.)
+        feed in steady play has both marks a STEADY_CHUNK higher and one chunk of that size fills
+        it. (A method of its own so that no strong reference to a feed outlives it.)
         """
         live = self._live_feeds()
         if not live:
@@ -330,7 +329,7 @@ class Synthesis:
         if steady and not self._critical:
             for _ in range(STEADY_BATCH):
                 self._fill(hungriest, self.steady_chunk)
-            # One batch a wake-up: above the usual ahead mark, sleep until the low mark again.
+            # One chunk a wake-up: above the usual ahead mark, sleep until the low mark again.
             self._topping_up = hungriest.ahead < self.ahead
             return None if self._topping_up else hungriest.ahead - low
         self._topping_up = True
