@@ -39,12 +39,11 @@ log = logging.getLogger(__name__)
 #: s), so the switch's own top-up has nothing to do and a build never follows a burst of pieces:
 #: 16384 for everything (2026-12-04) underran at 10% of a core within 2.4 s of a switch, and so did
 #: one steady chunk a top-up that let the feed sit down to the low mark (benchmarks/README). This
-#: one: 0 underruns for all 20 sounds at 10% and at 12% of a core, one run each.
+#: one: 0 underruns for all 20 sounds at 10% and at 12% of a core, one run each. Two steady chunks
+#: a wake-up, back to back, cost the synthesis thread 1-4 s per audio hour less but underran at a
+#: knob sweep at 10% (2 of 8 sounds, and more gaps the daemon did not see): not kept (2026-12-05).
 CHUNK = 4096
 STEADY_CHUNK = 16384
-#: STEADY_CHUNKs rendered back to back at each steady wake-up (the second with warm caches), and
-#: how many the lone feed is kept further ahead.
-STEADY_BATCH = 1
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
 #: sound was built: from then on a lone feed is kept a STEADY_CHUNK further ahead.
 STEADY_AFTER_S = 5.0
@@ -321,14 +320,13 @@ class Synthesis:
             return INFINITE
         hungriest = min(live, key=lambda f: f.ahead)
         steady = (len(live) == 1 and not self._jobs and time.monotonic() - self._built_at > STEADY_AFTER_S)
-        top, low = (self.ahead + STEADY_BATCH * self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
+        top, low = (self.ahead + self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
         if hungriest.ahead >= top or (not self._topping_up and hungriest.ahead > low):
             self._topping_up = False
             return hungriest.ahead - low
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         if steady and not self._critical:
-            for _ in range(STEADY_BATCH):
-                self._fill(hungriest, self.steady_chunk)
+            self._fill(hungriest, self.steady_chunk)
             # One chunk a wake-up: above the usual ahead mark, sleep until the low mark again.
             self._topping_up = hungriest.ahead < self.ahead
             return None if self._topping_up else hungriest.ahead - low
