@@ -249,8 +249,7 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
 
 
 #: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch, braced full (a
-#: start's first minute), and once the brace is over, where a turning knob brings the device down
-#: to its steady fill at once (player.HURRY_S).
+#: start's first minute), and once the brace is over (5 periods queued).
 SWEEPS_S = (14.0, 75.0)
 
 
@@ -401,8 +400,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
 def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
     in the first minute after the start (the device braced full: see alsa.BRACED_S), one once the
-    brace is over (the fill stepping down a period every alsa.FILL_STEP_S, but a turning knob
-    brings it to the steady fill at once: player.HURRY_S) and another once
+    brace is over (the fill stepping down a period every alsa.FILL_STEP_S) and another once
     the fill has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came
     late meanwhile: the late count says)."""
     from bedside.config import load

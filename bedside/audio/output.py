@@ -80,14 +80,13 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
-                      hurry: bool = False) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
         a clock is paced in write instead), or 0 if ``wake_fd`` became readable first."""
         if self.sink is None:
             return frames
         try:
-            return self.sink.wait_for_room(frames, wake_fd, brace, hurry)
+            return self.sink.wait_for_room(frames, wake_fd, brace)
         except AudioDeviceError as error:
             self._lost(error)
             return frames

@@ -39,11 +39,6 @@ IDLE_TICK_S = 1.0
 #: A feed the synthesis thread is late with is waited for at most this share of what the device
 #: still holds: the rest is for mixing, encoding and writing before it runs dry.
 PATIENCE_SHARE = 0.5
-#: For this long after a volume change at the knob's pace the device is kept at its steady fill
-#: rather than stepping down to it over minutes (unless braced: a start's first minute, a sound
-#: being built, a late wake-up): someone is turning the knob and listening, and a detent waits
-#: behind all the device holds (5 periods, 53 ms; steady, 21 ms).
-HURRY_S = 10.0
 
 
 class Driven(Protocol):
@@ -53,9 +48,6 @@ class Driven(Protocol):
 
     @property
     def preparing(self) -> bool: ...
-
-    @property
-    def quick_turns(self) -> int: ...
 
     def submit(self, command: Command) -> None: ...
 
@@ -94,8 +86,6 @@ class Player:
         self._last_underrun = -1e9
         self._logged_at = -1e9
         self._unlogged = 0
-        self._turns_seen = controller.quick_turns
-        self._hurry_until = -1.0  # monotonic: the device kept short until then (see HURRY_S)
         #: (first frame, time it was handed over, frames still queued before it), for benchmarks.
         self.writes: deque[tuple[int, float, int]] | None = None
 
@@ -135,10 +125,10 @@ class Player:
                 # A command that comes while the device has no room is applied at once: a device that
                 # takes nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a
                 # stop that long, nor keep it from the state file.
-                room = output.wait_for_room(n, controller.wake_fd, self._bracing(), self._hurrying())
+                room = output.wait_for_room(n, controller.wake_fd, self._bracing())
                 while room == 0:
                     controller.process_pending(woken=True)  # it may have started a switch
-                    room = output.wait_for_room(n, controller.wake_fd, self._bracing(), self._hurrying())
+                    room = output.wait_for_room(n, controller.wake_fd, self._bracing())
                 if frames is None and room > n:  # an empty device: fill it, whole periods
                     n = room // n * n
                 controller.process_pending()
@@ -174,13 +164,6 @@ class Player:
         """A sound is being built or crossfaded in: the device may hold its whole buffer, so the
         synthesis thread's bursts come out of a deeper margin."""
         return self.controller.preparing or len(self.engine.voices) > 1
-
-    def _hurrying(self) -> bool:
-        """Someone turned the volume in the last HURRY_S: what the device holds is what they wait for."""
-        if self.controller.quick_turns != self._turns_seen:
-            self._turns_seen = self.controller.quick_turns
-            self._hurry_until = time.monotonic() + HURRY_S
-        return self._hurry_until > 0 and time.monotonic() < self._hurry_until
 
     def _rest(self) -> None:
         """Nothing plays: let the device play out what it holds and stop it, then sleep until a
