@@ -253,11 +253,10 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
 SWEEPS_S = (14.0, 75.0)
 
 
-def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
-                 sweeps: tuple[float, ...] = SWEEPS_S) -> list[str]:
+def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "") -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
     the sound before ``sound`` in the catalogue, switches to it 8 s after READY=1 (the next-sound key:
-    a crossfade and a new source built while playing), takes a knob sweep at each of ``sweeps`` (12
+    a crossfade and a new source built while playing), takes a knob sweep at each of SWEEPS_S (12
     detents up, 12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
     catalogue = list(builtin_sounds())
     before = catalogue[catalogue.index(sound) - 1]
@@ -271,7 +270,7 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
         started = time.monotonic()
         time.sleep(8)
         os.write(keys, b"n")
-        for at in sweeps:
+        for at in SWEEPS_S:
             if at >= seconds:
                 continue
             time.sleep(max(0.0, at - (time.monotonic() - started)))
@@ -397,6 +396,13 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
         print(f"\n{share:.0%}: {clean} of {len(counts)} sounds with no underrun, {sum(counts)} underruns in all")
 
 
+def wait_until(done: Callable[[], bool], limit_s: float = 900.0) -> None:
+    """Poll ``done`` every half second until it holds, or for ``limit_s`` at most."""
+    deadline = time.monotonic() + limit_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
     in the first minute after the start (the device braced full: see alsa.BRACED_S), one once the
@@ -425,14 +431,10 @@ def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
         sink = daemon.output.sink
         for name in ("in the first minute after a start", "the brace over", "at the least fill"):
             if name == "at the least fill":  # a late wake-up meanwhile braces it again: wait it out
-                deadline = time.monotonic() + 900
-                while sink.fill_frames(time.monotonic()) > sink.steady_frames and time.monotonic() < deadline:
-                    time.sleep(0.5)
+                wait_until(lambda: sink.fill_frames(time.monotonic()) <= sink.steady_frames)
                 name = f"{name}, {time.monotonic() - started:.0f} s in"
-            elif name == "the brace over":  # stepping down a period at a time, or hurried by the knob
-                deadline = time.monotonic() + 900
-                while sink.fill_frames(time.monotonic()) >= sink.buffer_frames and time.monotonic() < deadline:
-                    time.sleep(0.5)
+            elif name == "the brace over":  # a period under full, stepping down
+                wait_until(lambda: sink.fill_frames(time.monotonic()) < sink.buffer_frames)
                 time.sleep(2.0)
                 name = f"{name}, {time.monotonic() - started:.0f} s in"
             else:
