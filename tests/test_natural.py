@@ -104,3 +104,23 @@ def test_the_fires_snaps_are_each_a_decaying_burst_through_its_own_one_pole(rate
             expected[-8:] *= np.linspace(1.0, 0.0, 8)
             np.testing.assert_allclose(shape, expected.astype(np.float32), rtol=1e-5, atol=1e-7)
             assert shape[-1] == 0.0
+
+
+@pytest.mark.parametrize("gain_type", [np.float32, np.float64])
+def test_the_channel_by_channel_products_are_numpys_broadcast_products_to_the_bit(gain_type):
+    """The synthesis multiplies stereo frames a channel at a time (numpy's broadcast over a last
+    axis of two is 3–10 times slower): the same samples, whatever the gains' type."""
+    from bedside.audio.synth import scale_frames, scaled_frames, spread
+
+    rng = np.random.default_rng(5)
+    frames = rng.standard_normal((4801, 2)).astype(np.float32)
+    gains = rng.uniform(0.0, 2.0, 4801).astype(gain_type)
+    mono, pan = frames[:, 0].copy(), rng.uniform(0.0, 1.4, 2).astype(gain_type)
+    per_frame_pans = rng.uniform(0.0, 1.4, (4801, 2)).astype(gain_type)
+    expected = frames.copy()
+    expected *= gains[:, None]
+    assert np.array_equal(scale_frames(frames.copy(), gains), expected)
+    assert np.array_equal(scaled_frames(frames, gains), frames * gains[:, None])
+    assert scaled_frames(frames, gains).dtype == (frames * gains[:, None]).dtype
+    assert np.array_equal(spread(mono, pan), mono[:, None] * pan)
+    assert np.array_equal(spread(mono, per_frame_pans), mono[:, None] * per_frame_pans)

@@ -33,7 +33,7 @@ from bedside.audio.gain import (
     xfade_in_shape,
     xfade_out_shape,
 )
-from bedside.audio.synth import CHANNELS, Source
+from bedside.audio.synth import CHANNELS, Source, scale_frames, scaled_frames
 from bedside.audio.synth.processes import one_pole
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Voice:
 def _apply(block: np.ndarray, db: np.ndarray | float) -> None:
     """Multiply ``block`` in place by the gain for ``db`` (a float, or one value per frame)."""
     if isinstance(db, np.ndarray):
-        block *= db_to_gain(db).astype(np.float32)[:, None]
+        scale_frames(block, db_to_gain(db).astype(np.float32))
     elif db != 0.0:
         block *= np.float32(db_to_gain(db))
 
@@ -530,7 +530,7 @@ class Engine:
                 block *= np.float32(gain)
                 top = gain
             else:
-                block *= gain[:, None]
+                scale_frames(block, gain)
                 top = max(float(gain[0]), float(gain[-1]))
             bound += getattr(voice.source, "peak", math.inf) * top
             if out is None:
@@ -553,7 +553,7 @@ class Engine:
         first, last = t0 + at - start, min(len(samples), t0 + n - start)
         if last > first:
             gain = db_to_gain(np.broadcast_to(np.asarray(master_db, np.float64), (n,))[at:at + last - first] + level_db)
-            out[at:at + last - first] += samples[first:last] * gain.astype(np.float32)[:, None]
+            out[at:at + last - first] += scaled_frames(samples[first:last], gain.astype(np.float32))
         if t0 + n - start >= len(samples):
             self._cue = None
 

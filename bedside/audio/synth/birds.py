@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bedside.audio.synth import spawn_generators
+from bedside.audio.synth import scale_frames, spawn_generators, spread
 from bedside.audio.synth.noise import PinkNoise, butterworth
 from bedside.audio.synth.processes import GrainBus, SlowRandom, constant_power_pan
 
@@ -174,7 +174,7 @@ class _Phrase:
             envelope = np.sin(f32(math.pi / 2) * rise) ** 2 * np.sin(f32(math.pi / 2) * fall) ** 2
             wave = np.sin(phase) + f32(harmonic) * np.sin(2 * phase)
             mono[lo - offset:hi - offset] += wave * envelope * f32(level)
-        return mono[:, None] * self._gains
+        return spread(mono, self._gains)
 
 
 class _Bird:
@@ -246,7 +246,7 @@ class Birds:
         out = np.zeros((frames, 2), np.float32)
         for air, sway in zip(self._air, self._sway, strict=True):
             layer = air.render(frames)
-            layer *= sway.gain_block(t0, frames, float(self._air_db))[:, None]
+            scale_frames(layer, sway.gain_block(t0, frames, float(self._air_db)))
             out += layer
         for slot in self._slots:
             slot.advance(t0, frames, self._bus, self._density)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bedside.audio.synth import spawn_generators
+from bedside.audio.synth import scale_frames, spawn_generators, spread
 from bedside.audio.synth.noise import BrownNoise, SpectralNoise, butterworth
 from bedside.audio.synth.processes import GrainBus, SlowRandom, constant_power_pan
 
@@ -139,7 +139,7 @@ class _Pulses:
         wave = np.sin(phase)
         wave += f32(call.harmonic) * np.sin(phase + phase)
         wave *= envelope
-        return wave[:, None] * self._gains
+        return spread(wave, self._gains)
 
 
 class _Singer:
@@ -216,7 +216,7 @@ class _ChorusVoice:
         gain += 1 - self._depth
         gain *= self._sway.gain_block(t0, frames, float(self._db))
         out = self._noise.render(frames)
-        out *= gain[:, None]
+        scale_frames(out, gain)
         return out
 
 
@@ -244,7 +244,7 @@ class Night:
     def render(self, frames: int) -> np.ndarray:
         t0, self._now = self._now, self._now + frames
         out = self._air.render(frames)
-        out *= self._air_sway.gain_block(t0, frames, float(self._air_db))[:, None]
+        scale_frames(out, self._air_sway.gain_block(t0, frames, float(self._air_db)))
         for chorus in self._choruses:
             out += chorus.render(t0, frames)
         for singer in self._singers:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bedside.audio.synth import CHANNELS, spawn_generators
+from bedside.audio.synth import CHANNELS, scale_frames, spawn_generators
 from bedside.audio.synth.processes import stereo_noise
 
 #: A magnitude response: frequencies in Hz → gain (numpy arrays).
@@ -110,7 +110,7 @@ def brown_shape(rate: int) -> Shape:
 def _crossfade(length: int) -> tuple[np.ndarray, np.ndarray]:
     """Rising and falling equal-power legs (sin² + cos² = 1 at every sample)."""
     u = (np.arange(length) + 0.5) / length * (np.pi / 2)
-    return np.sin(u).astype(np.float32)[:, None], np.cos(u).astype(np.float32)[:, None]
+    return np.sin(u).astype(np.float32), np.cos(u).astype(np.float32)
 
 
 class SpectralNoise:
@@ -136,7 +136,7 @@ class SpectralNoise:
         self._magnitude = np.repeat((magnitude * scale).astype(np.float32)[:, None], 2 * CHANNELS, axis=1)
         self._fade_in, self._fade_out = _crossfade(overlap)
         window = np.ones(block)
-        window[:overlap], window[-overlap:] = self._fade_in[:, 0], self._fade_out[:, 0]
+        window[:overlap], window[-overlap:] = self._fade_in, self._fade_out
         # The block's windowed sum, read off its spectrum: Σ w·x = Re Σ_k c_k·X_k·conj(W_k) / N
         # (c_k = 2 but for DC and Nyquist, W the window's spectrum). Setting the DC bin to minus
         # that sum, scaled, shifts the block so the sum is zero with no pass over the samples.
@@ -170,8 +170,8 @@ class SpectralNoise:
         spectrum[0] = (self._dc_weights.conj() @ spectrum).real * self._dc_scale
         frames = np.fft.irfft(spectrum, n=self._block, axis=0)
         v = self._overlap
-        frames[:v] *= self._fade_in
-        frames[-v:] *= self._fade_out
+        scale_frames(frames[:v], self._fade_in)
+        scale_frames(frames[-v:], self._fade_out)
         if self._tail is not None:
             frames[:v] += self._tail
         self._tail = frames[-v:]

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bedside.audio.synth import CHANNELS
+from bedside.audio.synth import CHANNELS, spread
 
 
 def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.ndarray:
@@ -401,7 +401,14 @@ class Resonance:
         def each(values: list[float]) -> np.ndarray:
             return np.repeat(np.array(values, dtype=f32), lengths)
 
-        t = (np.arange(int(lengths.sum())) - np.repeat(begins, lengths)).astype(f32)
+        # Each grain's own sample count, in float32 from the start where whole numbers are exact
+        # (below 2^24: any chunk's grains); int64 first costs nine times as much.
+        total = int(lengths.sum())
+        if total < 1 << 24:
+            t = np.arange(total, dtype=f32)
+            t -= np.repeat(begins.astype(f32), lengths)
+        else:
+            t = (np.arange(total) - np.repeat(begins, lengths)).astype(f32)
         t *= each([1 / grain._rate for grain in grains])
         # The frequency glides by `glide` Hz per second: the phase is its integral.
         phase = t * each([2 * np.pi * grain._freq for grain in grains])
@@ -414,7 +421,7 @@ class Resonance:
         wave = np.sin(phase)
         wave *= decay
         wave *= attack
-        waves = wave[:, None] * np.repeat(np.array([grain._pan for grain in grains]), lengths, axis=0)
+        waves = spread(wave, np.repeat(np.array([grain._pan for grain in grains]), lengths, axis=0))
         for grain, begin, length in zip(grains, begins.tolist(), lengths.tolist(), strict=True):
             grain._wave = waves[begin:begin + length]
 

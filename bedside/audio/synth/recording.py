@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bedside.audio.gain import SILENCE_DB, xfade_in_shape
-from bedside.audio.synth import spawn_generators
+from bedside.audio.synth import scale_frames, spawn_generators
 from bedside.audio.synth.processes import GrainBus
 from bedside.audio.synth.resample import TAPS, resample
 
@@ -155,11 +155,11 @@ class _Segment:
         x = len(self._fade)
         if self._fade_head and offset < x:
             k = min(offset + n, x)
-            out[: k - offset] *= self._fade[offset:k, None]
+            scale_frames(out[: k - offset], self._fade[offset:k])
         tail_from = self.length - x
         if offset + n > tail_from:
             k = max(offset, tail_from)
-            out[k - offset:] *= self._fade[::-1][k - tail_from:offset + n - tail_from, None]
+            scale_frames(out[k - offset:], self._fade[::-1][k - tail_from:offset + n - tail_from])
         return out
 
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from bedside.audio.loudness import k_weighted_square_weights
-from bedside.audio.synth import CHANNELS, Source
+from bedside.audio.synth import CHANNELS, Source, scale_frames
 
 #: Frames per measured cell (85 ms at 48 kHz).
 CELL = 4096
@@ -38,32 +38,46 @@ class Steady:
         self._mean = self._target  # no correction until something has been heard
         self._keep = math.exp(-CELL / (TAU_S * rate))
         self._cell = np.zeros((CELL, CHANNELS), np.float32)  # the current cell's raw frames
+        self._places = np.arange(CELL, dtype=np.float64)  # each frame's place in its cell
         self._filled = 0
         self._from, self._to = 1.0, 1.0  # linear gains at the current cell's start and end
+        self._next = self._from, self._to
 
-    def _finish_cell(self) -> None:
-        spectrum = np.abs(np.fft.rfft(self._cell, axis=0)) ** 2
-        power = float(np.sum(spectrum * self._weights[:, None]))
+    def _finish_cell(self, cell: np.ndarray) -> None:
+        """Take in a whole cell of raw frames: the running mean, and the gain the next cell ramps to."""
+        # |X|² as re² + im² from the spectrum's float32 parts, weighted by one matrix-vector product
+        # (np.abs took a square root only to square it: 2/3 of this method's time).
+        parts = np.fft.rfft(cell, axis=0).view(np.float32)
+        parts *= parts
+        power = float(np.sum(self._weights @ parts.astype(np.float64)))
         self._mean = self._keep * self._mean + (1 - self._keep) * power
         correction_db = -10 * math.log10(max(self._mean, 1e-30) / self._target)
         correction_db = min(max(correction_db, -LIMIT_DB), LIMIT_DB)
-        self._from, self._to = self._to, 10 ** (correction_db / 20)
-        self._filled = 0
+        self._next = self._to, 10 ** (correction_db / 20)  # the next cell's gains, from where this one ends
 
     def render(self, frames: int) -> np.ndarray:
         out = self._source.render(frames)
         done = 0
         while done < frames:
-            take = min(CELL - self._filled, frames - done)
+            filled = self._filled
+            take = min(CELL - filled, frames - done)
             part = out[done:done + take]
-            self._cell[self._filled:self._filled + take] = part
+            whole = take == CELL  # a cell within the block is measured where it lies, not copied
+            if whole:
+                self._finish_cell(part)
+            else:
+                self._cell[filled:filled + take] = part
             # Each frame's gain from its own place in the cell (float64, then float32): the same
             # value to the bit however the blocks are cut.
-            place = np.arange(self._filled, self._filled + take, dtype=np.float64)
-            gains = self._from + (self._to - self._from) / CELL * place
-            part *= gains.astype(np.float32)[:, None]
-            self._filled += take
+            gains = self._from + (self._to - self._from) / CELL * self._places[filled:filled + take]
+            scale_frames(part, gains.astype(np.float32))
             done += take
+            if whole:
+                self._from, self._to = self._next
+                continue
+            self._filled += take
             if self._filled == CELL:
-                self._finish_cell()
+                self._finish_cell(self._cell)
+                self._from, self._to = self._next
+                self._filled = 0
         return out

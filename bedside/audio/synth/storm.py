@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bedside.audio.synth import spawn_generators
+from bedside.audio.synth import scale_frames, scaled_frames, spawn_generators
 from bedside.audio.synth.nature import EnvelopeBus, Rain, RainStyle, Swell
 from bedside.audio.synth.noise import BrownNoise, butterworth
 from bedside.audio.synth.processes import EventTrain, SlowRandom, one_pole
@@ -119,18 +119,21 @@ class Thunderstorm:
         rumble = self._rumble_env.render(t0, frames)
         roll = self._roll_env.render(t0, frames)
         if self._grumbles is not None:
-            rumble *= self._grumbles[0].gain_block(t0, frames)[:, None]
-            roll *= self._grumbles[1].gain_block(t0, frames)[:, None]
+            scale_frames(rumble, self._grumbles[0].gain_block(t0, frames))
+            scale_frames(roll, self._grumbles[1].gain_block(t0, frames))
         if self._style.ceiling is not None:
             # Turn the whole thunder down wherever its level over the last second passes the
             # ceiling: the grumble stays rough, but rolls piling up never make a loud moment.
             pole = self._level_pole
-            power = (rumble * rumble).sum(axis=1) + (roll * roll).sum(axis=1)
+            # Channel by channel: a sum over an axis of two is numpy's slowest reduction (half a
+            # millisecond a chunk here); the same additions in the same order.
+            power = (rumble[:, 0] * rumble[:, 0] + rumble[:, 1] * rumble[:, 1]) \
+                + (roll[:, 0] * roll[:, 0] + roll[:, 1] * roll[:, 1])
             level = one_pole(power * (1 - pole), pole, self._level)
             self._level = float(level[-1])
             top = self._style.ceiling * self._style.thunder_gain
-            gain = np.minimum(1.0, top / np.sqrt(np.maximum(level, 1e-30)))[:, None]
-            rumble, roll = rumble * gain, roll * gain
+            gain = np.minimum(1.0, top / np.sqrt(np.maximum(level, 1e-30)))
+            rumble, roll = scaled_frames(rumble, gain), scaled_frames(roll, gain)
         out += self._rumble.render(frames) * rumble
         out += self._roll.render(frames) * roll
         return out
