@@ -299,7 +299,8 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     monkeypatch.setattr(alsa, "time", clock)
     sink = AlsaSink("null", 48000, 512, 4)
     device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
-    sink._pcm, sink._poll, sink._pcm_fds = device, _ClockPoll(clock), {-1}
+    sink._pcm, sink._pcm_fds = device, {-1}
+    sink._poll = sink._pcm_poll = _ClockPoll(clock)
     level = 0.25
 
     def play(seconds: float) -> np.ndarray:
@@ -344,7 +345,8 @@ def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_c
     monkeypatch.setattr(alsa, "time", clock)
     sink = AlsaSink("null", 48000, 512, 6, fill_periods=2)
     device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
-    sink._pcm, sink._poll, sink._pcm_fds = device, _ClockPoll(clock), {-1}
+    sink._pcm, sink._pcm_fds = device, {-1}
+    sink._poll = sink._pcm_poll = _ClockPoll(clock)
     period, started = sink.period_frames, clock.now
     block = np.full((period, 2), 0.25, np.float32)
     held: list[tuple[float, int]] = []  # (seconds since the start, frames queued before the write)
@@ -379,6 +381,69 @@ def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_c
     assert 3.75 <= periods_held(late_at + alsa.BRACED_S + 1, late_at + alsa.BRACED_S + alsa.FILL_STEP_S) <= 4.5
     played = np.concatenate(device.played)[:, 0]
     assert np.all(np.abs(played - 0.25) < 1e-6)  # never a gap
+
+
+class _PipePoll:
+    """poll() over the device and the command pipe, with a command waiting: the pipe is ready."""
+
+    def __init__(self, clock: _Clock, wake_fd: int) -> None:
+        self.clock, self.wake_fd, self.polls = clock, wake_fd, 0
+
+    def register(self, fd: int, events: int) -> None:
+        pass
+
+    def poll(self, timeout_ms: float) -> list[tuple[int, int]]:
+        self.polls += 1
+        return [(self.wake_fd, 1)]
+
+
+class _TakesNothingPcm(_SilentUnderrunPcm):
+    """A device with no room at all (PulseAudio for ~2 s after a start)."""
+
+    def avail(self) -> int:
+        return 0
+
+
+def test_a_command_cuts_short_a_long_wait_for_room_but_not_a_periods_wait(monkeypatch):
+    """A knob detent comes in the middle of the loop's wait for the next period: the wait is not
+    cut short (the command is applied when it ends, before the block it is heard in), so a sweep
+    does not wake the loop once per detent on top of once per period. A device that takes nothing
+    for longer than WAKE_AFTER_PERIODS is waited on with the pipe: a stop must not wait seconds."""
+    import os
+
+    from bedside.audio.sinks import alsa
+
+    clock = _Clock()
+    monkeypatch.setattr(alsa, "time", clock)
+    sink = AlsaSink("null", 48000, 512, 6, fill_periods=2)
+    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
+    read_end, wake_fd = os.pipe()
+    try:
+        os.write(wake_fd, b"x")  # a command is waiting throughout: the pipe stays readable
+        sink._pcm, sink._pcm_fds = device, {-1}
+        sink._pcm_poll = _ClockPoll(clock)
+        sink._poll = pipe_poll = _PipePoll(clock, read_end)
+        period = sink.period_frames
+        block = np.full((period, 2), 0.25, np.float32)
+        until = clock.now + alsa.BRACED_S + 4 * alsa.FILL_STEP_S + 1
+        while clock.now < until:  # down to the least fill
+            sink.write(block[:sink.wait_for_room(period)])
+            clock.sleep(0.0003)
+        assert sink.fill_frames(clock.now) == sink.steady_frames == 2 * period
+        sink._wake_poll = pipe_poll  # a wait on the clock would see the command too
+        for _ in range(200):  # steady periods, each waited for with a command pending
+            assert sink.wait_for_room(period, read_end) == period
+            sink.write(block)
+        assert pipe_poll.polls == 0 and sink.underruns == 0
+        sink._pcm = _TakesNothingPcm(clock, sink.buffer_frames, sink.rate, sink.format)
+        began = clock.now
+        assert sink.wait_for_room(period, read_end) == 0  # cut short by the command
+        waited = clock.now - began
+        periods = waited * sink.rate / period
+        assert alsa.WAKE_AFTER_PERIODS <= periods <= alsa.WAKE_AFTER_PERIODS + 2 and pipe_poll.polls == 1
+    finally:
+        os.close(read_end)
+        os.close(wake_fd)
 
 
 def test_a_device_without_a_clock_never_counts_a_slow_writer_as_an_underrun(tmp_path):

@@ -83,6 +83,10 @@ STARTED_BRACED = True
 #: CPU that kept up for a minute is trusted with a thinner margin only step by step, and any late
 #: wake-up or underrun on the way braces the device full again (a watermark, as sound servers keep).
 FILL_STEP_S = 30.0
+#: A wait for room longer than this many periods is cut short by a command (see wait_for_room);
+#: a shorter one ends first. A knob detent used to wake the loop mid-wait, one wake-up more per
+#: detent on top of a period's, and the command was applied at the same frame either way.
+WAKE_AFTER_PERIODS = 2
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
@@ -151,12 +155,15 @@ class AlsaSink:
         self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
         self._poll = select.poll()
+        self._pcm_poll = select.poll()  # the device alone: a short wait for room
         self._wake_poll = select.poll()  # the command pipe alone: a timed wait for a fill level
         self._pcm_fds = set()
         for fd, events in pcm.polldescriptors():
             self._poll.register(fd, events)
+            self._pcm_poll.register(fd, events)
             self._pcm_fds.add(fd)
         self._wake_fd: int | None = None  # the command pipe, once the player has handed it over
+        self._short_wait_ms = 1000 * WAKE_AFTER_PERIODS * self.period_frames / self.rate
         self._avail = self.buffer_frames
         self._xrun = False
         self._resting = False
@@ -214,8 +221,11 @@ class AlsaSink:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
         a full buffer, not one period, is what survives a busy CPU in the first milliseconds), or 0
-        as soon as ``wake_fd`` is readable (the player applies a command meanwhile: a device slow to
-        take samples must not hold a stop for seconds).
+        as soon as ``wake_fd`` is readable in a long wait (the player applies a command meanwhile:
+        a device slow to take samples must not hold a stop for seconds). A wait of a period or two
+        is not cut short: the command is applied when it ends, before the next block, which is as
+        soon as it could be heard anyway, and a knob sweep no longer wakes the loop for each detent
+        on top of each period (see WAKE_AFTER_PERIODS).
 
         The device is kept filled to :meth:`fill_frames` (what a knob detent waits behind): its whole
         buffer while ``brace`` (the player expects a burst of work: a sound being built or
@@ -262,7 +272,7 @@ class AlsaSink:
                     self._no_room_since = None
                     timeout = math.ceil(1000 * (frames + headroom - avail + self.period_frames // 2) / self.rate)
                     due = time.monotonic() + timeout / 1000
-                    if wake_fd is None:
+                    if wake_fd is None or timeout <= self._short_wait_ms:
                         time.sleep(timeout / 1000)
                     elif self._wake_poll.poll(timeout):
                         return 0
@@ -274,8 +284,11 @@ class AlsaSink:
                 if now - self._no_room_since > STALL_S:
                     raise AudioDeviceError(f"ALSA device {self.device!r} stopped taking samples")
                 # poll wakes at period boundaries; some plugins' descriptors stay ready, so never
-                # spin: at most sleep for the time the missing frames take to play.
-                ready = self._poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
+                # spin: at most sleep for the time the missing frames take to play. The command
+                # pipe only once the device has taken nothing for a while.
+                waited_ms = 1000 * (now - self._no_room_since)
+                poll = self._poll if wake_fd is not None and waited_ms > self._short_wait_ms else self._pcm_poll
+                ready = poll.poll(math.ceil(1000 * (frames - avail) / self.rate) + 1)
                 if any(fd == wake_fd for fd, _ in ready):
                     return 0
                 ready = [(fd, events) for fd, events in ready if fd in self._pcm_fds]
