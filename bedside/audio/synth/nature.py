@@ -166,15 +166,11 @@ class Swell:
         self._tail = math.exp(-(self.length - self._rise) / self._tau)
         self._gains = constant_power_pan(pan).astype(np.float64) * peak
 
-    def at(self, t: np.ndarray) -> np.ndarray:
-        """Left/right gains at absolute sample times ``t`` (zero outside the wave)."""
-        return Swell.sum_at([self], t)
-
     @staticmethod
     def sum_at(swells: list[Swell], t: np.ndarray) -> np.ndarray:
-        """The sum of the swells' left/right gains at ``t``: every swell in one pass of numpy calls
-        (a storm has a dozen under way, and each alone cost ~30 µs of calls a chunk), sample by
-        sample the same arithmetic as one alone, added in the same order."""
+        """The sum of the swells' left/right gains at absolute sample times ``t`` (each zero
+        outside its wave): every swell in one pass of numpy calls (a storm has a dozen under way,
+        and each alone cost ~30 µs of calls a chunk), added in the order they came."""
         def column(values: list[float]) -> np.ndarray:
             return np.array(values, dtype=np.float64)[:, None]
 
@@ -185,11 +181,11 @@ class Swell:
         rising = 0.5 - 0.5 * np.cos(np.pi * np.minimum(local / rise, 1.0))
         after = np.maximum(local - rise, 0.0)
         decay = (np.exp(-after / tau) - tail) / (1 - tail)
-        gains = np.array([swell._gains for swell in swells])[:, None, :]
+        gains = np.array([swell._gains for swell in swells])
         envelopes = rising * decay
-        points = np.empty((len(t), gains.shape[-1]))
-        for channel in range(gains.shape[-1]):  # a channel at a time: see bedside.audio.synth.spread
-            points[:, channel] = (envelopes * gains[:, :, channel]).sum(axis=0)
+        points = np.empty((len(t), CHANNELS))
+        for channel in range(CHANNELS):  # a channel at a time: see bedside.audio.synth.spread
+            points[:, channel] = (envelopes * gains[:, channel, None]).sum(axis=0)
         return points
 
 
