@@ -41,10 +41,9 @@ class Steady:
         self._places = np.arange(CELL, dtype=np.float64)  # each frame's place in its cell
         self._filled = 0
         self._from, self._to = 1.0, 1.0  # linear gains at the current cell's start and end
-        self._next = self._from, self._to
 
-    def _finish_cell(self, cell: np.ndarray) -> None:
-        """Take in a whole cell of raw frames: the running mean, and the gain the next cell ramps to."""
+    def _finish_cell(self, cell: np.ndarray) -> float:
+        """Take a whole cell of raw frames into the running mean; returns the gain the next cell ramps to."""
         # |X|² as re² + im² from the spectrum's float32 parts, weighted by one matrix-vector product
         # (np.abs took a square root only to square it: 2/3 of this method's time).
         parts = np.fft.rfft(cell, axis=0).view(np.float32)
@@ -53,7 +52,7 @@ class Steady:
         self._mean = self._keep * self._mean + (1 - self._keep) * power
         correction_db = -10 * math.log10(max(self._mean, 1e-30) / self._target)
         correction_db = min(max(correction_db, -LIMIT_DB), LIMIT_DB)
-        self._next = self._to, 10 ** (correction_db / 20)  # the next cell's gains, from where this one ends
+        return 10 ** (correction_db / 20)
 
     def render(self, frames: int) -> np.ndarray:
         out = self._source.render(frames)
@@ -62,22 +61,16 @@ class Steady:
             filled = self._filled
             take = min(CELL - filled, frames - done)
             part = out[done:done + take]
-            whole = take == CELL  # a cell within the block is measured where it lies, not copied
-            if whole:
-                self._finish_cell(part)
-            else:
+            ends = filled + take == CELL
+            if take < CELL:  # a whole cell within the block is measured where it lies, not copied
                 self._cell[filled:filled + take] = part
+            next_to = self._finish_cell(part if take == CELL else self._cell) if ends else self._to
             # Each frame's gain from its own place in the cell (float64, then float32): the same
             # value to the bit however the blocks are cut.
             gains = self._from + (self._to - self._from) / CELL * self._places[filled:filled + take]
             scale_frames(part, gains.astype(np.float32))
             done += take
-            if whole:
-                self._from, self._to = self._next
-                continue
-            self._filled += take
-            if self._filled == CELL:
-                self._finish_cell(self._cell)
-                self._from, self._to = self._next
-                self._filled = 0
+            self._filled = 0 if ends else filled + take
+            if ends:
+                self._from, self._to = self._to, next_to
         return out
