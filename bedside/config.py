@@ -90,7 +90,9 @@ class AudioConfig:
     fill_periods: int = setting(2, (
         "Periods kept queued once the CPU has kept up for a while (1–16, at most periods): what a knob detent "
         "waits behind before it is heard (512 × 2 at 48 kHz: a detent reaches the DAC in 12 ms, p99 24 ms; "
-        "kept at 4, p99 54 ms). With 6 periods it is reached 150 s after a start or the last late wake-up."),
+        "kept at 4, p99 54 ms). With 6 periods it is reached 150 s after a start or the last late wake-up; "
+        "while the knob turns (for 10 s after a detent) at once, unless a sound is being built or the CPU is "
+        "short (a late wake-up or underrun in the last minute, or the process throttled by a CPU quota)."),
         Between(1, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '

@@ -110,6 +110,7 @@ class Controller:
         self._prepare = prepare
         # The sound being prepared: token, fade-in, and the wake-up rise to start with it.
         self._starting: tuple[int, float | None, _Rise | None] | None = None
+        self._quick_turns = 0  # see quick_turns
         self._wake_stop = False  # the timer running is a wake-up's stop_after, not the user's
         self._tokens = itertools.count(1)
         self.catalog = dict(catalog)
@@ -136,6 +137,12 @@ class Controller:
     def preparing(self) -> bool:
         """A sound has been asked for and its source is still being built."""
         return self._starting is not None
+
+    @property
+    def quick_turns(self) -> int:
+        """Volume changes at the knob's pace so far (a detent, or a volume set without a glide):
+        someone is listening for the change, so the player keeps the device's queue short."""
+        return self._quick_turns
 
     def set_prepare(self, prepare: Prepare) -> None:
         """Where sounds are built: in place, or on the synthesis thread (the player decides)."""
@@ -499,6 +506,7 @@ class Controller:
         if volume == self.state.volume and ramp is None:
             return
         self.engine.set_volume(volume, MIN_VOLUME_RAMP_S if ramp is None else ramp)
+        self._quick_turns += ramp is None
         self._update(Reason.VOLUME, volume=volume)
 
     def _next_preset(self) -> float:

@@ -40,6 +40,11 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+# Before numpy: the latency table runs the daemon in this process, and numpy's OpenBLAS would
+# otherwise start a thread per core that spins beside it (bedside sets this too, but is imported
+# after numpy here; measured: 177 ms of CPU a second on a thread of its own, playing brown).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -248,8 +253,9 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
     print(f"\nThe least loop ranged {min(leasts):.1f}–{max(leasts):.1f} s per audio hour over the run.")
 
 
-#: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch, braced full (a
-#: start's first minute), and once the brace is over (5 periods queued).
+#: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch (a start's first
+#: minute) and once that brace is over. A turning knob brings the device to its steady fill at once
+#: (player.HURRY_S) unless the CPU is short: at a Pi's share the quota's throttling says it is.
 SWEEPS_S = (14.0, 75.0)
 
 
@@ -406,9 +412,10 @@ def wait_until(done: Callable[[], bool], limit_s: float = 900.0) -> None:
 def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     """In-process daemon on MockFactory pins, playing into the clocked device: a sweep of ``detents``
     in the first minute after the start (the device braced full: see alsa.BRACED_S), one once the
-    brace is over (the fill stepping down a period every alsa.FILL_STEP_S) and another once
-    the fill has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came
-    late meanwhile: the late count says)."""
+    brace is over (the fill stepping down a period every alsa.FILL_STEP_S) and another once the fill
+    has come down to [audio] fill_periods (alsa.FILL_STEP_S a period; unless the loop came late
+    meanwhile: the late count says). In each a turning knob brings the device to its steady fill at
+    once (player.HURRY_S), unless the CPU was short (the late count, or the synthesis thread's)."""
     from bedside.config import load
     from bedside.daemon import Daemon
 

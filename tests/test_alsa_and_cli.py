@@ -3,6 +3,7 @@
 import gc
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -461,6 +462,104 @@ def test_a_device_without_a_clock_never_counts_a_slow_writer_as_an_underrun(tmp_
     out = decode(raw.read_bytes(), "S32_LE")[:, 0]
     assert sink.underruns == 0 and len(out) >= len(pauses) * sink.period_frames
     assert np.all(np.abs(out - 0.25) < 1e-6)
+
+
+def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatch):
+    """A detent (or a volume set without a glide, from the page or Home Assistant) asks the device
+    for its steady fill, not a brace, for HURRY_S after it: what the device holds is what the next
+    detent waits behind. A glide (a profile, a wake-up) is not someone listening for a change."""
+    from bedside import cli as cli_module
+    from bedside.audio import player as player_module
+    from bedside.audio.engine import Engine
+    from bedside.audio.player import Player
+    from bedside.audio.sinks import Unclocked
+    from bedside.commands import Play, SetVolume, StepVolume
+    from bedside.controller import Controller
+    from bedside.sounds import catalog_for
+
+    monkeypatch.setattr(player_module, "HURRY_S", 0.3)
+    asked: list[bool] = []
+
+    class Watch(Unclocked):
+        rate, format, period_frames = 48000, "S16_LE", 512
+
+        def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                          hurry: bool = False) -> int:
+            asked.append(hurry)
+            return frames
+
+        def write(self, block: np.ndarray) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    config = cli_module.Config()
+    engine = Engine(48000, config.volume.scale())
+    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    turns = {10: StepVolume(1), 40: SetVolume(30, ramp_s=2.0), 50: SetVolume(60)}
+
+    def after_write() -> None:
+        if (command := turns.get(len(asked))) is not None:
+            controller.submit(command)
+        if len(asked) == 30:
+            time.sleep(0.35)  # the turn is over
+
+    player = Player(controller, Watch(), 512, realtime=False, after_write=after_write)
+    controller.submit(Play("brown", fade_s=0.1))
+    player.run(frames=512 * 60)
+    assert asked[:11] == [False] * 11  # asked before the detent is applied
+    assert all(asked[11:30]) and not any(asked[30:51]) and all(asked[51:])  # over, a glide, a set
+
+
+def test_the_player_tells_the_device_when_the_synthesis_thread_finds_the_cpu_short():
+    """The synthesis thread's word that the CPU is short (its chunks held back, a quota throttling
+    the process) reaches the device before the next period, once per word: the device then keeps
+    its margin even while the knob turns (the sink's part is in tests/test_realtime.py)."""
+    from bedside import cli as cli_module
+    from bedside.audio.engine import Engine
+    from bedside.audio.player import Player
+    from bedside.audio.sinks import Unclocked
+    from bedside.commands import Play
+    from bedside.controller import Controller
+    from bedside.sounds import catalog_for
+
+    periods: list[int] = []
+    told: list[int] = []
+
+    class Watch(Unclocked):
+        rate, format, period_frames = 48000, "S16_LE", 512
+
+        def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                          hurry: bool = False) -> int:
+            periods.append(len(periods))
+            return frames
+
+        def cpu_short(self) -> None:
+            told.append(len(periods))
+
+        def write(self, block: np.ndarray) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    config = cli_module.Config()
+    engine = Engine(48000, config.volume.scale())
+    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    player: Player | None = None
+
+    def after_write() -> None:
+        assert player is not None and player.synthesis is not None
+        if len(periods) in (5, 12):
+            player.synthesis.short_at = time.monotonic()
+
+    player = Player(controller, Watch(), 512, realtime=True, after_write=after_write)
+    assert player.synthesis is not None
+    player.synthesis._short = lambda now, why: None  # only this test's words: not a loaded machine's own
+    controller.submit(Play("brown", fade_s=0.1))
+    player.run(frames=512 * 20)
+    assert told == [5, 12]  # before the 6th and the 13th period's wait, once each
 
 
 @pytest.mark.parametrize("fmt", ["S32_LE", "S16_LE"])

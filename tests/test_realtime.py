@@ -278,7 +278,9 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
     """The device holds ``fill_periods`` while the CPU keeps up (a knob detent waits behind that
     much), and its whole buffer for a while after a start, while the player braces for a switch and
     after a wake-up that came late (here: another thread holding the GIL for ~17 ms while the loop
-    sleeps) or ran dry."""
+    sleeps) or ran dry. Someone turning the knob brings a start's brace and the slow step down to
+    the steady fill at once, but not the player's brace nor that of a CPU that came up short (late,
+    dry, or said so by the player: the synthesis thread held back, a quota's throttling)."""
     import threading
 
     from bedside.audio.sinks import alsa
@@ -292,18 +294,36 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
     silence = np.zeros((sink.buffer_frames, 2), np.float32)
     queued: list[tuple[float, int, int]] = []  # (time, frames held before the write, late periods + underruns)
 
-    def play(seconds: float, brace: bool = False) -> None:
+    def play(seconds: float, brace: bool = False, hurry: bool = False) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            n = sink.wait_for_room(period, brace=brace)
+            n = sink.wait_for_room(period, brace=brace, hurry=hurry)
             sink.write(silence[:n])
             queued.append((time.monotonic(), sink.queued_before, sink.late_wakes + sink.underruns))
+
+    def settle() -> None:  # as a minute later: no brace of any kind left
+        sink._braced_until = sink._short_until = -np.inf
 
     try:
         play(4.0)  # PulseAudio takes nothing for up to 2 s after a start
         # Full for a while after a start (the synthesis thread builds ahead then)...
         assert np.median([q for _, q, _ in queued[-90:]]) >= sink.buffer_frames - 2 * period
-        sink._braced_until = -np.inf  # as a minute later
+        play(1.5, hurry=True)  # ...unless someone is turning the knob: then the steady fill at once...
+        assert np.median([q for _, q, _ in queued[-90:]]) <= sink.steady_frames - period // 2
+        play(1.0)  # ...and full again once they stop (the start's brace still runs)
+        assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
+        play(1.0, brace=True, hurry=True)  # a sound being built: full, knob or not
+        assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
+        sink.cpu_short()  # the CPU short elsewhere: full, knob or not, for BRACED_S
+        play(1.0, hurry=True)
+        assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
+        sink._short_until = -np.inf
+        sink._braced_until = time.monotonic() - 1  # the brace just over: a period under full...
+        play(1.0)
+        assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
+        play(1.5, hurry=True)  # ...or, someone turning the knob, the steady fill at once
+        assert np.median([q for _, q, _ in queued[-90:]]) <= sink.steady_frames - period // 2
+        settle()
         queued.clear()
         play(1.5)  # ...then at the steady fill
         steady = [q for _, q, _ in queued[-90:]]
@@ -321,15 +341,18 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
             time.sleep(0.05)
             sorted(numbers)
 
-        sink._braced_until = -np.inf  # a busy machine's underrun above must not leave it full here
+        settle()  # a busy machine's underrun above must not leave it full here
         late_before = sink.late_wakes + sink.underruns
         threading.Thread(target=hog).start()
         play(3.0)  # long enough to refill if a loaded machine ran it dry too (a 2 s restart on PulseAudio)
         assert sink.late_wakes + sink.underruns > late_before  # late (or, on a loaded machine, dry)
         after = [q for _, q, late in queued if late > late_before]
         assert np.median(after[-20:]) >= sink.buffer_frames - 2 * period, after
+        queued.clear()
+        play(1.0, hurry=True)  # a CPU that came up short keeps the margin, knob or not
+        assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
 
-        sink._braced_until = -np.inf  # as a minute later
+        settle()
         play(1.0)
         dry_before = sink.underruns
         time.sleep(0.3)  # the loop stopped outright: the device runs dry
@@ -362,7 +385,7 @@ def test_a_clocked_device_written_without_a_rest_first_is_still_watched_for_late
 
     try:
         play(3.0)  # PulseAudio takes nothing for up to 2 s after a start
-        sink._braced_until = -np.inf  # as a minute later: at the steady fill
+        sink._braced_until = sink._short_until = -np.inf  # as a minute later: at the steady fill
         play(1.0)
         before = sink.late_wakes + sink.underruns
         time.sleep(3 * period / RATE)

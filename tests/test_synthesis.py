@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from bedside.audio import synthesis as synthesis_module
+from bedside.audio.quota import Throttling
 from bedside.audio.synthesis import Feed, Synthesis
 
 RATE = 48000
@@ -148,3 +149,57 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
     # or two of the thread's own wake-up) ready.
     assert min(lone_ahead) >= synthesis.ahead - 2048, min(lone_ahead)
     assert switch and all(frames == synthesis.chunk for frames, _ in switch), switch
+
+
+class HeldBack:
+    """A source whose chunks take time on the clock but none on the CPU: the thread held back."""
+
+    def render(self, frames: int) -> np.ndarray:
+        time.sleep(0.004)
+        return np.zeros((frames, 2), np.float32)
+
+
+def test_chunks_held_back_on_the_clock_say_the_cpu_is_short_and_one_alone_does_not():
+    """Two chunks within SHORT_WITHIN_S that took far longer on the clock than on the CPU (at 15%
+    of a core, 44% of heavy-rain's) mean a short CPU: the player then keeps the device's margin. A
+    single one is a stall of the host, and quick chunks say nothing."""
+    synthesis = Synthesis(RATE)
+    try:
+        quick = prepared(synthesis, Quiet)
+        deadline = time.monotonic() + 10
+        while quick.ahead < synthesis.ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert synthesis.short_at == -np.inf
+    finally:
+        synthesis.close()
+    synthesis = Synthesis(RATE)
+    try:
+        synthesis._fill(Feed(HeldBack()))
+        assert synthesis.short_at == -np.inf  # one held-back chunk: not yet
+        synthesis._fill(Feed(HeldBack()))
+        assert time.monotonic() - synthesis.short_at < 1.0
+    finally:
+        synthesis.close()
+
+
+def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
+    """The process's cgroup counting a throttled period (its quota used up, every thread held back
+    until the next) is a short CPU at once: the kernel's own count, not a guess from the clock."""
+    (tmp_path / "proc").write_text("0::/system.slice/bedside.service\n")
+    stat = tmp_path / "system.slice" / "bedside.service" / "cpu.stat"
+    stat.parent.mkdir(parents=True)
+    stat.write_text("usage_usec 1000\nnr_periods 40\nnr_throttled 3\nthrottled_usec 900\n")
+    synthesis = Synthesis(RATE)
+    try:
+        synthesis._throttling = Throttling(tmp_path / "proc", tmp_path)
+        feed = Feed(Quiet())
+        synthesis._fill(feed)  # the first look only learns the count
+        synthesis._throttle_looked = -np.inf
+        synthesis._fill(feed)
+        assert synthesis.short_at == -np.inf  # not throttled since
+        stat.write_text("usage_usec 2000\nnr_periods 50\nnr_throttled 4\nthrottled_usec 1800\n")
+        synthesis._throttle_looked = -np.inf
+        synthesis._fill(feed)
+        assert time.monotonic() - synthesis.short_at < 1.0
+    finally:
+        synthesis.close()

@@ -80,16 +80,21 @@ class ResilientOutput:
         if self.sink is None:
             self.try_open()  # the retry goes on while nothing plays
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                      hurry: bool = False) -> int:
         """Wait until the device can take ``frames``; returns how many it can take (a sink without
         a clock is paced in write instead), or 0 if ``wake_fd`` became readable first."""
         if self.sink is None:
             return frames
         try:
-            return self.sink.wait_for_room(frames, wake_fd, brace)
+            return self.sink.wait_for_room(frames, wake_fd, brace, hurry)
         except AudioDeviceError as error:
             self._lost(error)
             return frames
+
+    def cpu_short(self) -> None:
+        if self.sink is not None:
+            self.sink.cpu_short()
 
     def try_open(self) -> bool:
         """Open the device now if it is due; True if a device is in use."""

@@ -15,6 +15,7 @@ back with a short ramp from silence instead of a step (the sinks do that, they s
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections import deque
@@ -39,6 +40,13 @@ IDLE_TICK_S = 1.0
 #: A feed the synthesis thread is late with is waited for at most this share of what the device
 #: still holds: the rest is for mixing, encoding and writing before it runs dry.
 PATIENCE_SHARE = 0.5
+#: For this long after a volume change at the knob's pace the device is kept at its steady fill,
+#: not braced full for a start's first minute nor stepping down over minutes: someone is turning the
+#: knob and listening, and a detent waits behind all the device holds (6 periods, 64 ms; steady, 21
+#: ms). Not while a sound is built or crossfaded in, nor while the CPU is short (a late wake-up, an
+#: underrun, the synthesis thread held back or the process throttled by a CPU quota: see
+#: synthesis.SHORT_FILLS): at 10% of a core, throttled, a sweep at 2 periods ran the device dry.
+HURRY_S = 10.0
 
 
 class Driven(Protocol):
@@ -48,6 +56,9 @@ class Driven(Protocol):
 
     @property
     def preparing(self) -> bool: ...
+
+    @property
+    def quick_turns(self) -> int: ...
 
     def submit(self, command: Command) -> None: ...
 
@@ -86,6 +97,9 @@ class Player:
         self._last_underrun = -1e9
         self._logged_at = -1e9
         self._unlogged = 0
+        self._turns_seen = controller.quick_turns
+        self._hurry_until = -1.0  # monotonic: the device kept short until then (see HURRY_S)
+        self._short_seen = -math.inf  # the synthesis thread's last "CPU short" passed on to the output
         #: (first frame, time it was handed over, frames still queued before it), for benchmarks.
         self.writes: deque[tuple[int, float, int]] | None = None
 
@@ -125,10 +139,13 @@ class Player:
                 # A command that comes while the device has no room is applied at once: a device that
                 # takes nothing for a while (PulseAudio after a start: 1.6–2 s here) must not hold a
                 # stop that long, nor keep it from the state file.
-                room = output.wait_for_room(n, controller.wake_fd, self._bracing())
+                if self.synthesis is not None and self.synthesis.short_at != self._short_seen:
+                    self._short_seen = self.synthesis.short_at
+                    output.cpu_short()
+                room = output.wait_for_room(n, controller.wake_fd, self._bracing(), self._hurrying())
                 while room == 0:
                     controller.process_pending(woken=True)  # it may have started a switch
-                    room = output.wait_for_room(n, controller.wake_fd, self._bracing())
+                    room = output.wait_for_room(n, controller.wake_fd, self._bracing(), self._hurrying())
                 if frames is None and room > n:  # an empty device: fill it, whole periods
                     n = room // n * n
                 controller.process_pending()
@@ -164,6 +181,13 @@ class Player:
         """A sound is being built or crossfaded in: the device may hold its whole buffer, so the
         synthesis thread's bursts come out of a deeper margin."""
         return self.controller.preparing or len(self.engine.voices) > 1
+
+    def _hurrying(self) -> bool:
+        """Someone turned the volume in the last HURRY_S: what the device holds is what they wait for."""
+        if self.controller.quick_turns != self._turns_seen:
+            self._turns_seen = self.controller.quick_turns
+            self._hurry_until = time.monotonic() + HURRY_S
+        return self._hurry_until > 0 and time.monotonic() < self._hurry_until
 
     def _rest(self) -> None:
         """Nothing plays: let the device play out what it holds and stop it, then sleep until a

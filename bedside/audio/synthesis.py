@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bedside.audio.pcm import Encoder
+from bedside.audio.quota import Throttling
 from bedside.audio.synth import CHANNELS, Source
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,17 @@ NICE = 5
 STARVED_WAIT_S = 0.25
 INFINITE = 1 << 62
 MIN_SLEEP_S = 0.005
+#: The CPU is short when SHORT_FILLS chunks within SHORT_WITHIN_S took much longer on the clock than
+#: on the CPU (the thread was held back: the test CONTENDED uses), or when the process's CPU quota
+#: throttled it at all (:mod:`bedside.audio.quota`, looked at every THROTTLE_LOOK_S while the thread
+#: works). Then the player keeps the device's deeper margin, knob or not. Measured here, 20 s of
+#: steady play each: unlimited and at half a core 0 chunks of ~100 held back for white, brown,
+#: heavy-rain and fire; at 15% of a core 44-45% of heavy-rain's and fire's (4% of brown's, none of
+#: white's); and the quota throttled heavy-rain 8.5 times a second at 10%, 0.8 at 30%, pink 0.65 at
+#: 10%, white never. Two, not one: a single stall of this VM's host is not a short CPU.
+SHORT_FILLS = 2
+SHORT_WITHIN_S = 10.0
+THROTTLE_LOOK_S = 0.1
 
 
 #: Builds a source with ``make`` and hands it to ``done`` (``None`` if building it failed): at once
@@ -228,6 +240,12 @@ class Synthesis:
         self._last_chunk = chunk  # frames the last top-up rendered
         #: Set by the player before each period: how long a late feed may be waited for.
         self.patience_s = STARVED_WAIT_S
+        #: Monotonic time the CPU was last seen short (see SHORT_FILLS); read by the player.
+        self.short_at = -math.inf
+        self._held_back: deque[float] = deque(maxlen=SHORT_FILLS)  # when chunks were last held back
+        self._throttling = Throttling()
+        self._throttled: int | None = None
+        self._throttle_looked = -math.inf
         self._thread = threading.Thread(target=self._run, name="synthesis", daemon=True)
         self._thread.start()
 
@@ -354,8 +372,26 @@ class Synthesis:
     def _fill(self, feed: Feed, frames: int | None = None) -> None:
         """One chunk more for ``feed``; a source that fails once is not asked again."""
         self._last_chunk = frames = frames or self.chunk
+        cpu, wall = time.thread_time(), time.monotonic()
         if not self._guarded(lambda: feed.fill(frames)):
             feed.closed = True
+        now = time.monotonic()
+        if now - wall > 1.5 * (time.thread_time() - cpu) + 0.0005:  # held back: see SHORT_FILLS
+            self._held_back.append(now)
+            if len(self._held_back) == SHORT_FILLS and now - self._held_back[0] <= SHORT_WITHIN_S:
+                self._short(now, "the synthesis thread is held back")
+        if now - self._throttle_looked >= THROTTLE_LOOK_S:
+            self._throttle_looked = now
+            count = self._throttling.count()
+            if count is not None and self._throttled is not None and count > self._throttled:
+                self._short(now, "the CPU quota throttles this process")
+            self._throttled = count
+
+    def _short(self, now: float, why: str) -> None:
+        """The CPU came up short: the player keeps the device's margin (said once per spell)."""
+        if now - self.short_at > SHORT_WITHIN_S:
+            log.info("%s: the sound device is kept full", why)
+        self.short_at = now
 
     def _guarded(self, work: Callable[[], None]) -> bool:
         try:

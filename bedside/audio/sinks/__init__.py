@@ -35,10 +35,18 @@ class Output(Protocol):
         """Seconds of sound the device still holds now: how long the loop may wait before it runs dry."""
         ...
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                      hurry: bool = False) -> int:
         """Wait until ``frames`` fit; returns how many fit now (a clock-less sink: at once), or 0
         if ``wake_fd`` became readable first (a command to apply). ``brace``: a burst of work is
-        coming (a sound built, a crossfade): a device may hold more than its steady fill."""
+        coming (a sound built, a crossfade): a device may hold more than its steady fill.
+        ``hurry``: someone is turning the volume: hold no more than the steady fill, unless braced
+        or the CPU came up short lately."""
+        ...
+
+    def cpu_short(self) -> None:
+        """The CPU came up short where the sink cannot see it (the synthesis thread held up, a
+        quota's throttling): keep the margin a late wake-up would, even while the knob turns."""
         ...
 
     def write(self, block: np.ndarray) -> None:
@@ -96,8 +104,12 @@ class Unclocked:
     def write_words(self, words: np.ndarray) -> None:
         self.write(words_to_floats(words))
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                      hurry: bool = False) -> int:
         return frames
+
+    def cpu_short(self) -> None:
+        pass
 
     def rest(self) -> None:
         pass

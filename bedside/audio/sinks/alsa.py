@@ -148,6 +148,8 @@ class AlsaSink:
         #: a period at a time after that. (See :meth:`fill_frames`.)
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
         self._braced_until = -math.inf
+        self._short_until = -math.inf  # braced because the CPU came up short: not for the knob either
+        self._last_fill = self.buffer_frames  # the fill the last wait kept (see wait_for_room)
         if STARTED_BRACED:
             self._brace()  # a new device is a start
         self.late_wakes = 0
@@ -217,7 +219,8 @@ class AlsaSink:
         steps = 1 + int(min(settled_s, 1e6) // FILL_STEP_S)
         return max(self.steady_frames, self.buffer_frames - steps * self.period_frames)
 
-    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False) -> int:
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                      hurry: bool = False) -> int:
         """Block until the device can take ``frames`` frames now (or has run dry: then at once);
         returns how many it can take (a whole buffer when it is stopped and empty: starting with
         a full buffer, not one period, is what survives a busy CPU in the first milliseconds), or 0
@@ -230,7 +233,12 @@ class AlsaSink:
         The device is kept filled to :meth:`fill_frames` (what a knob detent waits behind): its whole
         buffer while ``brace`` (the player expects a burst of work: a sound being built or
         crossfaded in) and for BRACED_S after the loop came late or the device ran dry (the CPU is
-        short: see LATE_SHARE), then a period less at a time down to ``steady_frames``."""
+        short: see LATE_SHARE, :meth:`cpu_short`), then a period less at a time down to
+        ``steady_frames``. While ``hurry`` (someone is turning the volume) it is kept at
+        ``steady_frames`` instead, unless ``brace`` or the CPU came up short in the last BRACED_S:
+        a start's brace and the slow step down give way to a person listening, a short CPU does
+        not (at 10% of a core, throttled by its quota, a knob sweep with 2 periods queued ran the
+        device dry in 4 of 18 sound-runs: benchmarks/README, 2026-12-05)."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
@@ -239,17 +247,25 @@ class AlsaSink:
             self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
         now = time.monotonic()
-        braced = brace or now < self._braced_until
-        fill = self.buffer_frames if braced else self.fill_frames(now)
+        if brace or now < self._short_until:
+            braced = True
+        elif hurry:
+            braced = False
+        else:
+            braced = now < self._braced_until
+        fill = self.buffer_frames if braced else self.steady_frames if hurry else self.fill_frames(now)
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
         headroom = 0 if braced else max(0, self.buffer_frames - fill - self.period_frames // 2)
+        # Late if the device holds less than the fill kept at the last wait (not the one kept now:
+        # a hurry just over raises the fill, and what was held to the lower one is not late).
         first_look = not braced and self._wrote_at is not None and not self._clockless
+        look_fill, self._last_fill = min(fill, self._last_fill), fill
         try:
             while True:
                 avail = self._pcm.avail()
                 held = self.buffer_frames - avail
-                if first_look and avail >= 0 and held < fill - 2 * self.period_frames:
+                if first_look and avail >= 0 and held < look_fill - 2 * self.period_frames:
                     self._late()  # held up since the last write: the CPU is short
                     headroom = 0
                 first_look = False
@@ -302,11 +318,19 @@ class AlsaSink:
     def _late(self) -> None:
         """The loop came late: keep the device full for a while (a CPU short once is short again)."""
         self.late_wakes += 1
-        self._brace()
+        self._brace(short=True)
 
-    def _brace(self) -> None:
-        """Keep the device full for BRACED_S from now: after a start, a late loop or an underrun."""
+    def cpu_short(self) -> None:
+        """Told by the player that the CPU came up short elsewhere (the synthesis thread's work
+        held up on the clock, the cgroup's quota throttling): braced as after a late wake-up."""
+        self._brace(short=True)
+
+    def _brace(self, short: bool = False) -> None:
+        """Keep the device full for BRACED_S from now: after a start, or (``short``: even while
+        someone turns the volume) a late loop, an underrun or a CPU short elsewhere."""
         self._braced_until = time.monotonic() + BRACED_S
+        if short:
+            self._short_until = self._braced_until
 
     @property
     def words_format(self) -> str:
@@ -388,7 +412,7 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
-        self._brace()
+        self._brace(short=True)
         self._xrun = False
         self._ramp_at = 0
         self._lead_in = True

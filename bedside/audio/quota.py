@@ -1,0 +1,69 @@
+"""Whether the kernel is holding this process back for a CPU quota (a cgroup's CPU bandwidth).
+
+A box may run the service under a quota (systemd's ``CPUQuota=``, a container's CPU limit). Once
+the quota of a scheduling period is used up every thread of the process waits for the next period
+(up to 9 ms of 10 at a tenth of a core) while the sound device goes on playing: a device that holds
+two periods (21 ms) runs dry after a few such waits in a row, one that holds six does not. The
+kernel counts those waits in the cgroup's ``cpu.stat`` (``nr_throttled``, cgroup v1 and v2), so the
+player can keep the deeper margin while it happens instead of learning it from an underrun.
+
+Plain file reads, made on the synthesis thread (never the audio thread's business).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_stat_path(membership: str, root: Path = CGROUP_ROOT) -> Path | None:
+    """The ``cpu.stat`` of the cgroup named in ``membership`` (``/proc/self/cgroup``'s text) that
+    counts throttling, or None (no cpu controller, or no quota accounting there)."""
+    candidates: list[Path] = []
+    for line in membership.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        relative = path.strip().lstrip("/")
+        if controllers == "":  # cgroup v2: one hierarchy
+            candidates.append(root / relative / "cpu.stat")
+        elif "cpu" in controllers.split(","):  # v1: mounted as cpu, or cpu,cpuacct
+            candidates += [root / controllers / relative / "cpu.stat", root / "cpu" / relative / "cpu.stat"]
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            if "nr_throttled" in candidate.read_text():
+                return candidate
+    return None
+
+
+class Throttling:
+    """How many times the kernel has held this process's cgroup back so far (its quota used up)."""
+
+    def __init__(self, membership_file: Path = Path("/proc/self/cgroup"), root: Path = CGROUP_ROOT) -> None:
+        self._membership_file = membership_file
+        self._root = root
+        self._path: Path | None = None
+        self._looked = False
+
+    def count(self) -> int | None:
+        """Throttled scheduling periods so far; None if this process has no quota accounting. The
+        cgroup is looked up at the first call (a supervisor may move the process in after it starts)."""
+        if not self._looked:
+            self._looked = True
+            with contextlib.suppress(OSError):
+                self._path = cpu_stat_path(self._membership_file.read_text(), self._root)
+        if self._path is None:
+            return None
+        try:
+            text = self._path.read_text()
+        except OSError:
+            self._path = None  # the cgroup went away: nothing to watch any more
+            return None
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "nr_throttled" and value.strip().isdigit():
+                return int(value)
+        return None
