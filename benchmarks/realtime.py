@@ -368,6 +368,14 @@ def gap_cells(gaps: list[tuple[int, int]]) -> str:
     return f"{len(gaps)} | {sum(n for _, n in gaps) / 48:.0f} | {where or '–'}"
 
 
+def short_cell(lines: list[str]) -> str:
+    """What the synthesis thread said of the CPU (a spell at a time: synthesis.SHORT_FILLS): the
+    knob then leaves the device braced."""
+    said = [line for line in lines if "the sound device is kept full" in line]
+    throttled = sum("quota" in line for line in said)
+    return f"{throttled} throttled, {len(said) - throttled} held back" if said else "no"
+
+
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
              floor: bool = True) -> None:
     audio = AudioConfig()
@@ -375,16 +383,16 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     sweeps = " and ".join(f"{at:.0f}" for at in SWEEPS_S if at < seconds)
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
           f"a switch to the sound at 8 s, knob sweeps at {sweeps} s)\n")
-    print("| sound | share | underruns (the daemon's count) | late periods | gaps ≥ 1 ms | ms of gaps | where (s from "
-          "the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+    print("| sound | share | underruns (the daemon's count) | late periods | CPU found short | gaps ≥ 1 ms "
+          "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
+    print("|---|---:|---:|---:|---|---:|---:|---|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
     try:
         for label, command, reports in floor_players(seconds, audio.period_frames, audio.fill_periods) if floor else []:
             for share in shares:
                 dry, gaps, stalls = held_run(share, pulse, partial(run_floor, command, pulse.env, reports=reports))
-                print(f"| {label} | {share:.0%} | {dry} | – | {gap_cells(gaps)} | {stalls} |", flush=True)
+                print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stalls} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
                 switched = partial(run_switched, sound, seconds, pulse.env, extra=extra)
@@ -393,8 +401,8 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
                 late = re.search(r"(\d+) late periods", exit_line)
                 totals[share].append(underruns)
-                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {gap_cells(gaps)} "
-                      f"| {stalls} |", flush=True)
+                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {short_cell(lines)} "
+                      f"| {gap_cells(gaps)} | {stalls} |", flush=True)
     finally:
         pulse.stop()
     for share, counts in totals.items():
