@@ -246,13 +246,14 @@ class AlsaSink:
             self._poll.register(wake_fd, select.POLLIN)
             self._wake_poll.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
-        now = time.monotonic()
+        now = called = time.monotonic()
+        still_avail, still_since = -1, now  # the room seen while waiting on the clock, and since when
         if brace or now < self._short_until:
             braced = True
-        elif hurry:
+        elif hurry and self._wrote_at is not None:  # not before it is seen to play: see below
             braced = False
         else:
-            braced = now < self._braced_until
+            braced, hurry = now < self._braced_until, False
         fill = self.buffer_frames if braced else self.steady_frames if hurry else self.fill_frames(now)
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
@@ -286,9 +287,18 @@ class AlsaSink:
                     return frames  # late and more room? the next call returns at once
                 if avail >= frames:  # room enough, but above the steady fill: wait on the clock
                     self._no_room_since = None
+                    if avail != still_avail:
+                        still_avail, still_since = avail, time.monotonic()
+                    elif time.monotonic() - still_since > self._short_wait_ms / 1000:
+                        # Its clock does not run: a sound server that ran short itself waits for its
+                        # buffer to be filled again before it plays on (PulseAudio's prebuffering).
+                        return frames
                     timeout = math.ceil(1000 * (frames + headroom - avail + self.period_frames // 2) / self.rate)
                     due = time.monotonic() + timeout / 1000
-                    if wake_fd is None or timeout <= self._short_wait_ms:
+                    # A short wait is slept through, unless this call has waited long already: a
+                    # device whose clock has not started frees no room (PulseAudio after a start),
+                    # and a command must still come through.
+                    if wake_fd is None or timeout + 1000 * (time.monotonic() - called) <= self._short_wait_ms:
                         time.sleep(timeout / 1000)
                     elif self._wake_poll.poll(timeout):
                         return 0
