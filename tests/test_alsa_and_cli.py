@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bedside.audio.pcm import decode
-from bedside.audio.sinks import AudioDeviceError
+from bedside.audio.sinks import AudioDeviceError, Unclocked
 from bedside.audio.sinks.alsa import AlsaSink
 from bedside.audio.sinks.wav import read_wav
 from bedside.cli import main
@@ -464,6 +464,31 @@ def test_a_device_without_a_clock_never_counts_a_slow_writer_as_an_underrun(tmp_
     assert np.all(np.abs(out - 0.25) < 1e-6)
 
 
+class WatchedDevice(Unclocked):
+    """A device that takes every period at once and records what the player asked of it: the
+    ``hurry`` of each wait, and at which wait it was told the CPU was short."""
+
+    rate, format, period_frames = 48000, "S16_LE", 512
+
+    def __init__(self) -> None:
+        self.hurried: list[bool] = []
+        self.told: list[int] = []
+
+    def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
+                      hurry: bool = False) -> int:
+        self.hurried.append(hurry)
+        return frames
+
+    def cpu_short(self) -> None:
+        self.told.append(len(self.hurried))
+
+    def write(self, block: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatch):
     """A detent (or a volume set without a glide, from the page or Home Assistant) asks the device
     for its steady fill, not a brace, for HURRY_S after it: what the device holds is what the next
@@ -472,27 +497,13 @@ def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatc
     from bedside.audio import player as player_module
     from bedside.audio.engine import Engine
     from bedside.audio.player import Player
-    from bedside.audio.sinks import Unclocked
     from bedside.commands import Play, SetVolume, StepVolume
     from bedside.controller import Controller
     from bedside.sounds import catalog_for
 
     monkeypatch.setattr(player_module, "HURRY_S", 0.3)
-    asked: list[bool] = []
-
-    class Watch(Unclocked):
-        rate, format, period_frames = 48000, "S16_LE", 512
-
-        def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
-                          hurry: bool = False) -> int:
-            asked.append(hurry)
-            return frames
-
-        def write(self, block: np.ndarray) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
+    watch = WatchedDevice()
+    asked = watch.hurried
 
     config = cli_module.Config()
     engine = Engine(48000, config.volume.scale())
@@ -505,7 +516,7 @@ def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatc
         if len(asked) == 30:
             time.sleep(0.35)  # the turn is over
 
-    player = Player(controller, Watch(), 512, realtime=False, after_write=after_write)
+    player = Player(controller, watch, 512, realtime=False, after_write=after_write)
     controller.submit(Play("brown", fade_s=0.1))
     player.run(frames=512 * 60)
     assert asked[:11] == [False] * 11  # asked before the detent is applied
@@ -519,30 +530,12 @@ def test_the_player_tells_the_device_when_the_synthesis_thread_finds_the_cpu_sho
     from bedside import cli as cli_module
     from bedside.audio.engine import Engine
     from bedside.audio.player import Player
-    from bedside.audio.sinks import Unclocked
     from bedside.commands import Play
     from bedside.controller import Controller
     from bedside.sounds import catalog_for
 
-    periods: list[int] = []
-    told: list[int] = []
-
-    class Watch(Unclocked):
-        rate, format, period_frames = 48000, "S16_LE", 512
-
-        def wait_for_room(self, frames: int, wake_fd: int | None = None, brace: bool = False,
-                          hurry: bool = False) -> int:
-            periods.append(len(periods))
-            return frames
-
-        def cpu_short(self) -> None:
-            told.append(len(periods))
-
-        def write(self, block: np.ndarray) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
+    watch = WatchedDevice()
+    waits, told = watch.hurried, watch.told  # one entry a wait for room
 
     config = cli_module.Config()
     engine = Engine(48000, config.volume.scale())
@@ -551,10 +544,10 @@ def test_the_player_tells_the_device_when_the_synthesis_thread_finds_the_cpu_sho
 
     def after_write() -> None:
         assert player is not None and player.synthesis is not None
-        if len(periods) in (5, 12):
+        if len(waits) in (5, 12):
             player.synthesis.short_at = time.monotonic()
 
-    player = Player(controller, Watch(), 512, realtime=True, after_write=after_write)
+    player = Player(controller, watch, 512, realtime=True, after_write=after_write)
     assert player.synthesis is not None
     player.synthesis._short = lambda now, why: None  # only this test's words: not a loaded machine's own
     controller.submit(Play("brown", fade_s=0.1))

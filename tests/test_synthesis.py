@@ -30,16 +30,21 @@ def prepared(synthesis: Synthesis, make) -> Feed:
     return ready[0]
 
 
+def filled(synthesis: Synthesis, feed: Feed) -> Feed:
+    """``feed`` once the thread has filled it to its ahead mark (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while feed.ahead < synthesis.ahead and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return feed
+
+
 def test_a_new_sound_is_built_only_once_the_playing_one_is_full():
     """At a Pi's share of a core, building and priming fire took longer than the playing sound's
     low mark lasts (then 0.26 s): it ran dry at the switch. The playing feed is now filled to the top
     before the build begins (and between prime chunks), so the build has its whole reserve."""
     synthesis = Synthesis(RATE)
     try:
-        playing = prepared(synthesis, Quiet)
-        deadline = time.monotonic() + 10
-        while playing.ahead < synthesis.ahead and time.monotonic() < deadline:
-            time.sleep(0.01)
+        playing = filled(synthesis, prepared(synthesis, Quiet))
         playing.render(playing.ahead - synthesis.low - 1)  # just above the low mark: no top-up due
         seen: list[int] = []
 
@@ -62,10 +67,7 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
     synthesis = Synthesis(RATE)
     stop = threading.Event()
     try:
-        playing = prepared(synthesis, Quiet)
-        deadline = time.monotonic() + 10
-        while playing.ahead < synthesis.ahead and time.monotonic() < deadline:
-            time.sleep(0.01)
+        playing = filled(synthesis, prepared(synthesis, Quiet))
         lowest: list[int] = []
 
         def consume() -> None:  # an audio thread: what the clock says has played, a period at a time
@@ -165,10 +167,7 @@ def test_chunks_held_back_on_the_clock_say_the_cpu_is_short_and_one_alone_does_n
     single one is a stall of the host, and quick chunks say nothing."""
     synthesis = Synthesis(RATE)
     try:
-        quick = prepared(synthesis, Quiet)
-        deadline = time.monotonic() + 10
-        while quick.ahead < synthesis.ahead and time.monotonic() < deadline:
-            time.sleep(0.01)
+        filled(synthesis, prepared(synthesis, Quiet))
         assert synthesis.short_at == -np.inf
     finally:
         synthesis.close()
