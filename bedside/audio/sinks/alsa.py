@@ -250,8 +250,8 @@ class AlsaSink:
         still_avail, still_since = -1, now  # the room seen while waiting on the clock, and since when
         if brace or now < self._short_until:
             braced = True
-        elif hurry and self._wrote_at is not None:  # not before it is seen to play: see below
-            braced = False
+        elif hurry and self._wrote_at is not None:  # not before it is seen to play: a clock that has
+            braced = False  # not started frees no room for the steady fill's wait on it
         else:
             braced, hurry = now < self._braced_until, False
         fill = self.buffer_frames if braced else self.steady_frames if hurry else self.fill_frames(now)
