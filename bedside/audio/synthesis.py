@@ -82,7 +82,7 @@ STARVED_WAIT_S = 0.25
 INFINITE = 1 << 62
 MIN_SLEEP_S = 0.005
 #: The CPU is short when SHORT_FILLS chunks within SHORT_WITHIN_S took much longer on the clock than
-#: on the CPU (the thread was held back: the test CONTENDED uses), or when the process's CPU quota
+#: on the CPU (the thread was held back: :func:`held_back`, as CONTENDED), or when the process's CPU quota
 #: throttled it at all (:mod:`bedside.audio.quota`, looked at every THROTTLE_LOOK_S while the thread
 #: works). Then the player keeps the device's deeper margin, knob or not. Measured here, 20 s of
 #: steady play each: unlimited and at half a core 0 chunks of ~100 held back for white, brown,
@@ -101,6 +101,12 @@ Prepare = Callable[[Callable[[], Source], Callable[[Source | None], None]], None
 
 def prepare_now(make: Callable[[], Source], done: Callable[[Source | None], None]) -> None:
     done(make())
+
+
+def held_back(cpu_s: float, wall_s: float) -> bool:
+    """Work that took much longer on the clock than on the CPU: the thread was kept from running
+    (the CPU is short). One test for a build's pause (CONTENDED) and for a short CPU (SHORT_FILLS)."""
+    return wall_s > 1.5 * cpu_s + 0.0005
 
 
 #: What the audio thread would write for a steady period: (the gain, a float32; the sink's sample
@@ -242,7 +248,7 @@ class Synthesis:
         self.patience_s = STARVED_WAIT_S
         #: Monotonic time the CPU was last seen short (see SHORT_FILLS); read by the player.
         self.short_at = -math.inf
-        self._held_back: deque[float] = deque(maxlen=SHORT_FILLS)  # when chunks were last held back
+        self._held_back_at: deque[float] = deque(maxlen=SHORT_FILLS)  # when chunks were last held back
         self._throttling = Throttling()
         self._throttled: int | None = None
         self._throttle_looked = -math.inf
@@ -290,7 +296,7 @@ class Synthesis:
         the old sound had left, and it ran dry in the crossfade (2026-12-03)."""
         cpu = max(0.0, time.thread_time() - since[0])
         wall = time.monotonic() - since[1]
-        pause = DUTY_PAUSE * cpu * (CONTENDED if wall > 1.5 * cpu + 0.0005 else 1.0)
+        pause = DUTY_PAUSE * cpu * (CONTENDED if held_back(cpu, wall) else 1.0)
         live = self._live_feeds()
         if live:
             pause = min(pause, max(0.0, (min(feed.ahead for feed in live) - self.low) / self._rate))
@@ -376,9 +382,9 @@ class Synthesis:
         if not self._guarded(lambda: feed.fill(frames)):
             feed.closed = True
         now = time.monotonic()
-        if now - wall > 1.5 * (time.thread_time() - cpu) + 0.0005:  # held back: see SHORT_FILLS
-            self._held_back.append(now)
-            if len(self._held_back) == SHORT_FILLS and now - self._held_back[0] <= SHORT_WITHIN_S:
+        if held_back(time.thread_time() - cpu, now - wall):  # see SHORT_FILLS
+            self._held_back_at.append(now)
+            if len(self._held_back_at) == SHORT_FILLS and now - self._held_back_at[0] <= SHORT_WITHIN_S:
                 self._short(now, "the synthesis thread is held back")
         if now - self._throttle_looked >= THROTTLE_LOOK_S:
             self._throttle_looked = now
