@@ -251,6 +251,8 @@ class Controller:
             case Stop(fade):
                 if self.state.playing:
                     self._stop(fade)
+                elif fade is not None:  # a shutdown during an OFF's fade: no later than its own
+                    self.engine.stop(fade)
             case NextSound(step):
                 names = list(self.catalog)
                 index = names.index(self.state.sound) if self.state.sound in names else 0

@@ -7,7 +7,7 @@ import pytest
 from measure import RATE
 
 from bedside.audio.engine import LIMIT_CEILING, Engine
-from bedside.audio.gain import VolumeScale
+from bedside.audio.gain import SILENCE_DB, VolumeScale
 from bedside.audio.pcm import DITHER_TABLE, Encoder
 
 ZIPPER_DB = 0.01
@@ -101,6 +101,32 @@ def test_stop_fades_out_smoothly_to_exact_zeros():
     assert largest_step_db(out) <= ZIPPER_DB
     assert np.all(out[engine.seconds(2.0):] == 0.0)
     assert out[engine.seconds(2.0) - 1] != 0.0
+    assert not engine.audible
+
+
+def test_a_stop_during_a_long_fade_ends_it_sooner_smoothly_and_never_later():
+    """A shutdown (0.4 s) 1 s into a 60 s OFF fade is silent 0.4 s later, from the level it had
+    reached; a stop that would end after the fade playing changes nothing."""
+    engine = started()
+    run(engine, 3.5)
+    engine.stop(fade=60.0)
+    run(engine, 1.0)
+    engine.stop(fade=0.4)
+    out = run(engine, 1.0)
+    assert largest_step_db(out) <= ZIPPER_DB  # 98 dB to go: lengthened to 0.51 s to stay smooth
+    reached_db = SILENCE_DB / 60  # a second into the long fade, linear in dB
+    assert abs(20 * math.log10(out[0] / 0.25) - reached_db) < 0.05  # no jump: on from where it was
+    silent_from = int(np.argmax(out == 0.0))
+    assert engine.seconds(0.4) <= silent_from <= engine.seconds(0.52) and np.all(out[silent_from:] == 0.0)
+    assert not engine.audible
+
+    engine, twin = started(), started()
+    for each in (engine, twin):
+        run(each, 3.5)
+        each.stop(fade=2.0)
+        run(each, 1.0)
+    engine.stop(fade=5.0)  # ends 4 s after the fade playing would: not lengthened
+    assert np.array_equal(run(engine, 1.5), run(twin, 1.5))
     assert not engine.audible
 
 

@@ -393,3 +393,37 @@ def test_a_clocked_device_written_without_a_rest_first_is_still_watched_for_late
         assert sink.late_wakes + sink.underruns > before  # late (or, if this machine stalled too, dry)
     finally:
         sink.close()
+
+
+@pytest.mark.long
+def test_a_stop_right_after_an_off_from_a_fresh_start_ends_cleanly(tmp_path, pulse):
+    """OFF, then the service stopped at once (a shutdown at bedtime): the daemon exits 0 in time.
+    The stop used to leave the OFF's 2 s fade playing (up to 60 s with a long stop_fade_s), behind
+    PulseAudio's 2 s of taking nothing after a start: past the 3 s the daemon allows its loop (2/2)."""
+    from broker import Broker, Listener
+
+    broker = Broker(tmp_path).start()
+    listener = Listener(broker, topics=("bedside/#",))
+    state = tmp_path / "state" / "state.json"
+    try:
+        box = Running(config(tmp_path, "rain", f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+                                                f'port = {broker.port}\nname = "halt"\n'), pulse.env)
+        wait_for_line(box.process, "ready in", timeout=30)
+        listener.wait_state("bedside/halt", lambda d: d["state"] == "ON")
+        listener.publish("bedside/halt/set", '{"state": "OFF"}')
+        listener.wait_state("bedside/halt", lambda d: d["state"] == "OFF" and not d["fading"])
+        listener.publish("bedside/halt/set", '{"state": "ON"}')  # a start from rest
+        listener.wait_state("bedside/halt", lambda d: d["state"] == "ON")
+        for volume in (41, 42, 43):
+            listener.publish("bedside/halt/set", f'{{"volume": {volume}}}')
+            listener.wait_state("bedside/halt", lambda d, v=volume: d["volume"] == v)
+        listener.publish("bedside/halt/set", '{"state": "OFF"}')
+        deadline = time.monotonic() + 10
+        while json.loads(state.read_text())["playing"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        box.stop()
+        assert time.monotonic() - started < 3
+    finally:
+        listener.close()
+        broker.stop()
