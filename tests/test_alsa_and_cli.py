@@ -432,9 +432,10 @@ def test_a_command_cuts_short_a_long_wait_for_room_but_not_a_periods_wait(monkey
             clock.sleep(0.0003)
         assert sink.fill_frames(clock.now) == sink.steady_frames == 2 * period
         sink._wake_poll = pipe_poll  # a wait on the clock would see the command too
-        for _ in range(200):  # steady periods, each waited for with a command pending
-            assert sink.wait_for_room(period, read_end) == period
-            sink.write(block)
+        pair = np.concatenate((block, block))
+        for _ in range(100):  # steady periods, two a wake-up, each waited for with a command pending
+            assert sink.wait_for_room(period, read_end) == alsa.STEADY_BATCH * period == len(pair)
+            sink.write(pair)
         assert pipe_poll.polls == 0 and sink.underruns == 0
         sink._pcm = _TakesNothingPcm(clock, sink.buffer_frames, sink.rate, sink.format)
         began = clock.now

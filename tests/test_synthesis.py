@@ -200,3 +200,35 @@ def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
         assert time.monotonic() - synthesis.short_at < 1.0
     finally:
         synthesis.close()
+
+
+class Counting:
+    """A source whose every frame says where it is: what the audio thread takes shows its order."""
+
+    def __init__(self) -> None:
+        self.at = 0
+
+    def render(self, frames: int) -> np.ndarray:
+        out = np.repeat(((self.at + np.arange(frames)) / 2**20).astype(np.float32)[:, None], 2, axis=1)
+        self.at += frames
+        return out
+
+
+def test_words_made_ahead_run_on_into_the_next_chunk_and_stop_at_a_change_of_gain():
+    """Two periods a wake-up begun a period before a chunk's end: the words are both chunks' joined,
+    in order; not when the next chunk was made at another gain (then nothing is taken)."""
+    feed = Feed(Counting())
+    key = (np.float32(0.5), "S32_LE", 0.99)
+    feed.words = key
+    feed.fill(4096)
+    feed.fill(4096)
+    assert feed.take_words(3584, key) is not None  # a period short of the first chunk's end
+    words = feed.take_words(1024, key)
+    assert words is not None and len(words) == 1024 and feed.consumed == 4608
+    expected = (np.arange(3584, 4608) / 2**20 * 0.5 * 2**31).astype(np.int64)
+    assert np.array_equal(words[:, 0].astype(np.int64), expected)
+    feed.words = (np.float32(0.25), "S32_LE", 0.99)  # the knob turned: the next chunk at the new gain
+    feed.fill(4096)
+    assert feed.take_words(3584, key) is not None
+    assert feed.take_words(1024, key) is None and feed.consumed == 8192  # nothing taken
+    assert len(feed.render(1024)) == 1024 and feed.consumed == 9216  # mixed on the audio thread instead

@@ -181,19 +181,31 @@ class Feed:
 
     def take_words(self, frames: int, key: Words) -> np.ndarray | None:
         """The next ``frames`` frames already at ``key``'s gain and encoded (audio thread), when the
-        synthesis thread made them so and they lie within one chunk; else None, and nothing is taken."""
+        synthesis thread made them so; else None, and nothing is taken. A view into a chunk, or
+        where they run on into the next chunk (two periods a wake-up, begun a period before a
+        chunk's end), one copy of a few kilobytes joining the two."""
         current, position = self._current, self._position
         if current is None or position >= len(current):
             if not self._chunks:
                 return None
             self._next_chunk()
             current, position = self._current, 0
-        if self._current_key is not key or position + frames > len(current):
+        if self._current_key is not key:
             return None
-        self._position = position + frames
+        if position + frames <= len(current):
+            self._position = position + frames
+            self.consumed += frames
+            self.peak = self._current_peak
+            return self._current_words[position:position + frames]  # type: ignore[index]
+        rest = position + frames - len(current)
+        if not self._chunks or self._chunks[0][3] is not key or rest > len(self._chunks[0][0]):
+            return None
+        head, peak = self._current_words[position:], self._current_peak  # type: ignore[index]
+        self._next_chunk()
+        self._position = rest
         self.consumed += frames
-        self.peak = self._current_peak
-        return self._current_words[position:position + frames]  # type: ignore[index]
+        self.peak = max(peak, self._current_peak)
+        return np.concatenate((head, self._current_words[:rest]))  # type: ignore[index]
 
     def _next_chunk(self) -> None:
         self._current, self._current_peak, self._current_words, self._current_key = self._chunks.popleft()

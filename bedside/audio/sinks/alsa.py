@@ -85,8 +85,16 @@ STARTED_BRACED = True
 FILL_STEP_S = 30.0
 #: A wait for room longer than this many periods is cut short by a command (see wait_for_room);
 #: a shorter one ends first. A knob detent used to wake the loop mid-wait, one wake-up more per
-#: detent on top of a period's, and the command was applied at the same frame either way.
-WAKE_AFTER_PERIODS = 2
+#: detent on top of a period's, and the command was applied at the same frame either way. (A
+#: steady wait is up to 2.5 periods: two written a wake-up, see STEADY_BATCH.)
+WAKE_AFTER_PERIODS = 3
+#: Periods written a wake-up once the device is down from its brace and nobody is turning the
+#: volume: the loop wakes half as often (a wake-up, not the period's arithmetic, is most of what a
+#: Python period loop costs: issue 23's notes), at the same low mark (a period and a half held at
+#: the steady fill). Braced, a period a wake-up keeps the deep margin's low mark at 5 periods; a
+#: knob turn goes back to a period a wake-up, so a detent waits behind the steady fill. A device
+#: with no clock (ALSA null, file) is paced by the wall clock and always takes two.
+STEADY_BATCH = 2
 
 _ALSA_FORMATS = {"S32_LE": alsaaudio.PCM_FORMAT_S32_LE, "S16_LE": alsaaudio.PCM_FORMAT_S16_LE}
 
@@ -258,6 +266,12 @@ class AlsaSink:
         # Frames left free after the write. Some devices count what they played a period at a time
         # (PulseAudio here: 2037 free, then 2549): within half a period of the mark is on it.
         headroom = 0 if braced else max(0, self.buffer_frames - fill - self.period_frames // 2)
+        # Two periods a wake-up where the room above the fill's low mark has them (not braced: the
+        # deep margin's low mark stays; not hurried: a detent waits behind the steady fill); a
+        # device with no clock has no margin to keep.
+        batch = frames if hurry else min(self.buffer_frames, STEADY_BATCH * frames)
+        if not self._clockless and frames + headroom < batch:
+            batch = frames
         # Late if the device holds less than the fill kept at the last wait (not the one kept now:
         # a hurry just over raises the fill, and what was held to the lower one is not late).
         first_look = not braced and self._wrote_at is not None and not self._clockless
@@ -284,7 +298,7 @@ class AlsaSink:
                     return self.buffer_frames - self.lead_in_frames
                 if avail >= frames + headroom:
                     self._no_room_since = None
-                    return frames  # late and more room? the next call returns at once
+                    return min(batch, avail)  # late and more room? the next call returns at once
                 if avail >= frames:  # room enough, but above the steady fill: wait on the clock
                     self._no_room_since = None
                     if avail != still_avail:
