@@ -74,13 +74,15 @@ class AudioConfig:
                                      "names.")
     rate: int = setting(48000, "Sample rate in Hz: 44100, 48000, 88200 or 96000.", OneOf(44100, 48000, 88200, 96000))
     period_frames: int = setting(512, (
-        "Frames per ALSA period (32–8192). The player wakes once per period, renders one period and writes it. "
+        "Frames per ALSA period (32–8192). The player wakes once per period and writes it (every two periods, "
+        "writing two, once the device is down from its brace and nobody turns the knob). "
         "What the device holds is the margin that a late wake-up (a busy CPU) eats before the sound stops, and "
         "what a command (a knob detent) waits behind before it is heard. So the device is kept at its whole "
         "buffer of periods for a minute after a start, while a sound is built and crossfaded in, and for a "
         "minute after a wake-up came late or the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at "
         "15% of a core, about a Pi 3 core, had a gap); then a period less every 30 s while the CPU keeps up, "
-        "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does. (Smaller periods wake "
+        "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does, 47 about half again. "
+        "(Smaller periods wake "
         "more often: more CPU. ALSA may round it: `bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
     periods: int = setting(6, (

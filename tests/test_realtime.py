@@ -293,6 +293,7 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
     period = sink.period_frames
     silence = np.zeros((sink.buffer_frames, 2), np.float32)
     queued: list[tuple[float, int, int]] = []  # (time, frames held before the write, late periods + underruns)
+    written: list[int] = []  # frames a wake-up
 
     def play(seconds: float, brace: bool = False, hurry: bool = False) -> None:
         end = time.monotonic() + seconds
@@ -300,6 +301,7 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
             n = sink.wait_for_room(period, brace=brace, hurry=hurry)
             sink.write(silence[:n])
             queued.append((time.monotonic(), sink.queued_before, sink.late_wakes + sink.underruns))
+            written.append(n)
 
     def settle() -> None:  # as a minute later: no brace of any kind left
         sink._braced_until = sink._short_until = -np.inf
@@ -325,9 +327,15 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
         assert np.median([q for _, q, _ in queued[-90:]]) <= sink.steady_frames - period // 2
         settle()
         queued.clear()
-        play(1.5)  # ...then at the steady fill
-        steady = [q for _, q, _ in queued[-90:]]
+        written.clear()
+        play(1.5)  # ...then at the steady fill, two periods a wake-up (from the same low mark)
+        steady = [q for _, q, _ in queued[-45:]]
         assert np.median(steady) <= sink.steady_frames - period // 2, np.median(steady)
+        assert np.median(written[-45:]) == alsa.STEADY_BATCH * period and len(written) < 1.5 * 47 * 1.5
+        written.clear()
+        play(1.0, hurry=True)  # a period a wake-up while the knob turns: a detent waits behind less
+        assert np.median(written[-40:]) == period
+        queued.clear()
         queued.clear()
         play(0.5, brace=True)
         assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period

@@ -246,7 +246,8 @@ class AlsaSink:
         ``steady_frames`` instead, unless ``brace`` or the CPU came up short in the last BRACED_S:
         a start's brace and the slow step down give way to a person listening, a short CPU does
         not (at 10% of a core, throttled by its quota, a knob sweep with 2 periods queued ran the
-        device dry in 4 of 18 sound-runs: benchmarks/README, 2026-12-05)."""
+        device dry in 4 of 18 sound-runs: benchmarks/README, 2026-12-05). Where the room above the
+        fill's low mark allows, it returns STEADY_BATCH periods: the loop wakes half as often."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
