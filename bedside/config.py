@@ -81,9 +81,9 @@ class AudioConfig:
         "buffer of periods for a minute after a start, while a sound is built and crossfaded in, and for a "
         "minute after a wake-up came late or the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at "
         "15% of a core, about a Pi 3 core, had a gap); then a period less every 30 s while the CPU keeps up, "
-        "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does, 47 about half again. "
-        "(Smaller periods wake "
-        "more often: more CPU. ALSA may round it: `bedside doctor` shows what the device granted.)"),
+        "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does; two periods a wake-up "
+        "cost the daemon a third to a half less again. (Smaller periods wake more often: more CPU. ALSA may "
+        "round it: `bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
     periods: int = setting(6, (
         "Periods in the device's buffer (2–16): the most it holds, kept full for a minute after a start, while "
