@@ -278,12 +278,12 @@ class Engine:
         """Fade everything out to silence (linear in dB) and stop. A voice already fading out that
         would be silent sooner keeps its fade; one that would be silent later ends with this one
         (a shutdown in the middle of a minute-long OFF fade must not wait for it)."""
-        end = self.now + self.seconds(fade)
+        length = self.seconds(fade)
         for voice in self._voices:
             envelope = voice.envelope
-            if envelope.silent_after and envelope.start + envelope.length <= end:
+            if envelope.silent_after and envelope.start + envelope.length <= self.now + length:
                 continue
-            envelope.move(self.now, SILENCE_DB, self.seconds(fade), linear_shape)
+            envelope.move(self.now, SILENCE_DB, length, linear_shape)
         self.cancel_sleep_timer()
 
     def set_volume(self, step: int, ramp: float = MIN_VOLUME_RAMP_S) -> None:

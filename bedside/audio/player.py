@@ -146,7 +146,7 @@ class Player:
                 while room == 0:
                     controller.process_pending(woken=True)  # it may have started a switch
                     room = output.wait_for_room(n, controller.wake_fd, self._bracing(), self._hurrying())
-                if frames is None and room > n:  # an empty device: fill it, whole periods
+                if frames is None and room > n:  # an empty device, or two periods a wake-up: whole periods
                     n = room // n * n
                 controller.process_pending()
                 if self.synthesis is not None:  # a late feed is waited for while the device still plays
