@@ -347,16 +347,17 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
         play(1.0, hurry=True)  # a period a wake-up while the knob turns: a detent waits behind less
         assert np.median(written[-40:]) == period
         queued.clear()
-        queued.clear()
         play(0.5, brace=True)
         assert np.median([q for _, q, _ in queued[-20:]]) >= sink.buffer_frames - 2 * period
         play(1.5)  # back to the steady fill
         queued.clear()
         monkeypatch.setattr(alsa, "LATE_SHARE", 0.5)
 
-        numbers = np.random.default_rng(1).random(100_000).tolist()
+        # Longer than the longest steady wait (2.5 periods, 27 ms) by more than LATE_SHARE, so
+        # wherever it falls the loop wakes late (or the device runs dry: counted as well).
+        numbers = np.random.default_rng(1).random(300_000).tolist()
 
-        def hog() -> None:  # sorting holds the GIL throughout (~17 ms here): the loop wakes, but cannot run
+        def hog() -> None:  # sorting holds the GIL throughout (~48 ms here): the loop wakes, but cannot run
             time.sleep(0.05)
             sorted(numbers)
 
