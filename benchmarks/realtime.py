@@ -121,15 +121,16 @@ def run_appliance(sound: str | None, seconds: float, env: dict | None = None, de
     try:  # the least loop runs until it is stopped: never leave it behind
         time.sleep(6)  # past the first seconds (the clock check of an unclocked device; the loop's imports)
         cpu_at_start, t0 = process_cpu(process.pid), time.monotonic()
-        least_at_start = process_cpu(least.pid) if least is not None else 0.0
         # Both read at the end of each slice too: the ratio slice by slice shows whether a row's
         # ratio is the daemon's own or one burst of the VM's host in the window.
         marks = [(cpu_s(process.pid), cpu_s(least.pid) if least is not None else 0.0)]
         for _ in range(SLICES):
             time.sleep(seconds / SLICES)
             marks.append((cpu_s(process.pid), cpu_s(least.pid) if least is not None else 0.0))
-        cpu, window = process_cpu(process.pid) - cpu_at_start, time.monotonic() - t0
-        least_cpu = process_cpu(least.pid) - least_at_start if least is not None else 0.0
+        # schedstat's nanoseconds, not /proc's 10 ms ticks: a stopped box spends a tick or two in a
+        # 30 s window, and a tick is 1.2 s per hour there (0.3x sox on its own).
+        window = time.monotonic() - t0
+        cpu, least_cpu = marks[-1][0] - marks[0][0], marks[-1][1] - marks[0][1]
         slice_ratios = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in itertools.pairwise(marks) if b[1] > a[1]]
         peak = peak_rss_mib(process.pid)
     finally:
