@@ -52,6 +52,10 @@ SHUTDOWN_FADE_S = 0.4
 #: thread's stack goes to stderr (the journal) and the process exits 1 rather than hang. Before the
 #: unit's TimeoutStopSec (5 s), whose SIGKILL would leave no trace; far beyond a 0.4 s fade.
 STOP_DEADLINE_S = 3.0
+#: How often the main thread looks at the audio thread while stopping (for STOP_DEADLINE_S), and
+#: while idle: a safety net only, since everything it acts on wakes it. (It looked twice a second
+#: before: a stopped box's largest share of wake-ups.)
+STOPPING_LOOK_S, IDLE_LOOK_S = 0.5, 30.0
 #: SIGHUPs closer together than RELOAD_QUIET_S are one reload (an editor saving twice, a storm of
 #: signals: 1,000 in a second are two reloads, not one per wake-up of the main loop); a reload is
 #: never put off more than RELOAD_MAX_DELAY_S after the first.
@@ -303,19 +307,22 @@ class Daemon:
         stuck = False
         try:
             # Not only is_alive: the audio thread wakes this loop just before it ends, and a loop
-            # that looked too early would sleep its full half second before seeing it gone.
+            # that looked too early would sleep a whole look before seeing it gone.
             while not self._audio_done and audio.is_alive():
-                wait = 0.5
+                # Everything this loop acts on wakes it (a signal, a reload, the audio thread's end):
+                # idle, it looks only every IDLE_LOOK_S; stopping, every STOPPING_LOOK_S for the deadline.
+                wait = STOPPING_LOOK_S if stopping_since is not None else IDLE_LOOK_S
                 if self._exit_requested and stopping_since is None:
                     stopping_since = time.monotonic()
                     writer.frozen = True
                     self.notifier.stopping()
                     player.stop(self._shutdown_fade())  # already, if a signal handler asked
+                    wait = STOPPING_LOOK_S
                 if self._reload_requested and stopping_since is None:
                     wait = self._reload_due_in()
                     if wait <= 0:
                         self._reload_config()
-                        wait = 0.5
+                        wait = IDLE_LOOK_S
                 if stopping_since is not None and time.monotonic() - stopping_since > STOP_DEADLINE_S:
                     stuck = True
                     log.error("the audio loop did not stop within %.0f s: its stacks follow; exiting", STOP_DEADLINE_S)
