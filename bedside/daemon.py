@@ -309,15 +309,14 @@ class Daemon:
             # Not only is_alive: the audio thread wakes this loop just before it ends, and a loop
             # that looked too early would sleep a whole look before seeing it gone.
             while not self._audio_done and audio.is_alive():
-                # Everything this loop acts on wakes it (a signal, a reload, the audio thread's end):
-                # idle, it looks only every IDLE_LOOK_S; stopping, every STOPPING_LOOK_S for the deadline.
-                wait = STOPPING_LOOK_S if stopping_since is not None else IDLE_LOOK_S
                 if self._exit_requested and stopping_since is None:
                     stopping_since = time.monotonic()
                     writer.frozen = True
                     self.notifier.stopping()
                     player.stop(self._shutdown_fade())  # already, if a signal handler asked
-                    wait = STOPPING_LOOK_S
+                # Everything this loop acts on wakes it (a signal, a reload, the audio thread's end):
+                # idle, it looks only every IDLE_LOOK_S; stopping, every STOPPING_LOOK_S for the deadline.
+                wait = STOPPING_LOOK_S if stopping_since is not None else IDLE_LOOK_S
                 if self._reload_requested and stopping_since is None:
                     wait = self._reload_due_in()
                     if wait <= 0:
