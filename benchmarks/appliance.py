@@ -93,6 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     latencies, period_s = press_latency(args.presses)
     p50, p99 = np.quantile(latencies, [0.5, 0.99])
+    from probe import as_installed
+
+    as_installed()
     starts, rss = start_to_ready(args.starts)
     print("| measure | p50 | p99 | max |")
     print("|---|---:|---:|---:|")

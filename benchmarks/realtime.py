@@ -49,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
+from probe import as_installed
 from web import cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
 
 from bedside.config import AudioConfig
@@ -510,6 +511,7 @@ def main() -> None:
                         help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
     args = parser.parse_args()
     audio = args.audio and args.audio.replace("\\n", "\n") + "\n"
+    as_installed()
     if args.only in (None, "latency"):
         latency_table(args.detents, audio, (args.sounds or ["brown"])[0])
     if args.only in (None, "cost"):

@@ -91,6 +91,9 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--commands", type=int, default=100)
     args = parser.parse_args()
+    from probe import as_installed
+
+    as_installed()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, web, pages in (("page disabled", False, 0), ("page enabled, nobody on it", True, 0),

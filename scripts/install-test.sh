@@ -82,6 +82,7 @@ for group in audio gpio spi; do
   expect "bedside is in group $group" "id -nG bedside | tr ' ' '\n' | grep -qx $group"
 done
 expect "venv runs bedside" '/opt/bedside/venv/bin/bedside --version'
+expect "bedside is installed as bytecode (the service cannot write it)" '/opt/bedside/venv/bin/python -c "import importlib.util, pathlib, bedside.daemon as m; assert pathlib.Path(importlib.util.cache_from_source(m.__file__)).is_file()"'
 expect "the service user can read its config" 'runuser -u bedside -- /opt/bedside/venv/bin/bedside check-config /etc/bedside/bedside.toml'
 expect "other users cannot read the config" '! runuser -u nobody -- cat /etc/bedside/bedside.toml'
 expect "unit installed with a writable lgpio directory" 'grep -q "^WorkingDirectory=/run/bedside" /etc/systemd/system/bedside.service'
