@@ -261,13 +261,15 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
 SWEEPS_S = (14.0, 75.0)
 
 
-def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "") -> list[str]:
+def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
+                 backwards: bool = False) -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
-    the sound before ``sound`` in the catalogue, switches to it 8 s after READY=1 (the next-sound key:
-    a crossfade and a new source built while playing), takes a knob sweep at each of SWEEPS_S (12
+    the sound before ``sound`` in the catalogue (``backwards``: the one after), switches to it 8 s
+    after READY=1 (the next-sound key, or the previous-sound key: a crossfade and a new source built
+    while playing), takes a knob sweep at each of SWEEPS_S (12
     detents up, 12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
     catalogue = list(builtin_sounds())
-    before = catalogue[catalogue.index(sound) - 1]
+    before = catalogue[(catalogue.index(sound) + (1 if backwards else -1)) % len(catalogue)]
     tmp = appliance_dir(before, "pulse", extra)
     keys, terminal = pty.openpty()
     try:
@@ -277,7 +279,7 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     try:
         started = time.monotonic()
         time.sleep(8)
-        os.write(keys, b"n")
+        os.write(keys, b"p" if backwards else b"n")
         for at in SWEEPS_S:
             if at >= seconds:
                 continue
@@ -379,12 +381,13 @@ def short_cell(lines: list[str]) -> str:
 
 
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
-             floor: bool = True) -> None:
+             floor: bool = True, backwards: bool = False) -> None:
     audio = AudioConfig()
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
     sweeps = " and ".join(f"{at:.0f}" for at in SWEEPS_S if at < seconds)
+    came_from = "the next" if backwards else "the previous"
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
-          f"a switch to the sound at 8 s, knob sweeps at {sweeps} s)\n")
+          f"a switch to the sound from {came_from} in the catalogue at 8 s, knob sweeps at {sweeps} s)\n")
     print("| sound | share | underruns (the daemon's count) | late periods | CPU found short | gaps ≥ 1 ms "
           "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
     print("|---|---:|---:|---:|---|---:|---:|---|---|")
@@ -397,7 +400,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stalls} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
-                switched = partial(run_switched, sound, seconds, pulse.env, extra=extra)
+                switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards)
                 lines, gaps, stalls = held_run(share, pulse, switched)
                 exit_line = next((line for line in lines if line.startswith("stopped after")), "")
                 underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
@@ -506,6 +509,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("cost", "pi", "latency"))
     parser.add_argument("--sounds", nargs="+",
                         help="for the cost and Pi-share tables: these sounds only; the latency table plays the first")
+    parser.add_argument("--backwards", action="store_true",
+                        help="Pi-share table: switch to each sound from the one after it (rain from light-rain, "
+                             "not from brown)")
     parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
     parser.add_argument("--audio", default="",
                         help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
@@ -518,7 +524,7 @@ def main() -> None:
         cost_table(args.seconds, args.sounds)
     if args.only in (None, "pi") and not args.skip_pi:
         pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio,
-                 not args.no_floor)
+                 not args.no_floor, args.backwards)
 
 
 if __name__ == "__main__":
