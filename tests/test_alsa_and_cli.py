@@ -524,6 +524,44 @@ def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatc
     assert all(asked[11:30]) and not any(asked[30:51]) and all(asked[51:])  # over, a glide, a set
 
 
+def test_the_player_does_not_hurry_the_device_while_a_sound_just_switched_to_settles(monkeypatch):
+    """A knob turned during a crossfade, or within SETTLING_S after it, leaves the device its margin:
+    what the new sound costs is not known yet (rain after brown at 10% of a core ran dry under the
+    first sweep). Before the switch, and once it has settled, the turn hurries the device as usual."""
+    from bedside import cli as cli_module
+    from bedside.audio import player as player_module
+    from bedside.audio.engine import Engine
+    from bedside.audio.player import Player
+    from bedside.commands import Play, SetSound, StepVolume
+    from bedside.controller import Controller
+    from bedside.sounds import catalog_for
+
+    monkeypatch.setattr(player_module, "HURRY_S", 30.0)
+    monkeypatch.setattr(player_module, "SETTLING_S", 1.0)
+    watch = WatchedDevice()
+    asked = watch.hurried
+
+    config = cli_module.Config()
+    engine = Engine(48000, config.volume.scale())
+    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    commands = {2: StepVolume(1), 6: SetSound("rain"), 200: StepVolume(1)}
+    voices: list[int] = []
+
+    def after_write() -> None:
+        voices.append(len(engine.voices))
+        if (command := commands.get(len(asked))) is not None:
+            controller.submit(command)
+        if len(asked) == 220:
+            time.sleep(1.05)  # the new sound has settled
+
+    player = Player(controller, watch, 512, realtime=False, after_write=after_write)
+    controller.submit(Play("brown", fade_s=0.1))
+    player.run(frames=512 * 240)
+    faded = max(i for i, n in enumerate(voices) if n > 1)
+    assert voices[7] == 2 and faded < 200  # the crossfade (2 s) began at once and was over before the turn
+    assert all(asked[3:7]) and not any(asked[7:220]) and all(asked[220:])
+
+
 def test_the_player_tells_the_device_when_the_synthesis_thread_finds_the_cpu_short():
     """The synthesis thread's word that the CPU is short (its chunks held back, a quota throttling
     the process) reaches the device before the next period, once per word: the device then keeps

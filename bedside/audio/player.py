@@ -47,6 +47,14 @@ PATIENCE_SHARE = 0.5
 #: underrun, the synthesis thread held back or the process throttled by a CPU quota: see
 #: synthesis.SHORT_FILLS): at 10% of a core, throttled, a sweep at 2 periods ran the device dry.
 HURRY_S = 10.0
+#: Nor for this long after a crossfade to another sound: how much CPU the new sound needs is not
+#: known yet (the synthesis thread has to see it throttled or held back first). A cheap sound before
+#: it (a noise colour) never found the CPU short, so a knob turned right after the switch hurried
+#: the device to its steady fill under the new sound's first chunks: at 10% of a core, rain switched
+#: to from brown underran in 3 of 5 runs between the switch and the first sweep, from light-rain
+#: (which had found the CPU short already) in none of 3 (2026-12-06). A start from rest is not a
+#: switch: the start's own brace covers it, and a turn then is waited for behind the braced device.
+SETTLING_S = 10.0
 
 
 class Driven(Protocol):
@@ -99,6 +107,7 @@ class Player:
         self._unlogged = 0
         self._turns_seen = controller.quick_turns
         self._hurry_until = -1.0  # monotonic: the device kept short until then (see HURRY_S)
+        self._crossfaded_at = -math.inf  # monotonic: the last period two sounds played (see SETTLING_S)
         self._short_seen = -math.inf  # the synthesis thread's last "CPU short" passed on to the output
         #: (first frame, time it was handed over, frames still queued before it), for benchmarks.
         self.writes: deque[tuple[int, float, int]] | None = None
@@ -180,14 +189,19 @@ class Player:
     def _bracing(self) -> bool:
         """A sound is being built or crossfaded in: the device may hold its whole buffer, so the
         synthesis thread's bursts come out of a deeper margin."""
-        return self.controller.preparing or len(self.engine.voices) > 1
+        if len(self.engine.voices) > 1:
+            self._crossfaded_at = time.monotonic()
+            return True
+        return self.controller.preparing
 
     def _hurrying(self) -> bool:
-        """Someone turned the volume in the last HURRY_S: what the device holds is what they wait for."""
+        """Someone turned the volume in the last HURRY_S: what the device holds is what they wait for
+        (not while a sound switched to in the last SETTLING_S has not shown what it costs)."""
+        now = time.monotonic()
         if self.controller.quick_turns != self._turns_seen:
             self._turns_seen = self.controller.quick_turns
-            self._hurry_until = time.monotonic() + HURRY_S
-        return self._hurry_until > 0 and time.monotonic() < self._hurry_until
+            self._hurry_until = now + HURRY_S
+        return self._hurry_until > 0 and now < self._hurry_until and now - self._crossfaded_at >= SETTLING_S
 
     def _rest(self) -> None:
         """Nothing plays: let the device play out what it holds and stop it, then sleep until a
