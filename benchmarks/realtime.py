@@ -266,8 +266,8 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
     the sound before ``sound`` in the catalogue (``backwards``: the one after), switches to it 8 s
     after READY=1 (the next-sound key, or the previous-sound key: a crossfade and a new source built
-    while playing), takes a knob sweep at each of SWEEPS_S (12
-    detents up, 12 down, one per 80 ms) and plays on to ``seconds``. Returns its log."""
+    while playing), takes a knob sweep at each of SWEEPS_S (12 detents up, 12 down, one per 80 ms)
+    and plays on to ``seconds``. Returns its log."""
     catalogue = list(builtin_sounds())
     before = catalogue[(catalogue.index(sound) + (1 if backwards else -1)) % len(catalogue)]
     tmp = appliance_dir(before, "pulse", extra)

@@ -188,7 +188,8 @@ class Player:
 
     def _bracing(self) -> bool:
         """A sound is being built or crossfaded in: the device may hold its whole buffer, so the
-        synthesis thread's bursts come out of a deeper margin."""
+        synthesis thread's bursts come out of a deeper margin. Notes when two sounds last played
+        (for SETTLING_S): called before :meth:`_hurrying` each period."""
         if len(self.engine.voices) > 1:
             self._crossfaded_at = time.monotonic()
             return True
@@ -197,11 +198,13 @@ class Player:
     def _hurrying(self) -> bool:
         """Someone turned the volume in the last HURRY_S: what the device holds is what they wait for
         (not while a sound switched to in the last SETTLING_S has not shown what it costs)."""
-        now = time.monotonic()
         if self.controller.quick_turns != self._turns_seen:
             self._turns_seen = self.controller.quick_turns
-            self._hurry_until = now + HURRY_S
-        return self._hurry_until > 0 and now < self._hurry_until and now - self._crossfaded_at >= SETTLING_S
+            self._hurry_until = time.monotonic() + HURRY_S
+        if self._hurry_until <= 0:  # nobody has turned the knob yet: no clock to read
+            return False
+        now = time.monotonic()
+        return now < self._hurry_until and now - self._crossfaded_at >= SETTLING_S
 
     def _rest(self) -> None:
         """Nothing plays: let the device play out what it holds and stop it, then sleep until a
