@@ -490,25 +490,32 @@ class WatchedDevice(Unclocked):
         pass
 
 
+def default_controller():
+    """The default config's controller (and its engine) at 48 kHz, volume 40, seed 1: what the player
+    tests below drive into a :class:`WatchedDevice`."""
+    from bedside import cli as cli_module
+    from bedside.audio.engine import Engine
+    from bedside.controller import Controller
+    from bedside.sounds import catalog_for
+
+    config = cli_module.Config()
+    engine = Engine(48000, config.volume.scale())
+    return Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+
+
 def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatch):
     """A detent (or a volume set without a glide, from the page or Home Assistant) asks the device
     for its steady fill, not a brace, for HURRY_S after it: what the device holds is what the next
     detent waits behind. A glide (a profile, a wake-up) is not someone listening for a change."""
-    from bedside import cli as cli_module
     from bedside.audio import player as player_module
-    from bedside.audio.engine import Engine
     from bedside.audio.player import Player
     from bedside.commands import Play, SetVolume, StepVolume
-    from bedside.controller import Controller
-    from bedside.sounds import catalog_for
 
     monkeypatch.setattr(player_module, "HURRY_S", 0.3)
     watch = WatchedDevice()
     asked = watch.hurried
 
-    config = cli_module.Config()
-    engine = Engine(48000, config.volume.scale())
-    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    controller = default_controller()
     turns = {10: StepVolume(1), 40: SetVolume(30, ramp_s=2.0), 50: SetVolume(60)}
 
     def after_write() -> None:
@@ -528,27 +535,21 @@ def test_the_player_does_not_hurry_the_device_while_a_sound_just_switched_to_set
     """A knob turned during a crossfade, or within SETTLING_S after it, leaves the device its margin:
     what the new sound costs is not known yet (rain after brown at 10% of a core ran dry under the
     first sweep). Before the switch, and once it has settled, the turn hurries the device as usual."""
-    from bedside import cli as cli_module
     from bedside.audio import player as player_module
-    from bedside.audio.engine import Engine
     from bedside.audio.player import Player
     from bedside.commands import Play, SetSound, StepVolume
-    from bedside.controller import Controller
-    from bedside.sounds import catalog_for
 
     monkeypatch.setattr(player_module, "HURRY_S", 30.0)
     monkeypatch.setattr(player_module, "SETTLING_S", 1.0)
     watch = WatchedDevice()
     asked = watch.hurried
 
-    config = cli_module.Config()
-    engine = Engine(48000, config.volume.scale())
-    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    controller = default_controller()
     commands = {2: StepVolume(1), 6: SetSound("rain"), 200: StepVolume(1)}
     voices: list[int] = []
 
     def after_write() -> None:
-        voices.append(len(engine.voices))
+        voices.append(len(controller.engine.voices))
         if (command := commands.get(len(asked))) is not None:
             controller.submit(command)
         if len(asked) == 220:
@@ -566,19 +567,13 @@ def test_the_player_tells_the_device_when_the_synthesis_thread_finds_the_cpu_sho
     """The synthesis thread's word that the CPU is short (its chunks held back, a quota throttling
     the process) reaches the device before the next period, once per word: the device then keeps
     its margin even while the knob turns (the sink's part is in tests/test_realtime.py)."""
-    from bedside import cli as cli_module
-    from bedside.audio.engine import Engine
     from bedside.audio.player import Player
     from bedside.commands import Play
-    from bedside.controller import Controller
-    from bedside.sounds import catalog_for
 
     watch = WatchedDevice()
     waits, told = watch.hurried, watch.told  # one entry a wait for room
 
-    config = cli_module.Config()
-    engine = Engine(48000, config.volume.scale())
-    controller = Controller(engine, catalog_for(config, 48000), config, volume=40, seed=cli_module.seeds(1)[0])
+    controller = default_controller()
     player: Player | None = None
 
     def after_write() -> None:
