@@ -259,6 +259,9 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
 #: minute) and once that brace is over. A turning knob brings the device to its steady fill at once
 #: (player.HURRY_S) unless the CPU is short: at a Pi's share the quota's throttling says it is.
 SWEEPS_S = (14.0, 75.0)
+#: The daemon's lines worth reading beside an underrun: when it switched, found the CPU short, ran
+#: dry or starved (the exit line counts late periods).
+TOLD = ("switched to", "kept full", "underrun", "fell behind", "stopped after")
 
 
 def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
@@ -267,7 +270,8 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     the sound before ``sound`` in the catalogue (``backwards``: the one after), switches to it 8 s
     after READY=1 (the next-sound key, or the previous-sound key: a crossfade and a new source built
     while playing), takes a knob sweep at each of SWEEPS_S (12 detents up, 12 down, one per 80 ms)
-    and plays on to ``seconds``. Returns its log."""
+    and plays on to ``seconds``. Returns its log, each line after the seconds since READY=1 it was
+    read at ("12.34 s: ..."), so that an underrun can be placed against the switch and the sweeps."""
     catalogue = list(builtin_sounds())
     before = catalogue[(catalogue.index(sound) + (1 if backwards else -1)) % len(catalogue)]
     tmp = appliance_dir(before, "pulse", extra)
@@ -276,8 +280,16 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
         process, server = start_ready(tmp, env, terminal, limit)
     finally:
         os.close(terminal)
+    started = time.monotonic()
+    lines: list[str] = []
+
+    def read_log() -> None:  # as it comes, so each line gets its time
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(f"{time.monotonic() - started:6.2f} s: {line.rstrip()}")
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
     try:
-        started = time.monotonic()
         time.sleep(8)
         os.write(keys, b"p" if backwards else b"n")
         for at in SWEEPS_S:
@@ -290,10 +302,10 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
     finally:
         process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
         os.close(keys)
         server.close()
-    lines = out.splitlines()
     if not any(f"switched to {sound}" in line for line in lines):
         raise RuntimeError(f"{sound}: no switch in the log: {lines[-5:]}")
     return lines
@@ -393,6 +405,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     print("|---|---:|---:|---:|---|---:|---:|---|---|")
     pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
+    told: list[str] = []  # the daemon's own lines from each run that underran
     try:
         for label, command, reports in floor_players(seconds, audio.period_frames, audio.fill_periods) if floor else []:
             for share in shares:
@@ -402,10 +415,13 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
             for share in shares:
                 switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards)
                 lines, gaps, stalls = held_run(share, pulse, switched)
-                exit_line = next((line for line in lines if line.startswith("stopped after")), "")
+                exit_line = next((line.split(" s: ", 1)[1] for line in lines if " s: stopped after" in line), "")
                 underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
                 late = re.search(r"(\d+) late periods", exit_line)
                 totals[share].append(underruns)
+                if underruns:
+                    told.append(f"{sound} at {share:.0%}:")
+                    told.extend(f"    {line}" for line in lines if any(word in line for word in TOLD))
                 print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {short_cell(lines)} "
                       f"| {gap_cells(gaps)} | {stalls} |", flush=True)
     finally:
@@ -413,6 +429,11 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     for share, counts in totals.items():
         clean = sum(1 for n in counts if n == 0)
         print(f"\n{share:.0%}: {clean} of {len(counts)} sounds with no underrun, {sum(counts)} underruns in all")
+    if told:
+        print("\nWhat the daemon said in the runs that underran (seconds after READY=1; the switch at 8 s, "
+              f"sweeps at {sweeps} s, 1.9 s each):\n\n```")
+        print("\n".join(told))
+        print("```")
 
 
 def wait_until(done: Callable[[], bool], limit_s: float = 900.0) -> None:
