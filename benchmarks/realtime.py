@@ -13,6 +13,7 @@
    machine itself lets through.
 4. Knob detent -> first changed sample at the DAC on the clocked device: the time until the block
    holding the change is handed to ALSA, plus what ALSA still had queued before it.
+5. Only when asked (``--only sweep``): what a knob sweep costs the process, unlimited and at a share.
 
 Usage: python benchmarks/realtime.py [--seconds 30] [--pi-seconds 90] [--detents 200] [--skip-pi]
 """
@@ -436,6 +437,57 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
         print("```")
 
 
+def sweep_table(sounds: list[str], shares: tuple[float | None, ...], rounds: int = 3) -> None:
+    """What a knob sweep costs the whole `bedside run` process on the clocked device: its CPU a second
+    untouched and while a detent comes every 80 ms (six up, six down), in alternating 8 s windows
+    from 20 s after READY=1, with the CPU unlimited (None) and held to each share."""
+    print("\n### What a knob sweep costs (clocked device; 8 s untouched, then 8 s of a detent every 80 ms, "
+          f"{rounds} rounds from 20 s after READY=1; medians)\n")
+    print("| sound | CPU limit | untouched, ms CPU a second | sweeping, ms CPU a second | per detent, ms "
+          "| underruns (the daemon's count) |")
+    print("|---|---|---:|---:|---:|---:|")
+    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    try:
+        for sound in sounds:
+            for share in shares:
+                limit = CpuLimit(f"bedside-bench-{os.getpid()}", share) if share else None
+                keys, terminal = pty.openpty()
+                try:
+                    process, server = start_ready(appliance_dir(sound, "pulse"), pulse.env, terminal, limit)
+                finally:
+                    os.close(terminal)
+                still, sweeping, per_detent = [], [], []
+                try:
+                    time.sleep(20)
+                    for _ in range(rounds):
+                        before, t0 = cpu_s(process.pid), time.monotonic()
+                        time.sleep(8)
+                        untouched = (cpu_s(process.pid) - before) / (time.monotonic() - t0)
+                        before, t0, detents = cpu_s(process.pid), time.monotonic(), 0
+                        while time.monotonic() - t0 < 8:
+                            os.write(keys, b"+" if detents // 6 % 2 == 0 else b"-")
+                            detents += 1
+                            time.sleep(0.08)
+                        spent, took = cpu_s(process.pid) - before, time.monotonic() - t0
+                        still.append(untouched)
+                        sweeping.append(spent / took)
+                        per_detent.append((spent - untouched * took) / detents)
+                finally:
+                    process.send_signal(signal.SIGTERM)
+                    out, _ = process.communicate(timeout=30)
+                    os.close(keys)
+                    server.close()
+                    if limit is not None:
+                        limit.close()
+                exit_line = next((line for line in out.splitlines() if line.startswith("stopped after")), "")
+                underruns = exit_line.split(": ")[1].split()[0] if exit_line else "?"
+                held = f"{share:.0%} of a core" if share else "none"
+                print(f"| {sound} | {held} | {np.median(still) * 1e3:.1f} | {np.median(sweeping) * 1e3:.1f} "
+                      f"| {np.median(per_detent) * 1e3:.2f} | {underruns} |", flush=True)
+    finally:
+        pulse.stop()
+
+
 def wait_until(done: Callable[[], bool], limit_s: float = 900.0) -> None:
     """Poll ``done`` every half second until it holds, or for ``limit_s`` at most."""
     deadline = time.monotonic() + limit_s
@@ -527,7 +579,8 @@ def main() -> None:
     parser.add_argument("--skip-pi", action="store_true")
     parser.add_argument("--no-floor", action="store_true",
                         help="Pi-share table: leave out the least players (aplay, the least Python loop)")
-    parser.add_argument("--only", choices=("cost", "pi", "latency"))
+    parser.add_argument("--only", choices=("cost", "pi", "latency", "sweep"),
+                        help="one table; 'sweep' (what a knob sweep costs, unlimited and at --shares) only when asked")
     parser.add_argument("--sounds", nargs="+",
                         help="for the cost and Pi-share tables: these sounds only; the latency table plays the first")
     parser.add_argument("--backwards", action="store_true",
@@ -543,6 +596,8 @@ def main() -> None:
         latency_table(args.detents, audio, (args.sounds or ["brown"])[0])
     if args.only in (None, "cost"):
         cost_table(args.seconds, args.sounds)
+    if args.only == "sweep":
+        sweep_table(args.sounds or ["brown", "crickets"], (None, *(float(x) for x in args.shares.split(","))))
     if args.only in (None, "pi") and not args.skip_pi:
         pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio,
                  not args.no_floor, args.backwards)
