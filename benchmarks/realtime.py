@@ -265,6 +265,16 @@ SWEEPS_S = (14.0, 75.0)
 TOLD = ("switched to", "kept full", "underrun", "fell behind", "stopped after")
 
 
+def exit_counts(lines: list[str]) -> tuple[int, str]:
+    """From the daemon's exit line ("stopped after 90 s: 0 underruns, 0 late periods"), also when
+    each line is timed ("12.34 s: stopped after ..."): its underruns (-1: no such line) and late periods."""
+    line = next((line for line in lines if "stopped after" in line), "")
+    counts = line.split("stopped after", 1)[1] if line else ""
+    underruns = re.search(r": (\d+) underruns", counts)
+    late = re.search(r"(\d+) late periods", counts)
+    return (int(underruns.group(1)) if underruns else -1), (late.group(1) if late else "?")
+
+
 def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
                  backwards: bool = False) -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
@@ -416,14 +426,12 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
             for share in shares:
                 switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards)
                 lines, gaps, stalls = held_run(share, pulse, switched)
-                exit_line = next((line.split(" s: ", 1)[1] for line in lines if " s: stopped after" in line), "")
-                underruns = int(exit_line.split(": ")[1].split()[0]) if exit_line else -1
-                late = re.search(r"(\d+) late periods", exit_line)
+                underruns, late = exit_counts(lines)
                 totals[share].append(underruns)
                 if underruns:
                     told.append(f"{sound} at {share:.0%}:")
                     told.extend(f"    {line}" for line in lines if any(word in line for word in TOLD))
-                print(f"| {sound} | {share:.0%} | {underruns} | {late.group(1) if late else '?'} | {short_cell(lines)} "
+                print(f"| {sound} | {share:.0%} | {underruns} | {late} | {short_cell(lines)} "
                       f"| {gap_cells(gaps)} | {stalls} |", flush=True)
     finally:
         pulse.stop()
@@ -454,6 +462,11 @@ def sweep_table(sounds: list[str], shares: tuple[float | None, ...], rounds: int
                 keys, terminal = pty.openpty()
                 try:
                     process, server = start_ready(appliance_dir(sound, "pulse"), pulse.env, terminal, limit)
+                except BaseException:
+                    os.close(keys)
+                    if limit is not None:
+                        limit.close()
+                    raise
                 finally:
                     os.close(terminal)
                 still, sweeping, per_detent = [], [], []
@@ -479,8 +492,7 @@ def sweep_table(sounds: list[str], shares: tuple[float | None, ...], rounds: int
                     server.close()
                     if limit is not None:
                         limit.close()
-                exit_line = next((line for line in out.splitlines() if line.startswith("stopped after")), "")
-                underruns = exit_line.split(": ")[1].split()[0] if exit_line else "?"
+                underruns, _ = exit_counts(out.splitlines())
                 held = f"{share:.0%} of a core" if share else "none"
                 print(f"| {sound} | {held} | {np.median(still) * 1e3:.1f} | {np.median(sweeping) * 1e3:.1f} "
                       f"| {np.median(per_detent) * 1e3:.2f} | {underruns} |", flush=True)
