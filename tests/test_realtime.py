@@ -183,7 +183,7 @@ def test_an_underrun_is_counted_logged_and_ramps_back_without_a_click(tmp_path, 
             lines = box.stop()
     x = sounding(read_recording(recording))
     gaps = zero_runs(x)
-    assert len(gaps) == len(stops), gaps
+    assert len(gaps) == len(stops), (gaps, lines)
     for (_, length), pause in zip(gaps, stops, strict=True):
         # What the device held (at most its buffer, 512 × 6: 64 ms) covered the start of each pause, no more.
         assert length / RATE > pause - DEFAULT_BUFFER_S - 0.005

@@ -250,6 +250,10 @@ class AlsaSink:
         fill's low mark allows, it returns STEADY_BATCH periods: the loop wakes half as often."""
         if self._resting:
             return self.buffer_frames  # stopped and empty: the next write starts it again
+        if self._played_out():  # stalled past all it held, though ALSA has not said so (yet): the
+            self._xrun = True  # restart takes a whole buffer, as after an -EPIPE, not the period
+            self._avail = self.buffer_frames  # asked for (then the next late write ran it dry again)
+            return self.buffer_frames - self.lead_in_frames
         frames = min(frames, self.buffer_frames)
         if wake_fd is not None and wake_fd != self._wake_fd:
             self._poll.register(wake_fd, select.POLLIN)
