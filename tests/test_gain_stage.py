@@ -75,6 +75,43 @@ def test_volume_changes_ramp_without_zipper_and_take_at_least_30ms(start, end):
         assert np.all(out[-RATE // 2:] == 0.0)  # volume 0 is true silence
 
 
+class Peaked(Constant):
+    """The probe with the peak a synthesis feed reports for what it made (a bound, like a Feed's)."""
+
+    def __init__(self, peak: float) -> None:
+        self.peak = peak
+
+
+@pytest.mark.parametrize("block", [512, 1000])
+def test_a_detent_is_the_volume_ramp_sample_by_sample_and_scans_for_peaks_only_where_one_can_reach_the_limiter(
+        monkeypatch, block):
+    """While only the volume moves (a knob detent's 30 ms ramp), each sample is the source times the
+    gain of the ramp's dB at that sample, in any partition; the limiter's scan is skipped where the
+    source's peak times the ramp's largest gain in the block stays under its threshold, and done
+    where it does not (a detent's ramp used to take the general mix path: a dozen numpy calls a
+    period, and a scan every period)."""
+    from bedside.audio import engine as engine_module
+    from bedside.audio.gain import Ramp
+
+    scans = []
+    real_limit = engine_module.soft_limit
+    monkeypatch.setattr(engine_module, "soft_limit", lambda out: scans.append(len(out)) or real_limit(out))
+    for peak, scanned in ((0.25, False), (50.0, True)):
+        engine = Engine(RATE, volume=60)
+        engine.play("probe", Peaked(peak), fade_in=0.5)
+        run(engine, 1.0, block)
+        scans.clear()
+        t0, scale = engine.now, engine.volume_scale
+        engine.set_volume(61)
+        out = run(engine, 0.1, block)
+        ramp = Ramp.hold(scale.to_db(60))
+        ramp.move(t0, scale.to_db(61), engine.seconds(0.030))
+        expected = 0.25 * 10 ** (np.array([ramp.level_at(t) for t in range(t0, t0 + len(out))]) / 20)
+        assert np.allclose(out, expected, rtol=3e-7, atol=0), np.abs(out / expected - 1).max()
+        assert out[0] < out[engine.seconds(0.030)] and out[engine.seconds(0.030)] == out[-1]  # it moved, then held
+        assert bool(scans) == scanned, scans
+
+
 def test_crossfade_is_equal_power_and_each_leg_is_smooth():
     engine = Engine(RATE, volume=100)
     engine.play("a", Constant(), fade_in=0.5)

@@ -490,15 +490,22 @@ class Engine:
                 self._add_cue(out, t0, self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + breath)
                 self.limited_samples += soft_limit(out)
         else:
-            master = (self._volume.db_block(t0, frames) + self._sleep.db_block(t0, frames) + self._dip_db(t0, frames)
-                      + self._breath_db(t0, frames))
-            if len(self._voices) == 1:  # the usual case: one multiply for every gain together
-                voice = self._voices[0]
-                out = voice.source.render(frames)
-                _apply(out, voice.envelope.db_block(t0, frames) + voice.calibration_db + master)
-                bound = math.inf
+            volume, sleep = self._volume.db_block(t0, frames), self._sleep.db_block(t0, frames)
+            dip, breath = self._dip_db(t0, frames), self._breath_db(t0, frames)
+            voice = self._voices[0] if len(self._voices) == 1 else None
+            envelope = 0.0 if voice is None else voice.envelope.db_block(t0, frames)
+            if voice is not None and not cue and isinstance(volume, np.ndarray) and isinstance(sleep, float) \
+                    and isinstance(dip, float) and isinstance(breath, float) and isinstance(envelope, float):
+                # Only the volume moves (a knob's detent): see _turned.
+                out, bound = self._turned(voice, t0, frames, envelope + voice.calibration_db + sleep + dip + breath)
             else:
-                out, bound = self._crossfade(t0, frames, master)
+                master = volume + sleep + dip + breath
+                if voice is not None:  # the usual case: one multiply for every gain together
+                    out = voice.source.render(frames)
+                    _apply(out, envelope + voice.calibration_db + master)
+                    bound = math.inf
+                else:
+                    out, bound = self._crossfade(t0, frames, master)
             darkened = self._darkening is not None
             if darkened:
                 skip = min(max(self._sleep.start - t0, 0), frames) if self._darkening.ends is None else 0
@@ -514,6 +521,18 @@ class Engine:
         if self._sleep_end is not None and self.now >= self._sleep_end:
             self._expire_timer()
         return out
+
+    def _turned(self, voice: Voice, t0: int, frames: int, offset_db: float) -> tuple[np.ndarray, float]:
+        """One voice while only the volume moves (a knob detent's 30 ms ramp): the volume's gains
+        for the block, a RAMP_WINDOW of them computed at once with every steady gain in them, then
+        one multiply, and a bound on the peak (a ramp moves one way: its largest gain in a block is
+        at one end) so the limiter's scan is skipped. A detent used to cost the audio thread a
+        dozen numpy calls a period of its ramp, a Pi's cold caches tens of µs each."""
+        out = voice.source.render(frames)
+        gains = self._volume.gain_block(t0, frames, offset_db)
+        scale_frames(out, gains)  # type: ignore[arg-type]
+        top = max(float(gains[0]), float(gains[-1]))  # type: ignore[index]
+        return out, getattr(voice.source, "peak", math.inf) * top
 
     def _crossfade(self, t0: int, frames: int, master: np.ndarray | float) -> tuple[np.ndarray, float]:
         """Two (or more) voices summed, each at its own gain, and a bound on the sum's peak.
