@@ -247,13 +247,21 @@ class AlsaSink:
         a start's brace and the slow step down give way to a person listening, a short CPU does
         not (at 10% of a core, throttled by its quota, a knob sweep with 2 periods queued ran the
         device dry in 4 of 18 sound-runs: benchmarks/README, 2026-12-05). Where the room above the
-        fill's low mark allows, it returns STEADY_BATCH periods: the loop wakes half as often."""
-        if self._resting:
-            return self.buffer_frames  # stopped and empty: the next write starts it again
-        if self._played_out():  # stalled past all it held, though ALSA has not said so (yet): the
-            self._xrun = True  # restart takes a whole buffer, as after an -EPIPE, not the period
+        fill's low mark allows, it returns STEADY_BATCH periods: the loop wakes half as often.
+
+        A loop back later than all the device held could last (and a buffer) is told, as after an
+        -EPIPE, that a whole buffer less the lead-in is free: the restart then holds all it can."""
+        if not self._resting and self._played_out():  # stalled past all it held, ALSA not told yet:
+            self._xrun = True  # the restart takes a whole buffer, as after an -EPIPE, not the period
             self._avail = self.buffer_frames  # asked for (then the next late write ran it dry again)
             return self.buffer_frames - self.lead_in_frames
+        return self._wait(frames, wake_fd, brace, hurry)
+
+    def _wait(self, frames: int, wake_fd: int | None, brace: bool, hurry: bool) -> int:
+        """:meth:`wait_for_room`, once the device is known not to have played out (and within a
+        write: a device that takes nothing mid-write is full, not dry)."""
+        if self._resting:
+            return self.buffer_frames  # stopped and empty: the next write starts it again
         frames = min(frames, self.buffer_frames)
         if wake_fd is not None and wake_fd != self._wake_fd:
             self._poll.register(wake_fd, select.POLLIN)
@@ -407,7 +415,7 @@ class AlsaSink:
                 total, done = len(data) // self._frame_bytes, 0
                 continue
             if written <= 0:  # no room after all (a plugin's estimate): wait for some
-                self.wait_for_room(min(total - done, self.period_frames), brace=True)
+                self._wait(min(total - done, self.period_frames), None, True, False)
                 continue
             done += written
         self._avail = max(0, self._avail - total)
