@@ -276,13 +276,14 @@ def exit_counts(lines: list[str]) -> tuple[int, str]:
 
 
 def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
-                 backwards: bool = False) -> list[str]:
+                 backwards: bool = False, moments: list[float] | None = None) -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
     the sound before ``sound`` in the catalogue (``backwards``: the one after), switches to it 8 s
     after READY=1 (the next-sound key, or the previous-sound key: a crossfade and a new source built
     while playing), takes a knob sweep at each of SWEEPS_S (12 detents up, 12 down, one per 80 ms)
     and plays on to ``seconds``. Returns its log, each line after the seconds since READY=1 it was
-    read at ("12.34 s: ..."), so that an underrun can be placed against the switch and the sweeps."""
+    read at ("12.34 s: ..."), so that an underrun can be placed against the switch and the sweeps
+    (``moments`` gets the monotonic times of READY=1, the zero of those times, and of the SIGTERM)."""
     catalogue = list(builtin_sounds())
     before = catalogue[(catalogue.index(sound) + (1 if backwards else -1)) % len(catalogue)]
     tmp = appliance_dir(before, "pulse", extra)
@@ -292,6 +293,8 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     finally:
         os.close(terminal)
     started = time.monotonic()
+    if moments is not None:
+        moments.append(started)
     lines: list[str] = []
 
     def read_log() -> None:  # as it comes, so each line gets its time
@@ -312,6 +315,8 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
                 time.sleep(0.08)
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
     finally:
+        if moments is not None:
+            moments.append(time.monotonic())
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         reader.join(timeout=30)
@@ -363,10 +368,14 @@ def floor_players(seconds: float, period: int, periods: int) -> list[tuple[str, 
     ]
 
 
-def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str) -> int:
-    """One floor player under ``limit`` to its end; how many times the device ran dry."""
+def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str, seconds: float,
+              moments: list[float] | None = None) -> int:
+    """One floor player under ``limit`` to its end; how many times the device ran dry. (``moments``
+    gets the monotonic times of its start and of a second before its ``seconds`` are up.)"""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **env})
+    if moments is not None:
+        moments.extend((time.monotonic(), time.monotonic() + seconds - 1.0))
     limit.add(process.pid)
     out, err = process.communicate(timeout=600)
     if reports == "aplay":
@@ -374,19 +383,34 @@ def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str) -> i
     return int(out.strip().splitlines()[-1])
 
 
-def held_run(share: float, pulse: PulseNullSink, play: Callable[[CpuLimit], T]) -> tuple[T, list[tuple[int, int]], str]:
+def held_run(share: float, pulse: PulseNullSink,
+             play: Callable[[CpuLimit], T]) -> tuple[T, list[tuple[int, int]], str, list[float]]:
     """``play`` held to ``share`` of one core while the monitor is recorded: what it returned, the
-    gaps in what was heard, and the host's stalls meanwhile."""
+    gaps in what was heard, the host's stalls meanwhile and when (monotonic) the server itself found
+    the stream's queue empty while it still sounded (only with ``--pulse-log``)."""
     limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
     recording = Path(tempfile.mkdtemp()) / "monitor.raw"
     try:
         with StallWatch() as cpus, pulse.recording(recording):
             result = play(limit)
+        ended = time.monotonic()
     finally:
         limit.close()
-    gaps = zero_runs(sounding(read_recording(recording)))
+    recorded = sounding(read_recording(recording))
     recording.unlink()
-    return result, gaps, ", ".join(cpus.describe()) or "none"
+    server = pulse.underruns(pulse.recording_started, ended)
+    return result, zero_runs(recorded), ", ".join(cpus.describe()) or "none", server
+
+
+def server_cell(pulse: PulseNullSink, underruns: list[float], moments: list[float]) -> str:
+    """The table's column of the server's own underruns: how many, when (s from ``moments[0]``, the
+    player's start or READY=1), those from ``moments[1]`` on left out: a stream that ends (the
+    player told to stop, or at the end of its file) runs its queue dry too."""
+    if pulse.log is None:
+        return "–"
+    zero, stopping = moments
+    underruns = [at for at in underruns if at < stopping]
+    return f"{len(underruns)}" + (f" ({', '.join(f'{at - zero:.1f}' for at in underruns[:6])})" if underruns else "")
 
 
 def gap_cells(gaps: list[tuple[int, int]]) -> str:
@@ -404,7 +428,7 @@ def short_cell(lines: list[str]) -> str:
 
 
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
-             floor: bool = True, backwards: bool = False) -> None:
+             floor: bool = True, backwards: bool = False, pulse_log: bool = False) -> None:
     audio = AudioConfig()
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
     sweeps = " and ".join(f"{at:.0f}" for at in SWEEPS_S if at < seconds)
@@ -412,27 +436,34 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
           f"a switch to the sound from {came_from} in the catalogue at 8 s, knob sweeps at {sweeps} s)\n")
     print("| sound | share | underruns (the daemon's count) | late periods | CPU found short | gaps ≥ 1 ms "
-          "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) |")
-    print("|---|---:|---:|---:|---|---:|---:|---|---|")
-    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+          "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) "
+          "| the server's own underruns (s from READY=1) |")
+    print("|---|---:|---:|---:|---|---:|---:|---|---|---|")
+    directory = Path(tempfile.mkdtemp(prefix="bedside-pulse-"))
+    pulse = PulseNullSink(directory, log=directory / "pulse.log" if pulse_log else None).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
     told: list[str] = []  # the daemon's own lines from each run that underran
     try:
         for label, command, reports in floor_players(seconds, audio.period_frames, audio.fill_periods) if floor else []:
             for share in shares:
-                dry, gaps, stalls = held_run(share, pulse, partial(run_floor, command, pulse.env, reports=reports))
-                print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stalls} |", flush=True)
+                moments: list[float] = []
+                dry, gaps, stalls, server = held_run(share, pulse, partial(
+                    run_floor, command, pulse.env, reports=reports, seconds=seconds, moments=moments))
+                print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stalls} "
+                      f"| {server_cell(pulse, server, moments)} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
-                switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards)
-                lines, gaps, stalls = held_run(share, pulse, switched)
+                moments = []
+                switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards,
+                                   moments=moments)
+                lines, gaps, stalls, server = held_run(share, pulse, switched)
                 underruns, late = exit_counts(lines)
                 totals[share].append(underruns)
                 if underruns:
                     told.append(f"{sound} at {share:.0%}:")
                     told.extend(f"    {line}" for line in lines if any(word in line for word in TOLD))
                 print(f"| {sound} | {share:.0%} | {underruns} | {late} | {short_cell(lines)} "
-                      f"| {gap_cells(gaps)} | {stalls} |", flush=True)
+                      f"| {gap_cells(gaps)} | {stalls} | {server_cell(pulse, server, moments)} |", flush=True)
     finally:
         pulse.stop()
     for share, counts in totals.items():
@@ -599,6 +630,8 @@ def main() -> None:
                         help="Pi-share table: switch to each sound from the one after it (rain from light-rain, "
                              "not from brown)")
     parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
+    parser.add_argument("--pulse-log", action="store_true",
+                        help="Pi-share table: the server logs at debug level and its own underruns get a column")
     parser.add_argument("--audio", default="",
                         help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
     args = parser.parse_args()
@@ -612,7 +645,7 @@ def main() -> None:
         sweep_table(args.sounds or ["brown", "crickets"], (None, *(float(x) for x in args.shares.split(","))))
     if args.only in (None, "pi") and not args.skip_pi:
         pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio,
-                 not args.no_floor, args.backwards)
+                 not args.no_floor, args.backwards, args.pulse_log)
 
 
 if __name__ == "__main__":

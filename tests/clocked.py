@@ -23,8 +23,11 @@ RATE = 48000
 
 
 class PulseNullSink:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, log: Path | None = None) -> None:
         self.directory = directory
+        self.log = log  # the server's own debug log (its underruns, with times) goes here if given
+        self.started = 0.0  # monotonic time the server was started
+        self.recording_started = 0.0  # monotonic time the last recording started
         self.runtime = directory / "runtime"
         self.process: subprocess.Popen | None = None
 
@@ -42,16 +45,34 @@ class PulseNullSink:
         script.write_text("load-module module-native-protocol-unix auth-anonymous=1\n"
                           "load-module module-null-sink sink_name=bedside format=s32le rate=48000 channels=2\n"
                           "set-default-sink bedside\n")
-        self.process = subprocess.Popen(
-            ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-             "--log-target=stderr"], env={**os.environ, **self.env, "HOME": str(self.directory)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        verbose = ["-vvvv", "--log-time=1"] if self.log is not None else []
+        self.started = time.monotonic()  # the log's times count from about here
+        with open(self.log or os.devnull, "wb") as log:
+            self.process = subprocess.Popen(
+                ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+                 "--log-target=stderr", *verbose], env={**os.environ, **self.env, "HOME": str(self.directory)},
+                stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if subprocess.run(["pactl", "info"], env={**os.environ, **self.env}, capture_output=True).returncode == 0:
                 return self
             time.sleep(0.1)
         raise RuntimeError("pulseaudio did not start")
+
+    def underruns(self, since: float, until: float) -> list[float]:
+        """When (monotonic) the server found a stream's queue empty ("Implicit underrun" in its debug
+        log: the data did not reach it in time), between ``since`` and ``until``; [] without a log.
+        What the client counts and what the recording shows can then be told from the server's own
+        account: a gap with no server underrun was made after the stream, in the monitor's path."""
+        if self.log is None or not self.log.exists():
+            return []
+        times = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if "Implicit underrun" in line and line.startswith("("):
+                at = self.started + float(line[1:line.index("|")])
+                if since <= at <= until:
+                    times.append(at)
+        return times
 
     def stop(self) -> None:
         if self.process is not None:
@@ -73,6 +94,7 @@ class PulseNullSink:
             process = subprocess.Popen(["parec", "-d", "bedside.monitor", "--format=s32le", "--rate=48000",
                                         "--channels=2", "--latency-msec=2", "--raw"],
                                        env={**os.environ, **self.env}, stdout=out, stderr=subprocess.DEVNULL)
+            self.recording_started = time.monotonic()  # frame 0 of the recording, give or take its latency
             try:
                 time.sleep(0.3)
                 yield path
