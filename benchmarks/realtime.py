@@ -422,7 +422,7 @@ def gap_cells(gaps: list[tuple[int, int]]) -> str:
 def short_cell(lines: list[str]) -> str:
     """What the synthesis thread said of the CPU (a spell at a time: synthesis.SHORT_FILLS): the
     knob then leaves the device braced."""
-    said = [line for line in lines if "the sound device is kept full" in line]
+    said = [line for line in lines if "the sound device is kept full" in line and "audio loop came" not in line]
     throttled = sum("quota" in line for line in said)
     return f"{throttled} throttled, {len(said) - throttled} held back" if said else "no"
 

@@ -74,6 +74,14 @@ STALL_S = 5.0
 #: more than played every ~0.2 s here on an idle machine.)
 LATE_SHARE = 0.5
 BRACED_S = 60.0
+#: Braced, the loop waits until a period is free, so it finds about the whole buffer less a period
+#: (less one more where the device counts what it played a period at a time); finding it down by
+#: more than this many periods, the loop was held up: late too. (Before, a braced loop was never
+#: counted late: at 10% of a core, always braced, the exit line said "0 late periods" beside
+#: underruns.)
+LATE_BRACED_PERIODS = 3
+#: A late loop is logged at most this often (with the count so far).
+LATE_LOG_S = 10.0
 #: The device is kept full for BRACED_S after it starts from rest too: the synthesis thread builds
 #: ahead then (the new sound's first minutes), and at 15% of a core the steady fill alone ran dry
 #: there (issue 23's notes).
@@ -161,6 +169,7 @@ class AlsaSink:
         if STARTED_BRACED:
             self._brace()  # a new device is a start
         self.late_wakes = 0
+        self._late_logged = -math.inf
         # Fed by the player only: blocks from the engine, within its limiter's ceiling.
         self._encoder = Encoder(fmt, dither_seed, limited=True)
         self._frame_bytes = 2 * self._encoder.format.sample_bytes
@@ -287,15 +296,16 @@ class AlsaSink:
             batch = frames
         # Late if the device holds less than the fill kept at the last wait (not the one kept now:
         # a hurry just over raises the fill, and what was held to the lower one is not late).
-        first_look = not braced and self._wrote_at is not None and not self._clockless
+        first_look = self._wrote_at is not None and not self._clockless
         look_fill, self._last_fill = min(fill, self._last_fill), fill
+        late_below = look_fill - (LATE_BRACED_PERIODS if braced else 2) * self.period_frames
         try:
             while True:
                 avail = self._pcm.avail()
                 held = self.buffer_frames - avail
-                if first_look and avail >= 0 and held < look_fill - 2 * self.period_frames:
-                    self._late()  # held up since the last write: the CPU is short
-                    headroom = 0
+                if first_look and avail >= 0 and held < late_below:
+                    self._late((look_fill - self.period_frames - held) / self.rate)  # held up since
+                    headroom = 0  # the last write: the CPU is short
                 first_look = False
                 # Running and empty without an underrun: no clock. (A fresh PCM is empty too, but
                 # PREPARED, not running: a clocked device written without a rest first stays clocked.)
@@ -329,8 +339,8 @@ class AlsaSink:
                         time.sleep(timeout / 1000)
                     elif self._wake_poll.poll(timeout):
                         return 0
-                    if time.monotonic() - due > LATE_SHARE * self.period_frames / self.rate:
-                        self._late()
+                    if (late_s := time.monotonic() - due) > LATE_SHARE * self.period_frames / self.rate:
+                        self._late(late_s)
                     continue
                 now = time.monotonic()
                 self._no_room_since = self._no_room_since or now
@@ -352,10 +362,17 @@ class AlsaSink:
         except alsaaudio.ALSAAudioError as error:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
 
-    def _late(self) -> None:
-        """The loop came late: keep the device full for a while (a CPU short once is short again)."""
+    def _late(self, late_s: float) -> None:
+        """The loop came about ``late_s`` late: keep the device full for a while (a CPU short once is
+        short again), and say so at most every LATE_LOG_S: what the journal shows beside an
+        underrun, or instead of one (a line is only formatted and queued here: see logs.queued)."""
         self.late_wakes += 1
         self._brace(short=True)
+        now = time.monotonic()
+        if now - self._late_logged >= LATE_LOG_S:
+            self._late_logged = now
+            log.info("the audio loop came %.0f ms late (%d late periods so far): the sound device is kept full",
+                     1000 * late_s, self.late_wakes)
 
     def cpu_short(self) -> None:
         """Told by the player that the CPU came up short elsewhere (the synthesis thread's work
