@@ -54,6 +54,29 @@ def test_the_count_is_read_and_a_vanished_or_unreadable_cgroup_is_no_quota(tmp_p
     assert Throttling(tmp_path / "missing", tmp_path).count() is None
 
 
+def test_a_tight_quota_is_told_from_a_generous_one_or_none_in_v1_and_v2(tmp_path):
+    """Tight: under TIGHT_SHARE of a core, or able to hold the process back longer than
+    TIGHT_WAIT_S at a time (systemd's CPUQuota= with its 100 ms period). Garbage is no quota."""
+    (tmp_path / "v1").write_text(V1_JOINED)
+    stat = tree(tmp_path, "cpu,cpuacct/system.slice/bedside.service", "nr_throttled 0\n")
+    v1 = Throttling(tmp_path / "v1", tmp_path)
+    for quota, period, tight in ((1000, 10000, 0.10), (1500, 10000, 0.15), (-1, 10000, None),
+                                 (9500, 10000, None), (80000, 100000, 0.80), (99000, 100000, None),
+                                 ("max", 10000, None), (0, 10000, None)):
+        (stat.parent / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+        (stat.parent / "cpu.cfs_period_us").write_text(f"{period}\n")
+        assert v1.tight() == tight, (quota, period)
+    (tmp_path / "v2").write_text(V2)
+    stat = tree(tmp_path, "system.slice/bedside.service", "nr_periods 7\nnr_throttled 5\n")
+    v2 = Throttling(tmp_path / "v2", tmp_path)
+    for text, tight in (("10000 100000\n", 0.10), ("max 100000\n", None), ("60000 100000\n", 0.6),
+                        ("4000 10000\n", 0.4), ("\x00\n", None), ("", None)):
+        (stat.parent / "cpu.max").write_text(text)
+        assert v2.tight() == tight, text
+    (stat.parent / "cpu.max").unlink()
+    assert v2.tight() is None  # no cpu.max, no v1 files: no quota to read
+
+
 def test_a_real_quota_that_holds_a_busy_process_back_is_counted():
     """A process spinning at 10% of a core in a real cgroup: the count rises within a second."""
     try:
@@ -68,6 +91,7 @@ def test_a_real_quota_that_holds_a_busy_process_back_is_counted():
         assert first is not None
         time.sleep(1.0)
         assert throttling.count() >= first + 10  # ~90 of 100 periods in a second
+        assert throttling.tight() == pytest.approx(0.10)
     finally:
         spinner.kill()
         spinner.wait()

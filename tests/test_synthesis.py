@@ -202,6 +202,30 @@ def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
         synthesis.close()
 
 
+def test_a_tight_cpu_quota_says_the_cpu_is_short_before_it_throttles(tmp_path):
+    """Under a tenth of a core the process is short at the first look, throttled yet or not: a
+    cheap sound went a minute unthrottled at 10%, and the knob then took the device down to a
+    margin the sweep's own work ran dry (2026-12-06). A generous quota waits for the count."""
+    (tmp_path / "proc").write_text("0::/system.slice/bedside.service\n")
+    stat = tmp_path / "system.slice" / "bedside.service" / "cpu.stat"
+    stat.parent.mkdir(parents=True)
+    stat.write_text("usage_usec 1000\nnr_periods 40\nnr_throttled 0\nthrottled_usec 0\n")
+    quota = stat.parent / "cpu.max"
+    synthesis = Synthesis(RATE)
+    try:
+        synthesis._throttling = Throttling(tmp_path / "proc", tmp_path)
+        feed = Feed(Quiet())
+        quota.write_text("90000 100000\n")  # 90% of a core, held back at most 10 ms: not tight
+        synthesis._fill(feed)
+        assert synthesis.short_at == -np.inf
+        quota.write_text("10000 100000\n")
+        synthesis._throttle_looked = -np.inf
+        synthesis._fill(feed)
+        assert time.monotonic() - synthesis.short_at < 1.0
+    finally:
+        synthesis.close()
+
+
 class Counting:
     """A source whose every frame says where it is: what the audio thread takes shows its order."""
 

@@ -1,4 +1,5 @@
-"""Whether the kernel is holding this process back for a CPU quota (a cgroup's CPU bandwidth).
+"""Whether the kernel is holding this process back for a CPU quota (a cgroup's CPU bandwidth),
+and whether that quota is tight.
 
 A box may run the service under a quota (systemd's ``CPUQuota=``, a container's CPU limit). Once
 the quota of a scheduling period is used up every thread of the process waits for the next period
@@ -16,6 +17,16 @@ import contextlib
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: A quota under this share of a core is tight: the device is kept full, the knob included, for as
+#: long as it holds. Its throttling alone did not tell soon enough: a cheap sound (white) at 10% of
+#: a core went a minute without being throttled, a knob sweep then took the device down to its
+#: steady 2 periods, and the sweep's own work got the process throttled and the device ran dry
+#: 0.1 s into it (2026-12-06). A box under such a quota gives up the knob's 21 ms for 64.
+TIGHT_SHARE = 0.5
+#: ...as is one that can hold the process back longer than this at a time (period less quota:
+#: systemd's CPUQuota= uses a 100 ms period, so 80% can wait 20 ms, more than the steady fill's
+#: low mark of a period and a half).
+TIGHT_WAIT_S = 0.010
 
 
 def cpu_stat_path(membership: str, root: Path = CGROUP_ROOT) -> Path | None:
@@ -47,6 +58,27 @@ class Throttling:
         self._root = root
         self._path: Path | None = None
         self._looked = False
+
+    def tight(self) -> float | None:
+        """The quota as a share of one core if it is tight (see TIGHT_SHARE, TIGHT_WAIT_S), else
+        None (no quota, a generous one, or none readable). Read each time: a supervisor may
+        change it while the process runs."""
+        if self.count() is None or self._path is None:
+            return None
+        directory = self._path.parent
+        try:
+            if (directory / "cpu.max").exists():  # v2: "max 100000" or "10000 100000" (µs)
+                quota_text, _, period_text = (directory / "cpu.max").read_text().strip().partition(" ")
+            else:  # v1: -1 is no quota
+                quota_text = (directory / "cpu.cfs_quota_us").read_text().strip()
+                period_text = (directory / "cpu.cfs_period_us").read_text().strip()
+            quota, period = int(quota_text), int(period_text)
+        except (OSError, ValueError):
+            return None
+        if quota <= 0 or period <= 0:
+            return None
+        share = quota / period
+        return share if share < TIGHT_SHARE or (period - quota) / 1e6 > TIGHT_WAIT_S else None
 
     def count(self) -> int | None:
         """Throttled scheduling periods so far; None if this process has no quota accounting. The

@@ -83,8 +83,8 @@ INFINITE = 1 << 62
 MIN_SLEEP_S = 0.005
 #: The CPU is short when SHORT_FILLS chunks within SHORT_WITHIN_S took much longer on the clock than
 #: on the CPU (the thread was held back: :func:`held_back`, as CONTENDED), or when the process's CPU quota
-#: throttled it at all (:mod:`bedside.audio.quota`, looked at every THROTTLE_LOOK_S while the thread
-#: works). Then the player keeps the device's deeper margin, knob or not. Measured here, 20 s of
+#: throttled it at all or is tight (:mod:`bedside.audio.quota`, looked at every THROTTLE_LOOK_S while
+#: the thread works). Then the player keeps the device's deeper margin, knob or not. Measured here, 20 s of
 #: steady play each: unlimited and at half a core 0 chunks of ~100 held back for white, brown,
 #: heavy-rain and fire; at 15% of a core 44-45% of heavy-rain's and fire's (4% of brown's, none of
 #: white's); and the quota throttled heavy-rain 8.5 times a second at 10%, 0.8 at 30%, pink 0.65 at
@@ -401,7 +401,9 @@ class Synthesis:
         if now - self._throttle_looked >= THROTTLE_LOOK_S:
             self._throttle_looked = now
             count = self._throttling.count()
-            if count is not None and self._throttled is not None and count > self._throttled:
+            if (share := self._throttling.tight()) is not None:
+                self._short(now, f"the CPU quota is {share:.0%} of a core")
+            elif count is not None and self._throttled is not None and count > self._throttled:
                 self._short(now, "the CPU quota throttles this process")
             self._throttled = count
 
