@@ -94,7 +94,8 @@ class AudioConfig:
         "waits behind before it is heard (512 × 2 at 48 kHz: a detent reaches the DAC in 12 ms, p99 24 ms; "
         "kept at 4, p99 54 ms). With 6 periods it is reached 150 s after a start or the last late wake-up; "
         "while the knob turns (for 10 s after a detent) at once, unless a sound is being built or the CPU is "
-        "short (a late wake-up or underrun in the last minute, or the process throttled by a CPU quota)."),
+        "short (a late wake-up or underrun in the last minute, the process throttled by a CPU quota, or a "
+        "quota under half a core: such a box gives up the knob's 21 ms for the whole buffer's 64)."),
         Between(1, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '
