@@ -63,9 +63,10 @@ class Throttling:
         """The quota as a share of one core if it is tight (see TIGHT_SHARE, TIGHT_WAIT_S), else
         None (no quota, a generous one, or none readable). Read each time: a supervisor may
         change it while the process runs."""
-        if self.count() is None or self._path is None:
+        path = self._stat()
+        if path is None:
             return None
-        directory = self._path.parent
+        directory = path.parent
         try:
             if (directory / "cpu.max").exists():  # v2: "max 100000" or "10000 100000" (µs)
                 quota_text, _, period_text = (directory / "cpu.max").read_text().strip().partition(" ")
@@ -80,17 +81,22 @@ class Throttling:
         share = quota / period
         return share if share < TIGHT_SHARE or (period - quota) / 1e6 > TIGHT_WAIT_S else None
 
-    def count(self) -> int | None:
-        """Throttled scheduling periods so far; None if this process has no quota accounting. The
-        cgroup is looked up at the first call (a supervisor may move the process in after it starts)."""
+    def _stat(self) -> Path | None:
+        """The cgroup's ``cpu.stat``, looked up at the first call (a supervisor may move the process
+        in after it starts); None without quota accounting, or once the cgroup has gone."""
         if not self._looked:
             self._looked = True
             with contextlib.suppress(OSError):
                 self._path = cpu_stat_path(self._membership_file.read_text(), self._root)
-        if self._path is None:
+        return self._path
+
+    def count(self) -> int | None:
+        """Throttled scheduling periods so far; None if this process has no quota accounting."""
+        path = self._stat()
+        if path is None:
             return None
         try:
-            text = self._path.read_text()
+            text = path.read_text()
         except OSError:
             self._path = None  # the cgroup went away: nothing to watch any more
             return None
