@@ -286,6 +286,20 @@ class _ClockPoll:
         return [(-1, 0)]
 
 
+def _modelled_sink(monkeypatch, periods: int, fill_periods: int | None = None):
+    """An AlsaSink (512-frame periods) on the model of a clocked device that runs dry silently, in
+    virtual time: (the clock, the sink, the device)."""
+    from bedside.audio.sinks import alsa
+
+    clock = _Clock()
+    monkeypatch.setattr(alsa, "time", clock)
+    sink = AlsaSink("null", 48000, 512, periods, fill_periods=fill_periods)
+    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
+    sink._pcm, sink._pcm_fds = device, {-1}
+    sink._poll = sink._pcm_poll = _ClockPoll(clock)
+    return clock, sink, device
+
+
 @pytest.mark.parametrize("made_ahead", [False, True], ids=["floats", "words made ahead"])
 def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_alsa_never_said(monkeypatch,
                                                                                               made_ahead):
@@ -297,12 +311,7 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     from bedside.audio.pcm import Encoder
     from bedside.audio.sinks import alsa
 
-    clock = _Clock()
-    monkeypatch.setattr(alsa, "time", clock)
-    sink = AlsaSink("null", 48000, 512, 4)
-    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
-    sink._pcm, sink._pcm_fds = device, {-1}
-    sink._poll = sink._pcm_poll = _ClockPoll(clock)
+    clock, sink, device = _modelled_sink(monkeypatch, 4)
     level = 0.25
 
     def play(seconds: float) -> np.ndarray:
@@ -352,12 +361,7 @@ def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_c
     two seconds, the same every run."""
     from bedside.audio.sinks import alsa
 
-    clock = _Clock()
-    monkeypatch.setattr(alsa, "time", clock)
-    sink = AlsaSink("null", 48000, 512, 6, fill_periods=2)
-    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
-    sink._pcm, sink._pcm_fds = device, {-1}
-    sink._poll = sink._pcm_poll = _ClockPoll(clock)
+    clock, sink, device = _modelled_sink(monkeypatch, 6, fill_periods=2)
     period, started = sink.period_frames, clock.now
     block = np.full((period, 2), 0.25, np.float32)
     held: list[tuple[float, int]] = []  # (seconds since the start, frames queued before the write)
@@ -399,14 +403,8 @@ def test_a_braced_loop_held_up_is_counted_late_and_said_once(monkeypatch, caplog
     device about a period under full; held up past LATE_BRACED_PERIODS periods it is late, even
     though nothing ran dry: at 10% of a core, braced throughout, the exit line said "0 late periods"
     beside underruns. A wait of a period and a half is the device's own granularity, not late."""
-    from bedside.audio.sinks import alsa
 
-    clock = _Clock()
-    monkeypatch.setattr(alsa, "time", clock)
-    sink = AlsaSink("null", 48000, 512, 6, fill_periods=2)
-    device = _SilentUnderrunPcm(clock, sink.buffer_frames, sink.rate, sink.format)
-    sink._pcm, sink._pcm_fds = device, {-1}
-    sink._poll = sink._pcm_poll = _ClockPoll(clock)
+    clock, sink, device = _modelled_sink(monkeypatch, 6, fill_periods=2)
     period = sink.period_frames
     block = np.full((period, 2), 0.25, np.float32)
 
