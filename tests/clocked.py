@@ -62,8 +62,9 @@ class PulseNullSink:
     def underruns(self, since: float, until: float) -> list[float]:
         """When (monotonic) the server found a stream's queue empty ("Implicit underrun" in its debug
         log: the data did not reach it in time), between ``since`` and ``until``; [] without a log.
-        What the client counts and what the recording shows can then be told from the server's own
-        account: a gap with no server underrun was made after the stream, in the monitor's path."""
+        The server's own account beside the client's count (ALSA's pulse plugin forgets an underrun
+        the client writes past before it hears of it) and the recording's gaps (a run of exact zeros
+        with no server underrun was in the samples themselves, e.g. a fade-in's first millisecond)."""
         if self.log is None or not self.log.exists():
             return []
         times = []
@@ -94,7 +95,9 @@ class PulseNullSink:
             process = subprocess.Popen(["parec", "-d", "bedside.monitor", "--format=s32le", "--rate=48000",
                                         "--channels=2", "--latency-msec=2", "--raw"],
                                        env={**os.environ, **self.env}, stdout=out, stderr=subprocess.DEVNULL)
-            self.recording_started = time.monotonic()  # frame 0 of the recording, give or take its latency
+            # When it started; not the time of its frame 0: an idle null sink's monitor is not real
+            # time (the first ~1.9 s went missing), so a gap is placed from the first sound instead.
+            self.recording_started = time.monotonic()
             try:
                 time.sleep(0.3)
                 yield path

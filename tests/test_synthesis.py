@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -179,13 +180,20 @@ def test_chunks_held_back_on_the_clock_say_the_cpu_is_short_and_one_alone_does_n
         synthesis.close()
 
 
-def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
-    """The process's cgroup counting a throttled period (its quota used up, every thread held back
-    until the next) is a short CPU at once: the kernel's own count, not a guess from the clock."""
+def fake_cgroup(tmp_path: Path, stat_text: str) -> Path:
+    """A cgroup v2 tree under ``tmp_path`` with this process in bedside.service (membership in
+    ``tmp_path / "proc"``): its cpu.stat, holding ``stat_text``."""
     (tmp_path / "proc").write_text("0::/system.slice/bedside.service\n")
     stat = tmp_path / "system.slice" / "bedside.service" / "cpu.stat"
     stat.parent.mkdir(parents=True)
-    stat.write_text("usage_usec 1000\nnr_periods 40\nnr_throttled 3\nthrottled_usec 900\n")
+    stat.write_text(stat_text)
+    return stat
+
+
+def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
+    """The process's cgroup counting a throttled period (its quota used up, every thread held back
+    until the next) is a short CPU at once: the kernel's own count, not a guess from the clock."""
+    stat = fake_cgroup(tmp_path, "usage_usec 1000\nnr_periods 40\nnr_throttled 3\nthrottled_usec 900\n")
     synthesis = Synthesis(RATE)
     try:
         synthesis._throttling = Throttling(tmp_path / "proc", tmp_path)
@@ -203,13 +211,10 @@ def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
 
 
 def test_a_tight_cpu_quota_says_the_cpu_is_short_before_it_throttles(tmp_path):
-    """Under a tenth of a core the process is short at the first look, throttled yet or not: a
+    """Under a tight quota (10% of a core) the process is short at the first look, throttled or not: a
     cheap sound went a minute unthrottled at 10%, and the knob then took the device down to a
     margin the sweep's own work ran dry (2026-12-06). A generous quota waits for the count."""
-    (tmp_path / "proc").write_text("0::/system.slice/bedside.service\n")
-    stat = tmp_path / "system.slice" / "bedside.service" / "cpu.stat"
-    stat.parent.mkdir(parents=True)
-    stat.write_text("usage_usec 1000\nnr_periods 40\nnr_throttled 0\nthrottled_usec 0\n")
+    stat = fake_cgroup(tmp_path, "usage_usec 1000\nnr_periods 40\nnr_throttled 0\nthrottled_usec 0\n")
     quota = stat.parent / "cpu.max"
     synthesis = Synthesis(RATE)
     try:
