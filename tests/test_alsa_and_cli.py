@@ -429,6 +429,39 @@ def test_a_braced_loop_held_up_is_counted_late_and_said_once(monkeypatch, caplog
     assert np.all(np.abs(np.concatenate(device.played)[:, 0] - 0.25) < 1e-6)  # nothing ran dry
 
 
+def test_topping_the_device_up_to_a_raised_fill_is_not_late(monkeypatch):
+    """A fill raised (a knob sweep over in a start's first minute; a brace for a switch during
+    steady play) is topped up a period a wake-up: none of those looks is late, though the device
+    holds more than LATE_BRACED_PERIODS under the new fill. Counted late, each was a minute more
+    braced and a knob waiting 64 ms behind it (the latency table's first minute, 2026-12-07).
+    Once the device has come up to it, a loop held up is late again."""
+    from bedside.audio.sinks import alsa
+
+    clock, sink, device = _modelled_sink(monkeypatch, 6, fill_periods=2)
+    period = sink.period_frames
+    block = np.full((period, 2), 0.25, np.float32)
+
+    def play(seconds: float, **kwargs: bool) -> None:
+        until = clock.now + seconds
+        while clock.now < until:
+            sink.write(block[:sink.wait_for_room(period, **kwargs)])
+            clock.sleep(0.0003)
+
+    play(2.0)
+    play(5.0, hurry=True)  # a sweep in the first minute: kept at 2 periods
+    assert sink.queued_before <= 2 * period
+    play(1.0)  # the sweep over: back up to the whole buffer
+    assert sink.late_wakes == 0 and sink.queued_before >= 4 * period
+    play(alsa.BRACED_S + 4 * alsa.FILL_STEP_S)  # down to the steady 2 periods
+    assert sink.late_wakes == 0 and sink.queued_before <= 2 * period
+    play(1.0, brace=True)  # a switch: the whole buffer again
+    assert sink.late_wakes == 0 and sink.queued_before >= 4 * period
+    clock.sleep(3.5 * period / sink.rate)  # and now held up 3.5 periods: late
+    play(0.5, brace=True)
+    assert sink.late_wakes == 1 and sink.underruns == 0
+    assert np.all(np.abs(np.concatenate(device.played)[:, 0] - 0.25) < 1e-6)  # never a gap
+
+
 class _PipePoll:
     """poll() over the device and the command pipe, with a command waiting: the pipe is ready."""
 

@@ -80,6 +80,12 @@ BRACED_S = 60.0
 #: counted late: at 10% of a core, always braced, the exit line said "0 late periods" beside
 #: underruns.)
 LATE_BRACED_PERIODS = 3
+#: A raised fill (a brace, a hurry over) is what a late look is measured against only once the
+#: device is seen within this many periods of it: the period about to be written, and one more
+#: where the device counts what it played a period at a time. Before, it was at once, and topping
+#: the device up a period a wake-up counted late: every switch during steady play, every knob sweep
+#: that ended in a start's first minute (a minute more braced, the knob waiting 64 ms).
+REACHED_PERIODS = 2
 #: A late loop is logged at most this often (with the count so far).
 LATE_LOG_S = 10.0
 #: The device is kept full for BRACED_S after it starts from rest too: the synthesis thread builds
@@ -165,7 +171,7 @@ class AlsaSink:
         self.steady_frames = min(self.buffer_frames, self.period_frames * (fill_periods or self.periods))
         self._braced_until = -math.inf
         self._short_until = -math.inf  # braced because the CPU came up short: not for the knob either
-        self._last_fill = self.buffer_frames  # the fill the last wait kept (see wait_for_room)
+        self._last_fill = self.buffer_frames  # the fill the device was last brought up to (see _wait)
         if STARTED_BRACED:
             self._brace()  # a new device is a start
         self.late_wakes = 0
@@ -294,10 +300,11 @@ class AlsaSink:
         batch = frames if hurry else min(self.buffer_frames, STEADY_BATCH * frames)
         if not self._clockless and frames + headroom < batch:
             batch = frames
-        # Late if the device holds less than the fill kept at the last wait (not the one kept now:
-        # a hurry just over raises the fill, and what was held to the lower one is not late).
+        # Late if the device holds less than the fill it was last brought up to (not the one kept
+        # now: a hurry just over or a brace raises the fill, and while the loop tops the device up
+        # to it, a period a wake-up, what was held to the lower one is not late).
         first_look = self._wrote_at is not None and not self._clockless
-        look_fill, self._last_fill = min(fill, self._last_fill), fill
+        look_fill = self._last_fill = min(fill, self._last_fill)
         late_below = look_fill - (LATE_BRACED_PERIODS if braced else 2) * self.period_frames
         try:
             while True:
@@ -307,6 +314,8 @@ class AlsaSink:
                     self._late((look_fill - self.period_frames - held) / self.rate)  # held up since
                     headroom = 0  # the last write: the CPU is short
                 first_look = False
+                if avail >= 0 and held >= fill - REACHED_PERIODS * self.period_frames:
+                    self._last_fill = fill  # come up to it (less the period about to be written)
                 # Running and empty without an underrun: no clock. (A fresh PCM is empty too, but
                 # PREPARED, not running: a clocked device written without a rest first stays clocked.)
                 if avail >= self.buffer_frames and not self._clockless \
