@@ -225,6 +225,9 @@ def test_a_tight_cpu_quota_says_the_cpu_is_short_before_it_throttles(tmp_path):
         assert synthesis.short_at == -np.inf
         quota.write_text("10000 100000\n")
         synthesis._throttle_looked = -np.inf
+        synthesis._fill(feed)  # the throttle count is looked at again, the quota not yet
+        assert synthesis.short_at == -np.inf
+        synthesis._throttle_looked = synthesis._quota_looked = -np.inf  # QUOTA_LOOK_S later
         synthesis._fill(feed)
         assert time.monotonic() - synthesis.short_at < 1.0
     finally:
