@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from test_quota import V2, tree  # the fake cgroup tree the quota tests build
 
 from bedside.audio import synthesis as synthesis_module
 from bedside.audio.quota import Throttling
@@ -183,11 +184,8 @@ def test_chunks_held_back_on_the_clock_say_the_cpu_is_short_and_one_alone_does_n
 def fake_cgroup(tmp_path: Path, stat_text: str) -> Path:
     """A cgroup v2 tree under ``tmp_path`` with this process in bedside.service (membership in
     ``tmp_path / "proc"``): its cpu.stat, holding ``stat_text``."""
-    (tmp_path / "proc").write_text("0::/system.slice/bedside.service\n")
-    stat = tmp_path / "system.slice" / "bedside.service" / "cpu.stat"
-    stat.parent.mkdir(parents=True)
-    stat.write_text(stat_text)
-    return stat
+    (tmp_path / "proc").write_text(V2)
+    return tree(tmp_path, "system.slice/bedside.service", stat_text)
 
 
 def test_a_cpu_quota_that_throttles_the_process_says_the_cpu_is_short(tmp_path):
