@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from test_quota import V2, tree  # the fake cgroup tree the quota tests build
 
 from bedside.audio import synthesis as synthesis_module
@@ -100,6 +101,23 @@ def test_the_playing_sound_never_runs_dry_while_a_slow_build_is_paced():
         synthesis.close()
 
 
+def playing_in_real_time(feeds: list[Feed], stop: threading.Event, lone_ahead: list[int]) -> threading.Thread:
+    """The audio thread's part, not started: every feed in ``feeds`` plays in real time, a period at
+    a time, until ``stop``; while one plays alone, its frames ahead are noted in ``lone_ahead``."""
+    def consume() -> None:
+        started, taken = time.monotonic(), {}
+        while not stop.is_set():
+            due = int((time.monotonic() - started) * RATE) // 512 * 512
+            for feed in list(feeds):
+                if due > taken.setdefault(id(feed), due):
+                    feed.render(due - taken[id(feed)])
+                    taken[id(feed)] = due
+            if len(feeds) == 1:
+                lone_ahead.append(feeds[0].ahead)
+            time.sleep(512 / RATE)
+    return threading.Thread(target=consume, daemon=True)
+
+
 def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypatch):
     """Large chunks wake the thread less often, but at 10% of a core they underran at the switch:
     a lone feed, once the last build is STEADY_AFTER_S old, is kept a STEADY_CHUNK further ahead
@@ -117,20 +135,7 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
     stop = threading.Event()
     feeds: list[Feed] = []
     lone_ahead: list[int] = []  # the first feed's frames ahead, period by period, while it plays alone
-
-    def consume() -> None:  # the audio thread: every feed plays in real time, a period at a time
-        started, taken = time.monotonic(), {}
-        while not stop.is_set():
-            due = int((time.monotonic() - started) * RATE) // 512 * 512
-            for feed in list(feeds):
-                if due > taken.setdefault(id(feed), due):
-                    feed.render(due - taken[id(feed)])
-                    taken[id(feed)] = due
-            if len(feeds) == 1:
-                lone_ahead.append(feeds[0].ahead)
-            time.sleep(512 / RATE)
-
-    consumer = threading.Thread(target=consume, daemon=True)
+    consumer = playing_in_real_time(feeds, stop, lone_ahead)
     try:
         feeds.append(prepared(synthesis, Counted))
         consumer.start()
@@ -153,6 +158,46 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
     # or two of the thread's own wake-up) ready.
     assert min(lone_ahead) >= synthesis.ahead - 2048, min(lone_ahead)
     assert switch and all(frames == synthesis.chunk for frames, _ in switch), switch
+
+
+@pytest.mark.parametrize("short", [False, True], ids=["plentiful", "short"])
+def test_a_steady_top_up_is_several_chunks_in_one_wake_up_unless_the_cpu_is_short(monkeypatch, short):
+    """A wake-up with cold caches cost more than the chunk it rendered: with the CPU plentiful, a
+    lone feed in steady play is topped up by STEADY_PIECES chunks back to back, a wake-up a quarter
+    as often; on a short CPU (a quota) by one, as was measured clean at 10% of a core."""
+    monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.2)
+    synthesis = Synthesis(RATE, steady_chunk=4096, steady_pieces=3)
+    rendered: list[tuple[float, int]] = []  # (when, frames) for every chunk
+
+    class Timed(Quiet):
+        def render(self, frames: int) -> np.ndarray:
+            rendered.append((time.monotonic(), frames))
+            return super().render(frames)
+
+    stop, feeds, lone_ahead = threading.Event(), [], []
+    consumer = playing_in_real_time(feeds, stop, lone_ahead)
+    try:
+        if short:
+            synthesis.short_at = time.monotonic()  # as the quota's look says, within PLENTY_AFTER_S
+        feeds.append(prepared(synthesis, Timed))
+        consumer.start()
+        time.sleep(0.6)  # past STEADY_AFTER_S
+        rendered.clear()
+        lone_ahead.clear()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        consumer.join(5)
+        synthesis.close()
+    wake_ups: list[list[int]] = []  # the chunks of each wake-up: rendered within 40 ms of each other
+    for index, (when, frames) in enumerate(rendered):
+        if index == 0 or when - rendered[index - 1][0] > 0.04:
+            wake_ups.append([])
+        wake_ups[-1].append(frames)
+    pieces = 1 if short else 3
+    assert len(wake_ups) >= 2 and all(chunks == [4096] * pieces for chunks in wake_ups[1:]), wake_ups
+    assert max(lone_ahead) >= synthesis.ahead + (pieces - 1) * 4096, (max(lone_ahead), synthesis.ahead)
+    assert max(lone_ahead) <= synthesis.ahead + pieces * 4096, (max(lone_ahead), synthesis.ahead)
 
 
 class HeldBack:

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Frames rendered at a time while a sound is built, primed or crossfaded in (85 ms at 48 kHz).
 #: Once a single sound has played on its own for STEADY_AFTER_S, its feed is kept one STEADY_CHUNK
-#: further ahead (0.68-1.02 s) and topped up by one STEADY_CHUNK a wake-up, ~2.9 wake-ups a second.
+#: further ahead (0.68-1.02 s) and topped up by one STEADY_CHUNK a wake-up, ~2.9 wake-ups a second
+#: (with the CPU plentiful, by STEADY_PIECES of them: 0.68-2.05 s, 0.73 wake-ups a second).
 #: A thread that has just woken pays for cold caches on this VM: heavy-rain's chunk of 4096 costs
 #: 0.57 ms back to back and 0.81 after a sleep of 1 ms, 1.1-1.3 after 5-85 ms, so wake-ups, not
 #: frames, were most of the synthesis thread's CPU in steady play (41 s per audio hour against 20
@@ -48,6 +49,19 @@ STEADY_CHUNK = 16384
 #: A switch is over (the crossfade, the controller's own work after it) this long after the last
 #: sound was built: from then on a lone feed is kept a STEADY_CHUNK further ahead.
 STEADY_AFTER_S = 5.0
+#: While the CPU has not been short (SHORT_FILLS) for PLENTY_AFTER_S, a steady top-up is
+#: STEADY_PIECES steady chunks back to back (1.37 s, a wake-up every 1.37 s instead of 0.34) and
+#: the feed is kept that much further ahead. The wake-ups, not the frames, were the dearer part:
+#: paced like the thread, heavy-rain cost 18-25 CPU s per audio hour in chunks of 16,384 frames
+#: and 12-15 in 65,536 (10-12 back to back, either size), stream 16-18 and 10.5, fire 18 and 11-12
+#: (2026-12-07). In the daemon (its threads' own CPU, two rounds each way, 20 s of steady play)
+#: the synthesis thread came down 15-30%: heavy-rain 6.3 -> 4.4 ms a second, summer-night 6.2 ->
+#: 4.8, distant-thunder 7.4 -> 6.3, fire 5.7 -> 4.6, stream 5.6 -> 4.3. Pieces, not one large chunk: a piece's temporary arrays stay the size they were
+#: (peak RSS), and a switch or a short CPU is seen between pieces. On a short CPU (a quota, a
+#: held-back thread) one piece a wake-up, as measured clean at 10% and 12% of a core: four
+#: pieces back to back there would be ~4 ms of CPU, four of a quota's 10 ms periods.
+STEADY_PIECES = 4
+PLENTY_AFTER_S = 60.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
 #: LOW_CHUNKS (0.34 s). A lone feed in steady play: both a STEADY_CHUNK higher (1.02 and 0.68 s).
 AHEAD_CHUNKS = 8
@@ -245,9 +259,9 @@ class Synthesis:
     """The synthesis thread: prepares sounds and keeps every live feed ahead of the audio thread."""
 
     def __init__(self, rate: int, chunk: int = CHUNK, ahead_chunks: int = AHEAD_CHUNKS,
-                 steady_chunk: int = STEADY_CHUNK) -> None:
+                 steady_chunk: int = STEADY_CHUNK, steady_pieces: int = STEADY_PIECES) -> None:
         self.chunk = chunk
-        self.steady_chunk = steady_chunk
+        self.steady_chunk, self.steady_pieces = steady_chunk, steady_pieces
         self.ahead = chunk * ahead_chunks
         self.low = chunk * min(LOW_CHUNKS, ahead_chunks - 1)
         self._rate = rate
@@ -354,22 +368,29 @@ class Synthesis:
         many frames it can play before it is down to the low mark (``INFINITE`` with no feeds).
 
         Once one feed is below the low mark, every feed is filled to the top before sleeping. A lone
-        feed in steady play has both marks a STEADY_CHUNK higher and one chunk of that size fills
-        it. (A method of its own so that no strong reference to a feed outlives it.)
+        feed in steady play has its low mark a STEADY_CHUNK higher and its top STEADY_PIECES of them
+        (one on a short CPU) and they fill it. (A method of its own so that no strong reference to a
+        feed outlives it.)
         """
         live = self._live_feeds()
         if not live:
             return INFINITE
         hungriest = min(live, key=lambda f: f.ahead)
-        steady = (len(live) == 1 and not self._jobs and time.monotonic() - self._built_at > STEADY_AFTER_S)
-        top, low = (self.ahead + self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
+        now = time.monotonic()
+        steady = (len(live) == 1 and not self._jobs and now - self._built_at > STEADY_AFTER_S)
+        pieces = self.steady_pieces if now - self.short_at > PLENTY_AFTER_S else 1
+        top, low = (self.ahead + pieces * self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
         if hungriest.ahead >= top or (not self._topping_up and hungriest.ahead > low):
             self._topping_up = False
             return hungriest.ahead - low
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
         if steady and not self._critical:
-            self._fill(hungriest, self.steady_chunk)
-            # One chunk a wake-up: above the usual ahead mark, sleep until the low mark again.
+            short_at = self.short_at
+            for _ in range(pieces):  # back to back, while the caches are warm
+                self._fill(hungriest, self.steady_chunk)
+                if self._jobs or self.short_at != short_at:
+                    break  # a switch waits for no more pieces; a short CPU gets one a wake-up
+            # One top-up a wake-up: above the usual ahead mark, sleep until the low mark again.
             self._topping_up = hungriest.ahead < self.ahead
             return None if self._topping_up else hungriest.ahead - low
         self._topping_up = True
