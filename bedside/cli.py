@@ -259,8 +259,9 @@ def cmd_play(args: argparse.Namespace, config: Config, catalog: dict[str, Sound]
     from bedside.audio.output import ResilientOutput
     from bedside.audio.sinks import AudioDeviceError
     from bedside.audio.sinks.alsa import AlsaSink
-    from bedside.daemon import SWITCH_INTERVAL_S
+    from bedside.daemon import SWITCH_INTERVAL_S, one_heap
 
+    one_heap()  # as the daemon: its synthesis and audio threads share one C heap
     sound = lookup(catalog, args.sound or config.sound.default)
     sound_seed, dither_seed = seeds(args.seed)
     try:

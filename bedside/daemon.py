@@ -11,6 +11,7 @@ submits commands or reads snapshots, which one dispatcher thread hands to the li
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import gc
 import logging
@@ -64,6 +65,22 @@ RELOAD_QUIET_S, RELOAD_MAX_DELAY_S = 0.25, 1.0
 #: is 5 ms). The synthesis thread's Python glue then delays the audio thread by a fraction of a
 #: millisecond of CPU time; on a CPU held to a share, a millisecond of CPU can be several of wall.
 SWITCH_INTERVAL_S = 0.0002
+#: glibc's mallopt parameter for how many heaps (arenas) the process may have. By default each
+#: thread that allocates gets one of its own: the synthesis thread's chunks are made in its heap
+#: and freed by the audio thread, and every heap keeps free pages of its own. One heap for the
+#: process (the GIL serialises the allocations anyway): peak RSS 1.0-1.6 MiB lower in steady play
+#: (heavy-rain 62.4 -> 61.4, distant-thunder 62.0 -> 60.4, summer-night 61.6 -> 60.0 MiB,
+#: 2026-12-07), against a budget of 64.
+M_ARENA_MAX = -8
+
+
+def one_heap() -> bool:
+    """Every thread allocates from one C heap (see M_ARENA_MAX); False where the C library has no
+    such setting (not glibc): nothing is lost but the memory."""
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1))
+    except (OSError, AttributeError):
+        return False
 
 
 class Waker:
@@ -214,6 +231,7 @@ class Daemon:
 
     def run(self) -> int:
         """Play until asked to exit; returns the exit code. Logging goes through a queue meanwhile."""
+        one_heap()  # before the logging, synthesis and audio threads allocate
         with queued():
             return self._run()
 
