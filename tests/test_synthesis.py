@@ -161,12 +161,16 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
 
 
 @pytest.mark.parametrize("short", [False, True], ids=["plentiful", "short"])
-def test_a_steady_top_up_is_several_chunks_in_one_wake_up_unless_the_cpu_is_short(monkeypatch, short):
+def test_a_steady_top_up_is_several_chunks_in_one_wake_up_unless_the_cpu_is_short(monkeypatch, tmp_path, short):
     """A wake-up with cold caches cost more than the chunk it rendered: with the CPU plentiful, a
     lone feed in steady play is topped up by STEADY_PIECES chunks back to back, a wake-up a quarter
     as often; on a short CPU (a quota) by one, as was measured clean at 10% of a core."""
     monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.2)
+    # Plentiful whatever else runs here: no quota, no throttling, no chunk held back on the clock.
+    fake_cgroup(tmp_path, "usage_usec 1000\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+    monkeypatch.setattr(synthesis_module, "held_back", lambda cpu_s, wall_s: False)
     synthesis = Synthesis(RATE, steady_chunk=4096, steady_pieces=3)
+    synthesis._throttling = Throttling(tmp_path / "proc", tmp_path)
     rendered: list[tuple[float, int]] = []  # (when, frames) for every chunk
 
     class Timed(Quiet):
