@@ -58,9 +58,9 @@ STEADY_AFTER_S = 5.0
 #: the synthesis thread came down 15-30%: heavy-rain 6.3 -> 4.4 ms a second, summer-night 6.2 ->
 #: 4.8, distant-thunder 7.4 -> 6.3, fire 5.7 -> 4.6, stream 5.6 -> 4.3. Pieces, not one large
 #: chunk: a piece's temporary arrays stay the size they were (peak RSS), and a switch or a short
-#: CPU is seen between pieces. On a short CPU (a quota, a
-#: held-back thread) one piece a wake-up, as measured clean at 10% and 12% of a core: four
-#: pieces back to back there would be ~4 ms of CPU, four of a quota's 10 ms periods.
+#: CPU is seen between pieces. On a short CPU (a quota, a held-back thread) one piece a wake-up,
+#: as measured clean at 10% and 12% of a core: four pieces back to back there would be ~4 ms of
+#: CPU, four of a quota's 10 ms periods.
 STEADY_PIECES = 4
 PLENTY_AFTER_S = 60.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
