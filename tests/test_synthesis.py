@@ -121,8 +121,8 @@ def playing_in_real_time(feeds: list[Feed], stop: threading.Event, lone_ahead: l
 def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypatch):
     """Large chunks wake the thread less often, but at 10% of a core they underran at the switch:
     a lone feed, once the last build is STEADY_AFTER_S old, is kept a STEADY_CHUNK further ahead
-    and topped up by one STEADY_CHUNK a wake-up (so a switch finds it at least the usual ahead mark
-    full), while building, priming and a crossfade (two feeds) stay at CHUNK."""
+    and topped up in STEADY_CHUNKs (so a switch finds it at least the usual ahead mark full),
+    while building, priming and a crossfade (two feeds) stay at CHUNK."""
     monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.3)
     synthesis = Synthesis(RATE)
     sizes: list[tuple[int, int]] = []  # (frames, feeds playing) for every chunk rendered
@@ -153,7 +153,7 @@ def test_steady_play_tops_up_in_large_chunks_and_a_switch_in_small_ones(monkeypa
         synthesis.close()
     first = steady.index((synthesis.steady_chunk, 1))
     assert steady[first:].count((synthesis.steady_chunk, 1)) >= 4, steady
-    assert (synthesis.chunk, 1) not in steady[first:], steady  # one chunk a wake-up, no pieces after it
+    assert (synthesis.chunk, 1) not in steady[first:], steady  # steady chunks only, no small pieces after them
     # Never down to the low mark it had before: a switch finds the usual ahead mark (less a period
     # or two of the thread's own wake-up) ready.
     assert min(lone_ahead) >= synthesis.ahead - 2048, min(lone_ahead)

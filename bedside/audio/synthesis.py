@@ -64,7 +64,8 @@ STEADY_AFTER_S = 5.0
 STEADY_PIECES = 4
 PLENTY_AFTER_S = 60.0
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
-#: LOW_CHUNKS (0.34 s). A lone feed in steady play: both a STEADY_CHUNK higher (1.02 and 0.68 s).
+#: LOW_CHUNKS (0.34 s). A lone feed in steady play: both a STEADY_CHUNK higher (1.02 and 0.68 s),
+#: the top STEADY_PIECES of them higher with the CPU plentiful (2.05 s).
 AHEAD_CHUNKS = 8
 LOW_CHUNKS = 4
 #: A top-up runs at most TOP_UP_SPEED times faster than the sound plays, and after each chunk (or
