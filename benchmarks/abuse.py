@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 from broker import free_port
 from clocked import PulseNullSink
 from probe import playing_on_pulse
+from scratch import scratch
 
 
 def rss_mib(pid: int) -> float:
@@ -77,7 +77,7 @@ def slowloris(port: int, count: int, seconds: float) -> None:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch()
     (tmp / "pulse").mkdir()
     pulse = PulseNullSink(tmp / "pulse").start()
     port = free_port()

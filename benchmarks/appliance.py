@@ -19,17 +19,16 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from scratch import scratch
 
 
 def press_latency(presses: int) -> tuple[np.ndarray, float]:
     from probe import start_daemon, tap_first_sound
 
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch()
     config = tmp / "bedside.toml"
     config.write_text(f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.1\nstop_fade_s = 0.1\n'
                       f'[state]\ndirectory = "{tmp}"\n')
@@ -61,7 +60,7 @@ def press_latency(presses: int) -> tuple[np.ndarray, float]:
 def start_to_ready(runs: int) -> tuple[list[float], int]:
     times, rss = [], 0
     for i in range(runs):
-        tmp = Path(tempfile.mkdtemp())
+        tmp = scratch()
         (tmp / "state.json").write_text(json.dumps({"sound": "rain", "volume": 50, "playing": True}))
         config = tmp / "bedside.toml"
         config.write_text(f'[audio]\ndevice = "null"\n[state]\ndirectory = "{tmp}"\nresume_on_boot = true\n')

@@ -23,7 +23,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 from broker import Broker, free_port
 from clocked import PulseNullSink
 from probe import playing_on_pulse
+from scratch import scratch
 
 
 class Echoes:
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--offs", type=int, default=10)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch()
     broker = Broker(tmp).start()
     (tmp / "pulse").mkdir()
     pulse = PulseNullSink(tmp / "pulse").start()

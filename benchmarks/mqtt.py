@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,13 +22,14 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from broker import Broker, Listener
 from probe import start_daemon, tap_first_sound
+from scratch import scratch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=50)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch()
     broker = Broker(tmp).start()
     config = tmp / "bedside.toml"
     config.write_text(f'[audio]\ndevice = "null"\n[sound]\nfade_in_s = 0.1\nstop_fade_s = 0.1\n'

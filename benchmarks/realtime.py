@@ -32,7 +32,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -51,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
 from probe import as_installed
+from scratch import scratch
 from web import cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
 
 from bedside.config import AudioConfig
@@ -77,7 +77,7 @@ def sox_seconds_per_hour(seconds: int) -> float:
 
 
 def appliance_dir(sound: str | None, device: str = "null", extra: str = "") -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix="bedside-bench-"))
+    tmp = scratch("bedside-bench-")
     state = {"sound": sound or "brown", "volume": 50, "playing": sound is not None}
     (tmp / "state.json").write_text(json.dumps(state))
     (tmp / "bedside.toml").write_text(f'[audio]\ndevice = "{device}"\n{extra}[state]\ndirectory = "{tmp}"\n'
@@ -212,7 +212,7 @@ def c_wake_floor(period_s: float, seconds: float) -> float | None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
-    folder = Path(tempfile.mkdtemp(prefix="bedside-waker-"))
+    folder = scratch("bedside-waker-")
     (folder / "waker.c").write_text(C_WAKER)
     subprocess.run([cc, "-O2", "-o", str(folder / "waker"), str(folder / "waker.c")], check=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -356,7 +356,7 @@ def floor_players(seconds: float, period: int, periods: int) -> list[tuple[str, 
     """The least a player can be, on the same device and buffer as bedside's steady fill: ``aplay``
     (C, a file of sox's brown noise) and the least Python loop. (label, command, how it reports a
     dry device: "aplay" prints a line per underrun, "count" prints the total)."""
-    noise = Path(tempfile.mkdtemp(prefix="bedside-floor-")) / "brown.raw"
+    noise = scratch("bedside-floor-") / "brown.raw"
     subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", "-b", "16", "-e", "signed", "-t", "raw", str(noise),
                     "synth", str(seconds), "brownnoise", "vol", "0.3"], check=True)
     return [
@@ -389,7 +389,7 @@ def held_run(share: float, pulse: PulseNullSink,
     gaps in what was heard, the host's stalls meanwhile and when (monotonic) the server itself found
     the stream's queue empty while it still sounded (only with ``--pulse-log``)."""
     limit = CpuLimit(f"bedside-bench-{os.getpid()}", share)
-    recording = Path(tempfile.mkdtemp()) / "monitor.raw"
+    recording = scratch() / "monitor.raw"
     try:
         with StallWatch() as cpus, pulse.recording(recording):
             result = play(limit)
@@ -439,7 +439,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
           "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) "
           "| the server's own underruns (s from READY=1) |")
     print("|---|---:|---:|---:|---|---:|---:|---|---|---|")
-    directory = Path(tempfile.mkdtemp(prefix="bedside-pulse-"))
+    directory = scratch("bedside-pulse-")
     pulse = PulseNullSink(directory, log=directory / "pulse.log" if pulse_log else None).start()
     totals: dict[float, list[int]] = {share: [] for share in shares}
     told: list[str] = []  # the daemon's own lines from each run that underran
@@ -485,7 +485,7 @@ def sweep_table(sounds: list[str], shares: tuple[float | None, ...], rounds: int
     print("| sound | CPU limit | untouched, ms CPU a second | sweeping, ms CPU a second | per detent, ms "
           "| underruns (the daemon's count) |")
     print("|---|---|---:|---:|---:|---:|")
-    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    pulse = PulseNullSink(scratch("bedside-pulse-")).start()
     try:
         for sound in sounds:
             for share in shares:
@@ -548,7 +548,7 @@ def latency_table(detents: int, extra: str = "", sound: str = "brown") -> None:
     from bedside.config import load
     from bedside.daemon import Daemon
 
-    pulse = PulseNullSink(Path(tempfile.mkdtemp(prefix="bedside-pulse-"))).start()
+    pulse = PulseNullSink(scratch("bedside-pulse-")).start()
     os.environ.update(pulse.env)
     tmp = appliance_dir(sound, "pulse", extra)
     daemon = Daemon(load(tmp / "bedside.toml"), simulate_pins=True, keyboard=False, seed=1)
