@@ -124,3 +124,28 @@ def test_the_channel_by_channel_products_are_numpys_broadcast_products_to_the_bi
     assert scaled_frames(frames, gains).dtype == (frames * gains[:, None]).dtype
     assert np.array_equal(spread(mono, pan), mono[:, None] * pan)
     assert np.array_equal(spread(mono, per_frame_pans), mono[:, None] * per_frame_pans)
+
+
+def test_the_loudness_hold_evens_out_minutes_with_a_ramp_after_each_measured_cell_and_no_step():
+    """A source 2 dB above its long-run loudness for minutes is turned down by those 2 dB (the
+    running mean's minute, five times over); the gain moves by a straight line over the cell after
+    each measured one (one in steady.EVERY) and holds between: no frame-to-frame step."""
+    from bedside.audio.loudness import loudness_lufs
+    from bedside.audio.synth.steady import CELL, EVERY, Steady
+
+    noise = (np.random.default_rng(3).standard_normal((EVERY * CELL, 2)) * 0.05).astype(np.float32)
+
+    class Repeating:
+        def render(self, frames: int) -> np.ndarray:
+            assert frames == len(noise)
+            return noise.copy()
+
+    held = Steady(Repeating(), RATE, loudness_lufs(np.tile(noise, (20, 1)), RATE) - 2.0)
+    blocks = int(300 * RATE / len(noise))
+    gains = np.concatenate([held.render(len(noise))[:, 0] / noise[:, 0] for _ in range(blocks)])
+    assert 20 * np.log10(gains[-1]) == pytest.approx(-2.0, abs=0.15)
+    cells = gains.reshape(-1, CELL)
+    moving = np.flatnonzero(np.ptp(cells, axis=1) > 1e-6)
+    assert len(moving) >= blocks - 1  # it turned after every measured cell, a little at a time ...
+    assert np.all(moving % EVERY == 1)  # ... only over the cell after a measured one
+    assert np.abs(np.diff(gains)).max() < 1e-5  # by straight lines: the largest step is a ramp's
