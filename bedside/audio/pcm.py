@@ -91,6 +91,17 @@ class Encoder:
             return np.ascontiguousarray(ints.view(np.uint8).reshape(-1, 4)[:, 1:])
         return ints
 
+    def encode_scaled(self, block: np.ndarray, gain: np.float32) -> np.ndarray:
+        """``encode(block * gain)`` as a new array, for a block whose peak times ``gain`` is known to
+        stay below full scale (a chunk the engine's limiter would leave alone): 32-bit words in one
+        pass instead of four (the same words: the scale is a power of two, so the product rounds
+        once either way), other formats as :meth:`encode`."""
+        if self.format.name == "S32_LE" and block.dtype == np.float32:
+            words = np.empty(block.shape, "<i4")
+            np.multiply(block, np.float32(gain) * _S32_SCALE, out=words, casting="unsafe")
+            return words
+        return self.encode(block * gain)
+
     def _encode_16(self, block: np.ndarray) -> np.ndarray:
         n = block.size
         if len(self._scaled) < n:

@@ -178,14 +178,14 @@ class Feed:
     def fill(self, chunk: int) -> None:
         """Render one more chunk (synthesis thread)."""
         frames = self.source.render(chunk)
-        peak = float(np.abs(frames).max())
+        peak = float(max(frames.max(), -frames.min()))  # |x|'s largest, without an |x| array
         peak = peak if peak <= 1e9 else math.inf  # NaN: never "low"
         key = self.words
         words = None
         if key is not None and peak * float(key[0]) < key[2]:  # the engine's own test: no limiter
             encoder = self._encoders.get(key[1]) or self._encoders.setdefault(key[1], Encoder(key[1]))
             # The same float32 product the engine's steady period makes, and the sink's encoding of it.
-            words = encoder.encode(frames * key[0])
+            words = encoder.encode_scaled(frames, key[0])
         self._chunks.append((frames, peak, words, key if words is not None else None))
         self.produced += chunk
         self._filled.set()
