@@ -83,6 +83,16 @@ def one_heap() -> bool:
         return False
 
 
+def name_threads() -> None:
+    """Give each running thread its Python name in the kernel too (Python 3.11 does not), so that
+    ``top -H`` or ``ps -L`` on the Pi says which one spends the CPU: "audio", "synthesis", "web"."""
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.native_id is None:
+            continue
+        with contextlib.suppress(OSError):  # not Linux, or the thread ended meanwhile
+            Path(f"/proc/self/task/{thread.native_id}/comm").write_text(thread.name[:15])
+
+
 class Waker:
     """Wakes a thread waiting in :meth:`wait` from any thread or a signal handler: one byte on a
     socket pair. No lock is taken (see Daemon.__init__), and a signal that arrives during the wait
@@ -321,6 +331,7 @@ class Daemon:
         events.start()
         audio.start()
         scheduler.start()
+        name_threads()
         stopping_since: float | None = None
         stuck = False
         try:

@@ -14,6 +14,9 @@
 4. Knob detent -> first changed sample at the DAC on the clocked device: the time until the block
    holding the change is handed to ALSA, plus what ALSA still had queued before it.
 5. Only when asked (``--only sweep``): what a knob sweep costs the process, unlimited and at a share.
+6. Only when asked (``--only threads``): the process thread by thread, each beside its floor in the
+   same window (the audio thread beside the least loop, the synthesis thread beside the sound's
+   synthesis alone): what the daemon adds to the work the sound itself needs.
 
 Usage: python benchmarks/realtime.py [--seconds 30] [--pi-seconds 90] [--detents 200] [--skip-pi]
 """
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
 from probe import as_installed
 from scratch import scratch
-from web import cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
+from web import cpu_s, thread_cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
 
 from bedside.config import AudioConfig
 from bedside.sounds import builtin_sounds
@@ -254,6 +257,65 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
         print(f"| {sound or 'stopped'} | {r['startup_cpu']:.2f} | {hour:.1f} | {hour / sox:.1f} | {least:.1f} | "
               f"{hour / least:.2f} | {sliced} | {r['ready_s']:.2f} | {r['maxrss_mib']:.0f} |", flush=True)
     print(f"\nThe least loop ranged {min(leasts):.1f}–{max(leasts):.1f} s per audio hour over the run.")
+
+
+
+#: A sound's synthesis alone, paced as the synthesis thread paces it with the CPU plentiful
+#: (STEADY_PIECES chunks of STEADY_CHUNK back to back, then a sleep to the next top-up): the least
+#: the daemon's synthesis thread can cost for that sound, measured beside it.
+PACED_RENDER = """
+import sys, time
+import numpy as np
+from bedside.audio.synthesis import STEADY_CHUNK, STEADY_PIECES
+from bedside.sounds import builtin_sounds
+source = builtin_sounds()[sys.argv[1]].make(48000, np.random.SeedSequence(1))
+step, next_at = STEADY_PIECES * STEADY_CHUNK / 48000, time.monotonic()
+while True:
+    for _ in range(STEADY_PIECES):
+        source.render(STEADY_CHUNK)
+    next_at += step
+    time.sleep(max(0.0, next_at - time.monotonic()))
+"""
+
+
+def thread_table(seconds: float, sounds: list[str]) -> None:
+    """Where the daemon's CPU goes, thread by thread, each beside its own floor in the same window:
+    the audio thread beside the least Python loop, the synthesis thread beside the same sound's
+    synthesis alone (:data:`PACED_RENDER`). The whole against the least loop is the cost table's
+    ratio; against the least loop plus the synthesis alone it is what the daemon adds to the work
+    the sound itself needs, whatever this VM's wake-ups cost that hour."""
+    audio = AudioConfig()
+    print(f"\n### Thread by thread, each beside its floor ({seconds:.0f} s of steady play from 10 s after "
+          "READY=1, ALSA `null`; ms of CPU a second)\n")
+    print("| sound | audio thread | least loop | × | synthesis thread | the synthesis alone | × | other threads "
+          "| whole | whole ÷ least loop | whole ÷ (least loop + synthesis alone) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sound in sounds:
+        tmp = appliance_dir(sound, "null")
+        process, server = start_ready(tmp, {}, subprocess.DEVNULL, None)
+        beside = [subprocess.Popen([sys.executable, "-c", LEAST_LOOP, str(audio.period_frames), str(audio.rate),
+                                    "1e9"], stdout=subprocess.DEVNULL),
+                  subprocess.Popen([sys.executable, "-c", PACED_RENDER, sound], stdout=subprocess.DEVNULL)]
+        try:
+            time.sleep(10)
+            before, floors, t0 = thread_cpu_s(process.pid), [cpu_s(p.pid) for p in beside], time.monotonic()
+            time.sleep(seconds)
+            after, window = thread_cpu_s(process.pid), time.monotonic() - t0
+            least, alone = ((cpu_s(p.pid) - floor) / window * 1e3 for p, floor in zip(beside, floors, strict=True))
+        finally:
+            for other in beside:
+                other.terminate()
+                other.wait(10)
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
+            server.close()
+        spent = {name: (cpu - before.get(name, 0.0)) / window * 1e3 for name, cpu in after.items()}
+        player, synthesis = spent.pop("audio", 0.0), spent.pop("synthesis", 0.0)
+        rest = sum(spent.values())
+        whole = player + synthesis + rest
+        print(f"| {sound} | {player:.2f} | {least:.2f} | {player / least:.2f} | {synthesis:.2f} | {alone:.2f} "
+              f"| {synthesis / alone:.2f} | {rest:.2f} | {whole:.2f} | {whole / least:.2f} "
+              f"| {whole / (least + alone):.2f} |", flush=True)
 
 
 #: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch (a start's first
@@ -622,8 +684,9 @@ def main() -> None:
     parser.add_argument("--skip-pi", action="store_true")
     parser.add_argument("--no-floor", action="store_true",
                         help="Pi-share table: leave out the least players (aplay, the least Python loop)")
-    parser.add_argument("--only", choices=("cost", "pi", "latency", "sweep"),
-                        help="one table; 'sweep' (what a knob sweep costs, unlimited and at --shares) only when asked")
+    parser.add_argument("--only", choices=("cost", "pi", "latency", "sweep", "threads"),
+                        help="one table; 'sweep' (what a knob sweep costs, unlimited and at --shares) and "
+                             "'threads' (the daemon thread by thread beside its floors) only when asked")
     parser.add_argument("--sounds", nargs="+",
                         help="for the cost and Pi-share tables: these sounds only; the latency table plays the first")
     parser.add_argument("--backwards", action="store_true",
@@ -641,6 +704,8 @@ def main() -> None:
         latency_table(args.detents, audio, (args.sounds or ["brown"])[0])
     if args.only in (None, "cost"):
         cost_table(args.seconds, args.sounds)
+    if args.only == "threads":
+        thread_table(args.seconds, args.sounds or ["brown", "heavy-rain", "summer-night", "distant-thunder", "birds"])
     if args.only == "sweep":
         sweep_table(args.sounds or ["brown", "crickets"], (None, *(float(x) for x in args.shares.split(","))))
     if args.only in (None, "pi") and not args.skip_pi:

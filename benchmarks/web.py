@@ -27,15 +27,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_s(pid: int) -> float:
-    """CPU time of every thread, in nanoseconds (schedstat): clock ticks are too coarse for an idle box."""
-    total = 0
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of ``pid`` by name (schedstat; threads of one name summed)."""
+    out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            total += int((task / "schedstat").read_text().split()[0])
+            name = (task / "comm").read_text().strip()
+            out[name] = out.get(name, 0.0) + int((task / "schedstat").read_text().split()[0]) / 1e9
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended meanwhile
-    return total / 1e9
+    return out
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time of every thread, in seconds (schedstat): clock ticks are too coarse for an idle box."""
+    return sum(thread_cpu_s(pid).values())
 
 
 def peak_rss_mib(pid: int) -> float:

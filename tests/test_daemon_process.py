@@ -160,6 +160,9 @@ def test_the_notify_socket_gets_ready_status_watchdog_and_stopping(tmp_path):
     try:
         while not any("READY=1" in m for m in messages) or sum("WATCHDOG=1" in m for m in messages) < 3:
             messages.append(server.recv(4096).decode())
+        # Its threads carry their names in the kernel too (what `top -H` shows on the Pi).
+        threads = {(task / "comm").read_text().strip() for task in Path(f"/proc/{process.pid}/task").iterdir()}
+        assert {"audio", "synthesis", "events", "schedule"} <= threads, threads
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         server.settimeout(1)
