@@ -12,7 +12,8 @@ would add up over minutes is evened out.
 
 One cell in four, not every cell: a running mean over a minute is the same mean from 175 cells as
 from 700 (the swells it evens out last far longer than the 0.34 s between measured cells), and it
-was a fifth of a natural sound's synthesis, half of that the per-frame ramp of every cell.
+was 12-18% of a natural sound's synthesis, four fifths of that the measuring (155 -> 39 µs a
+16,384-frame chunk).
 
 The cells lie on the source's own sample count, so the output does not depend on how blocks are
 cut, like every source's.
