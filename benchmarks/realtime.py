@@ -288,8 +288,8 @@ def thread_table(seconds: float, sounds: list[str]) -> None:
     print(f"\n### Thread by thread, each beside its floor ({seconds:.0f} s of steady play from 10 s after "
           "READY=1, ALSA `null`; ms of CPU a second)\n")
     print("| sound | audio thread | least loop | × | synthesis thread | the synthesis alone | × | other threads "
-          "| whole | whole ÷ least loop | whole ÷ (least loop + synthesis alone) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| whole | whole ÷ least loop | whole ÷ (least loop + synthesis alone) | peak RSS, MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sound in sounds:
         tmp = appliance_dir(sound, "null")
         process, server = start_ready(tmp, {}, subprocess.DEVNULL, None)
@@ -301,6 +301,7 @@ def thread_table(seconds: float, sounds: list[str]) -> None:
             before, floors, t0 = thread_cpu_s(process.pid), [cpu_s(p.pid) for p in beside], time.monotonic()
             time.sleep(seconds)
             after, window = thread_cpu_s(process.pid), time.monotonic() - t0
+            peak = peak_rss_mib(process.pid)
             least, alone = ((cpu_s(p.pid) - floor) / window * 1e3 for p, floor in zip(beside, floors, strict=True))
         finally:
             for other in beside:
@@ -315,7 +316,7 @@ def thread_table(seconds: float, sounds: list[str]) -> None:
         whole = player + synthesis + rest
         print(f"| {sound} | {player:.2f} | {least:.2f} | {player / least:.2f} | {synthesis:.2f} | {alone:.2f} "
               f"| {synthesis / alone:.2f} | {rest:.2f} | {whole:.2f} | {whole / least:.2f} "
-              f"| {whole / (least + alone):.2f} |", flush=True)
+              f"| {whole / (least + alone):.2f} | {peak:.1f} |", flush=True)
 
 
 #: When the Pi-share runs sweep the knob (s after READY=1): 6 s after the switch (a start's first
