@@ -430,8 +430,8 @@ class Resonance:
         wave = np.sin(phase, out=phase)
         wave *= decay
         # 0.5 ms attack (a tick, not a click): only the first ATTACK_S of each grain is below 1.
-        rise = int(ATTACK_S * max(grain._rate for grain in grains)) + 1
-        firsts = (begins[:, None] + np.arange(rise))[np.arange(rise) < lengths[:, None]]
+        rising = np.arange(int(ATTACK_S * max(grain._rate for grain in grains)) + 1)
+        firsts = (begins[:, None] + rising)[rising < lengths[:, None]]
         wave[firsts] *= np.minimum(t[firsts] * f32(1 / ATTACK_S), f32(1.0))
         gains = np.array([grain._pan for grain in grains]) * f32(1 / (1 - math.exp(-6.0)))
         waves = spread(wave, np.repeat(gains, lengths, axis=0))

@@ -146,9 +146,9 @@ class Thunderstorm:
         looks = np.arange(self._looked + 1, (t0 + frames - 1) // hop + 1)
         if len(looks):
             at = looks * hop - t0
-            # Channel by channel: a sum over an axis of two is numpy's slowest reduction.
-            power = (rumble[at, 0] * rumble[at, 0] + rumble[at, 1] * rumble[at, 1]) \
-                + (roll[at, 0] * roll[at, 0] + roll[at, 1] * roll[at, 1])
+            low, high = rumble[at], roll[at]  # the looks' frames, gathered once
+            power = (low[:, 0] * low[:, 0] + low[:, 1] * low[:, 1]) \
+                + (high[:, 0] * high[:, 0] + high[:, 1] * high[:, 1])
             pole = self._level_pole
             level = one_pole(power * (1 - pole), pole, self._level)
             self._level = float(level[-1])
