@@ -136,11 +136,17 @@ class CpuLimit:
     """
 
     PERIOD_US = 10000
+    #: CFS bandwidth control refuses a smaller quota: 10% of a core is the least this rig holds to.
+    LEAST_QUOTA_US = 1000
     #: The CPU the limited processes run on.
     CPU = max(os.sched_getaffinity(0))
 
     def __init__(self, name: str, share: float) -> None:
         quota = int(self.PERIOD_US * share)
+        if quota < self.LEAST_QUOTA_US:  # the kernel says only EINVAL, and the group was left behind
+            least = self.LEAST_QUOTA_US
+            raise ValueError(f"a share of {share:.0%} is a quota of {quota} µs a {self.PERIOD_US} µs period: "
+                             f"the kernel's least is {least} µs ({least / self.PERIOD_US:.0%})")
         v1 = Path("/sys/fs/cgroup/cpu")
         if (v1 / "cpu.cfs_quota_us").exists():
             self.path = v1 / name

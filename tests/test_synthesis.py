@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -202,6 +203,58 @@ def test_a_steady_top_up_is_several_chunks_in_one_wake_up_unless_the_cpu_is_shor
     assert len(wake_ups) >= 2 and all(chunks == [4096] * pieces for chunks in wake_ups[1:]), wake_ups
     assert max(lone_ahead) >= synthesis.ahead + (pieces - 1) * 4096, (max(lone_ahead), synthesis.ahead)
     assert max(lone_ahead) <= synthesis.ahead + pieces * 4096, (max(lone_ahead), synthesis.ahead)
+
+
+class Dear(Quiet):
+    """A source whose every chunk costs 1.5 ms of the thread's CPU, as a dear sound's cold chunk
+    does: more than BATCH_CPU_S, so a chunk is a wake-up of its own unless the thread batches on."""
+
+    def __init__(self, rendered: list[tuple[float, int]]) -> None:
+        self.rendered = rendered
+
+    def render(self, frames: int) -> np.ndarray:
+        self.rendered.append((time.monotonic(), frames))
+        until = time.thread_time() + 0.0015
+        while time.thread_time() < until:
+            pass
+        return super().render(frames)
+
+
+@pytest.mark.parametrize("quota", ["tight", "none"])
+def test_under_a_cpu_quota_a_steady_top_up_is_short_pieces_one_a_wake_up(monkeypatch, tmp_path, quota):
+    """Under a quota every thread waits once a period's share is used up, the audio thread and a
+    sound server's client thread too: a steady chunk of a dear sound (1-2 ms of CPU) held the device
+    back two or three 10 ms periods in a row at 10% of a core. There a lone feed is topped up in
+    CHUNK pieces, one a wake-up, between the same marks; without a quota in STEADY_CHUNKs."""
+    monkeypatch.setattr(synthesis_module, "STEADY_AFTER_S", 0.2)
+    stat = fake_cgroup(tmp_path, "usage_usec 1000\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+    (stat.parent / "cpu.max").write_text("10000 100000\n" if quota == "tight" else "max 100000\n")
+    monkeypatch.setattr(synthesis_module, "held_back", lambda cpu_s, wall_s: False)
+    synthesis = Synthesis(RATE, chunk=1024, steady_chunk=4096, steady_pieces=1)
+    synthesis._throttling = Throttling(tmp_path / "proc", tmp_path)
+    rendered: list[tuple[float, int]] = []
+    stop, feeds, lone_ahead = threading.Event(), [], []
+    consumer = playing_in_real_time(feeds, stop, lone_ahead)
+    try:
+        feeds.append(prepared(synthesis, lambda: Dear(rendered)))
+        consumer.start()
+        time.sleep(0.6)  # past STEADY_AFTER_S
+        rendered.clear()
+        lone_ahead.clear()
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        consumer.join(5)
+        synthesis.close()
+    sizes = {frames for _, frames in rendered}
+    assert sizes == ({1024} if quota == "tight" else {4096}), rendered
+    if quota == "tight":
+        # One a wake-up: the thread pauses DUTY_PAUSE times a chunk's CPU (12 ms) after each.
+        assert all(b - a > 0.008 for (a, _), (b, _) in itertools.pairwise(rendered)), rendered
+        assert synthesis.short_at > -np.inf  # the quota's look said so
+    # The same marks either way: a switch finds the usual ahead mark ready.
+    assert min(lone_ahead) >= synthesis.ahead - 1024, (min(lone_ahead), synthesis.ahead)
+    assert max(lone_ahead) <= synthesis.ahead + 4096 + 1024, (max(lone_ahead), synthesis.ahead)
 
 
 class HeldBack:

@@ -63,6 +63,16 @@ STEADY_AFTER_S = 5.0
 #: CPU, four of a quota's 10 ms periods.
 STEADY_PIECES = 4
 PLENTY_AFTER_S = 60.0
+#: Under a CPU quota that has come up short within QUOTA_AFTER_S, a steady top-up is CHUNK pieces,
+#: one a wake-up, not a STEADY_CHUNK: once a quota period's share is used up every thread of the
+#: process waits for the next (9 ms of 10 at 10% of a core), the audio thread and, on a sound
+#: server, the client library's thread that carries its writes, so a dear sound's 16,384-frame
+#: piece (1-2 ms of CPU) held the device back for two or three periods in a row. distant-thunder
+#: at 10% of a core with a 3-period buffer, four runs each way: 3, 3, 16 and 3 underruns mid-play
+#: with steady chunks, 1, 0, 1 and 0 (at the start and the switch) with CHUNK pieces (2026-12-07).
+#: A CPU short for another reason (a busy core, no quota) keeps the steady chunk: there the audio
+#: thread goes first anyway, and the pieces' extra wake-ups would cost it CPU it lacks.
+QUOTA_AFTER_S = PLENTY_AFTER_S
 #: How far ahead each feed is filled (0.68 s at 48 kHz); filling starts again when one is down to
 #: LOW_CHUNKS (0.34 s). A lone feed in steady play: both a STEADY_CHUNK higher (1.02 and 0.68 s),
 #: the top STEADY_PIECES of them higher with the CPU plentiful (2.05 s).
@@ -281,6 +291,7 @@ class Synthesis:
         self.patience_s = STARVED_WAIT_S
         #: Monotonic time the CPU was last seen short (see SHORT_FILLS); read by the player.
         self.short_at = -math.inf
+        self._quota_short_at = -math.inf  # the last time the short CPU was a quota's (QUOTA_AFTER_S)
         self._held_back_at: deque[float] = deque(maxlen=SHORT_FILLS)  # when chunks were last held back
         self._throttling = Throttling()
         self._throttled: int | None = None
@@ -371,8 +382,8 @@ class Synthesis:
 
         Once one feed is below the low mark, every feed is filled to the top before sleeping. A lone
         feed in steady play has its low mark a STEADY_CHUNK higher and its top STEADY_PIECES of them
-        (one on a short CPU) and they fill it. (A method of its own so that no strong reference to a
-        feed outlives it.)
+        (one on a short CPU) and they fill it (in CHUNK pieces under a quota: QUOTA_AFTER_S). (A
+        method of its own so that no strong reference to a feed outlives it.)
         """
         live = self._live_feeds()
         if not live:
@@ -381,12 +392,14 @@ class Synthesis:
         now = time.monotonic()
         steady = (len(live) == 1 and not self._jobs and now - self._built_at > STEADY_AFTER_S)
         pieces = self.steady_pieces if now - self.short_at > PLENTY_AFTER_S else 1
+        # Under a quota: CHUNK pieces between the steady marks, the bursts short (QUOTA_AFTER_S).
+        steady_top_up = steady and now - self._quota_short_at > QUOTA_AFTER_S
         top, low = (self.ahead + pieces * self.steady_chunk, self.ahead) if steady else (self.ahead, self.low)
         if hungriest.ahead >= top or (not self._topping_up and hungriest.ahead > low):
             self._topping_up = False
             return hungriest.ahead - low
         self._critical = hungriest.ahead < CRITICAL_CHUNKS * self.chunk
-        if steady and not self._critical:
+        if steady_top_up and not self._critical:
             short_at = self.short_at
             for _ in range(pieces):  # back to back, while the caches are warm
                 self._fill(hungriest, self.steady_chunk)
@@ -434,8 +447,10 @@ class Synthesis:
                 self._quota_looked, self._tight_share = now, self._throttling.tight()
             if (share := self._tight_share) is not None:
                 self._short(now, f"the CPU quota is {share:.0%} of a core")
+                self._quota_short_at = now
             elif count is not None and self._throttled is not None and count > self._throttled:
                 self._short(now, "the CPU quota throttles this process")
+                self._quota_short_at = now
             self._throttled = count
 
     def _short(self, now: float, why: str) -> None:
