@@ -44,6 +44,7 @@ class ResilientOutput:
         self._origin = clock()  # wall-clock time of frame 0 of the current pacing
         self._written = 0
         self.underruns_before = 0  # from sinks that have been closed
+        self.late_wakes_before = 0  # likewise
         self.reopened = 0
 
     @property
@@ -52,8 +53,9 @@ class ResilientOutput:
 
     @property
     def late_wakes(self) -> int:
-        """Times the loop came late to the device (this device only: for the exit line)."""
-        return self.sink.late_wakes if self.sink is not None else 0
+        """Times the loop came late to the device, closed ones included: the exit line is written
+        after the device is closed (it read 0 there whatever had happened, until 2026-12-07)."""
+        return self.late_wakes_before + (self.sink.late_wakes if self.sink is not None else 0)
 
     @property
     def period_frames(self) -> int | None:
@@ -169,6 +171,7 @@ class ResilientOutput:
     def _drop_sink(self) -> None:
         if self.sink is not None:
             self.underruns_before += self.sink.underruns
+            self.late_wakes_before += self.sink.late_wakes
             with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
                 self.sink.close()
             self.sink = None
@@ -178,5 +181,6 @@ class ResilientOutput:
         """Close the device; its underruns stay counted (the exit line reports them)."""
         if self.sink is not None:
             self.underruns_before += self.sink.underruns
+            self.late_wakes_before += self.sink.late_wakes
             self.sink.close()
             self.sink = None
