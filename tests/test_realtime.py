@@ -317,11 +317,24 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
     def settle() -> None:  # as a minute later: no brace of any kind left
         sink._braced_until = sink._short_until = -np.inf
 
+    def calm(seconds: float, hurry: bool = False) -> None:
+        """``play`` where a thin fill is measured: a stall of this machine that makes the loop late
+        or runs the device dry braces it full (as it must), so such a try is played again (the CI
+        run of 353ecb9 failed here once, a median of 5 periods where a hurry keeps 2)."""
+        for _ in range(3):
+            sink._short_until = -np.inf  # no short CPU is under test here: an earlier stall's brace goes
+            before = sink.late_wakes + sink.underruns
+            written.clear()
+            play(seconds, hurry=hurry)
+            if sink.late_wakes + sink.underruns == before:
+                return
+        raise AssertionError("late or dry in three tries: too busy a machine to measure a thin fill on")
+
     try:
         play(4.0)  # PulseAudio takes nothing for up to 2 s after a start
         # Full for a while after a start (the synthesis thread builds ahead then)...
         assert np.median([q for _, q, _ in queued[-90:]]) >= sink.buffer_frames - 2 * period
-        play(1.5, hurry=True)  # ...unless someone is turning the knob: then the steady fill at once...
+        calm(1.5, hurry=True)  # ...unless someone is turning the knob: then the steady fill at once...
         assert np.median([q for _, q, _ in queued[-90:]]) <= sink.steady_frames - period // 2
         play(1.0)  # ...and full again once they stop (the start's brace still runs)
         assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
@@ -334,17 +347,16 @@ def test_the_device_is_kept_at_its_steady_fill_and_full_when_braced_or_after_a_l
         sink._braced_until = time.monotonic() - 1  # the brace just over: a period under full...
         play(1.0)
         assert np.median([q for _, q, _ in queued[-40:]]) >= sink.buffer_frames - 2 * period
-        play(1.5, hurry=True)  # ...or, someone turning the knob, the steady fill at once
+        calm(1.5, hurry=True)  # ...or, someone turning the knob, the steady fill at once
         assert np.median([q for _, q, _ in queued[-90:]]) <= sink.steady_frames - period // 2
         settle()
         queued.clear()
         written.clear()
-        play(1.5)  # ...then at the steady fill, two periods a wake-up (from the same low mark)
+        calm(1.5)  # ...then at the steady fill, two periods a wake-up (from the same low mark)
         steady = [q for _, q, _ in queued[-45:]]
         assert np.median(steady) <= sink.steady_frames - period // 2, np.median(steady)
         assert np.median(written[-45:]) == alsa.STEADY_BATCH * period and len(written) < 1.5 * 47 * 1.5
-        written.clear()
-        play(1.0, hurry=True)  # a period a wake-up while the knob turns: a detent waits behind less
+        calm(1.0, hurry=True)  # a period a wake-up while the knob turns: a detent waits behind less
         assert np.median(written[-40:]) == period
         queued.clear()
         play(0.5, brace=True)
