@@ -168,10 +168,14 @@ class ResilientOutput:
         elif not self._paced and self.sink is not None and elapsed >= CLOCK_CHECK_S:
             self._clocked = True
 
+    def _keep_counts(self) -> None:
+        """The sink about to go: its underruns and late wake-ups stay counted for the exit line."""
+        self.underruns_before += self.sink.underruns  # type: ignore[union-attr]
+        self.late_wakes_before += self.sink.late_wakes  # type: ignore[union-attr]
+
     def _drop_sink(self) -> None:
         if self.sink is not None:
-            self.underruns_before += self.sink.underruns
-            self.late_wakes_before += self.sink.late_wakes
+            self._keep_counts()
             with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
                 self.sink.close()
             self.sink = None
@@ -180,7 +184,6 @@ class ResilientOutput:
     def close(self) -> None:
         """Close the device; its underruns stay counted (the exit line reports them)."""
         if self.sink is not None:
-            self.underruns_before += self.sink.underruns
-            self.late_wakes_before += self.sink.late_wakes
+            self._keep_counts()
             self.sink.close()
             self.sink = None
