@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
 from probe import as_installed
 from scratch import scratch
-from web import cpu_s, thread_cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
+from web import cpu_s, peak_rss_mib, thread_cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
 
 from bedside.config import AudioConfig
 from bedside.sounds import builtin_sounds
@@ -149,13 +149,6 @@ def run_appliance(sound: str | None, seconds: float, env: dict | None = None, de
     return {"ready_s": ready, "startup_cpu": cpu_at_start, "cpu_per_s": cpu / window,
             "least_per_s": least_cpu / window, "slice_ratios": slice_ratios, "maxrss_mib": peak,
             "exit": underruns[-1] if underruns else out[-300:]}
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's own peak RSS (VmHWM). Not wait4's ru_maxrss: that also counts the forking
-    parent's pages the child held between fork and exec (this benchmark's, not bedside's)."""
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def wake_floor(period_s: float, seconds: float) -> float:

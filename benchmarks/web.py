@@ -45,6 +45,8 @@ def cpu_s(pid: int) -> float:
 
 
 def peak_rss_mib(pid: int) -> float:
+    """The process's own peak RSS (VmHWM). Not wait4's ru_maxrss: that also counts the forking
+    parent's pages the child held between fork and exec (the benchmark's, not bedside's)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
