@@ -53,7 +53,10 @@ class Steady:
         """Take a whole cell of raw frames into the running mean; returns the gain the next cell ramps to."""
         # |X|² as re² + im² from the spectrum's float32 parts, weighted by one matrix-vector product
         # (np.abs took a square root only to square it: 2/3 of this method's time).
-        parts = np.fft.rfft(cell, axis=0).view(np.float32)
+        # Contiguous first: numpy 1.x (Debian bookworm's, as `make install` uses) returns complex128
+        # laid out by columns, which no view can reinterpret (`bedside render` failed there).
+        spectrum = np.fft.rfft(cell, axis=0)
+        parts = np.ascontiguousarray(spectrum).view(spectrum.real.dtype)
         parts *= parts
         power = float(np.sum(self._weights @ parts.astype(np.float64)))
         self._mean = self._keep * self._mean + (1 - self._keep) * power
