@@ -168,14 +168,14 @@ class ResilientOutput:
         elif not self._paced and self.sink is not None and elapsed >= CLOCK_CHECK_S:
             self._clocked = True
 
-    def _keep_counts(self) -> None:
-        """The sink about to go: its underruns and late wake-ups stay counted for the exit line."""
-        self.underruns_before += self.sink.underruns  # type: ignore[union-attr]
-        self.late_wakes_before += self.sink.late_wakes  # type: ignore[union-attr]
+    def _keep_counts(self, sink: Sink) -> None:
+        """``sink`` about to go: its underruns and late wake-ups stay counted for the exit line."""
+        self.underruns_before += sink.underruns
+        self.late_wakes_before += sink.late_wakes
 
     def _drop_sink(self) -> None:
         if self.sink is not None:
-            self._keep_counts()
+            self._keep_counts(self.sink)
             with contextlib.suppress(Exception):  # a vanished device may fail in any way on close
                 self.sink.close()
             self.sink = None
@@ -184,6 +184,6 @@ class ResilientOutput:
     def close(self) -> None:
         """Close the device; its underruns stay counted (the exit line reports them)."""
         if self.sink is not None:
-            self._keep_counts()
+            self._keep_counts(self.sink)
             self.sink.close()
             self.sink = None
