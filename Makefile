@@ -8,7 +8,7 @@ VENV ?= .venv
 CONFIG ?= config/bedside.toml
 BIN := $(VENV)/bin
 
-.PHONY: run test test-long bench references screenshot install install-test system system-test clean
+.PHONY: run test test-long test-bookworm bench references screenshot install install-test system system-test clean
 
 $(BIN)/bedside: pyproject.toml
 	$(PYTHON) -m venv --system-site-packages $(VENV)
@@ -48,6 +48,20 @@ test: system-test $(VENV)/.test-deps
 test-long: system-test $(VENV)/.test-deps
 	$(BIN)/python -m pytest -m long
 
+# The tests again on the numpy and soundfile a Pi's venv takes from Debian bookworm (system-packages.sh:
+# PyPI has no armhf wheels). numpy 1.24 transforms in float64 and promotes scalars by value; every other
+# venv here gets numpy 2 from PyPI, so this is where a difference shows. CI runs it after test-long.
+BOOKWORM_VENV ?= .venv-bookworm
+$(BOOKWORM_VENV)/.test-deps: pyproject.toml
+	$(PYTHON) -m venv $(BOOKWORM_VENV)
+	$(BOOKWORM_VENV)/bin/pip install -q --upgrade pip
+	$(BOOKWORM_VENV)/bin/pip install -q numpy==1.24.2 soundfile==0.12.1 -e '.[test]'
+	touch $@
+
+test-bookworm: system-test $(BOOKWORM_VENV)/.test-deps
+	$(BOOKWORM_VENV)/bin/python -c 'import numpy; assert numpy.__version__ == "1.24.2", numpy.__version__'
+	$(BOOKWORM_VENV)/bin/python -m pytest -m "not long"
+
 bench: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/synthesis.py
 	$(BIN)/python benchmarks/appliance.py
@@ -68,5 +82,5 @@ references: system-test $(VENV)/.test-deps
 	$(BIN)/python benchmarks/texture.py --update
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) $(BOOKWORM_VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

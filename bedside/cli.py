@@ -16,6 +16,7 @@ import numpy as np
 from bedside import __version__
 from bedside.audio.breath import Breathing
 from bedside.audio.engine import Engine
+from bedside.audio.heap import keep_freed_memory
 from bedside.audio.player import Player, ProgressBar
 from bedside.commands import Breathe, Play, SetTimer, Wake
 from bedside.config import Config, ConfigError, load
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             return doctor(None, str(error))
         print(bounded(f"bedside: config: {error}"), file=sys.stderr)
         return EXIT_CONFIG
+    if args.command in ("run", "render", "play"):
+        keep_freed_memory()  # each block's temporaries reused, not page faults again (audio/heap.py)
     try:
         if args.command == "sounds":
             cmd_sounds(catalog)

@@ -107,11 +107,12 @@ def test_make_clean_removes_every_build_artefact(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     for artefact in ("build/lib/bedside", "bedside.egg-info", "bedside/__pycache__", ".pytest_cache",
-                     ".ruff_cache", ".hypothesis"):
+                     ".ruff_cache", ".hypothesis", ".venv-bookworm"):
         (clone / artefact).mkdir(parents=True, exist_ok=True)
     subprocess.run(["make", "-s", "clean", "VENV=.venv-of-this-test"], cwd=clone, check=True)
     left = [p.name for p in clone.rglob("*") if p.name in ("build", "bedside.egg-info", "__pycache__",
-                                                             ".pytest_cache", ".ruff_cache", ".hypothesis")]
+                                                             ".pytest_cache", ".ruff_cache", ".hypothesis",
+                                                             ".venv-bookworm")]
     assert not left, left
 
 

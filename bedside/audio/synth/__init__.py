@@ -57,5 +57,6 @@ def spread(mono: np.ndarray, gains: np.ndarray) -> np.ndarray:
     channel (shape ``(channels,)``) or one per frame and channel (``(frames, channels)``)."""
     out = np.empty((len(mono), gains.shape[-1]), np.result_type(mono, gains))
     for channel in range(gains.shape[-1]):
-        np.multiply(mono, gains[..., channel], out=out[:, channel])
+        # dtype said: numpy 1.x would multiply a float32 wave by a float64 scalar gain in float32.
+        np.multiply(mono, gains[..., channel], out=out[:, channel], dtype=out.dtype)
     return out

@@ -168,7 +168,9 @@ class SpectralNoise:
         # DC bin shifts the block so its windowed sum is exactly zero, and the long-run mean stays
         # at zero (as a filter with a zero at DC keeps it).
         spectrum[0] = (self._dc_weights.conj() @ spectrum).real * self._dc_scale
-        frames = np.fft.irfft(spectrum, n=self._block, axis=0)
+        # float32 on every numpy: numpy 1.x (Debian bookworm's, which a Pi's venv takes) transforms in
+        # float64, and float64 frames handed on would make the samples hang on how they are asked for.
+        frames = np.fft.irfft(spectrum, n=self._block, axis=0).astype(np.float32, copy=False)
         v = self._overlap
         scale_frames(frames[:v], self._fade_in)
         scale_frames(frames[-v:], self._fade_out)
