@@ -259,8 +259,10 @@ def cost_table(seconds: float, sounds: list[str] | None = None) -> None:
 PACED_RENDER = """
 import sys, time
 import numpy as np
+from bedside.audio.heap import keep_freed_memory
 from bedside.audio.synthesis import STEADY_CHUNK, STEADY_PIECES
 from bedside.sounds import builtin_sounds
+keep_freed_memory()  # as `bedside run` does
 source = builtin_sounds()[sys.argv[1]].make(48000, np.random.SeedSequence(1))
 step, next_at = STEADY_PIECES * STEADY_CHUNK / 48000, time.monotonic()
 while True:

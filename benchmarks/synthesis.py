@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from bedside.audio.engine import Engine
+from bedside.audio.heap import keep_freed_memory
 from bedside.audio.pcm import Encoder
 from bedside.sounds import builtin_sounds
 
@@ -164,6 +165,7 @@ def main() -> None:
                         help="only the chunk-size table: seconds of paced synthesis per cell (e.g. 15)")
     parser.add_argument("--child", nargs=2, metavar=("SOUND", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    keep_freed_memory()  # the in-process tables as the appliance renders (`bedside` sets it for its children)
     if args.child:
         child_render(args.child[0], float(args.child[1]))
     names = args.sounds.split(",")
