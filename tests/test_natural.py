@@ -149,3 +149,24 @@ def test_the_loudness_hold_evens_out_minutes_with_a_ramp_after_each_measured_cel
     assert len(moving) >= blocks - 1  # it turned after every measured cell, a little at a time ...
     assert np.all(moving % EVERY == 1)  # ... only over the cell after a measured one
     assert np.abs(np.diff(gains)).max() < 1e-5  # by straight lines: the largest step is a ramp's
+
+
+@pytest.mark.parametrize("by_slices", [False, True])
+def test_grains_computed_together_are_the_same_samples_whichever_way_their_runs_are_repeated(by_slices, monkeypatch):
+    """numpy 1.x takes the slice fills, numpy 2 its own repeat (audio/synth/processes.py): the
+    same values either way, for 1-D values and per-grain stereo gains, zero-length runs included."""
+    from bedside.audio.synth import processes
+
+    monkeypatch.setattr(processes, "REPEAT_BY_SLICES", by_slices)
+    rng = np.random.default_rng(9)
+    lengths = np.array([3, 0, 700, 1, 0, 4096])
+    begins = np.cumsum(lengths) - lengths
+    spans = list(zip(begins.tolist(), (begins + lengths).tolist(), strict=True))
+    for values in (rng.random(6).astype(np.float32), rng.random((6, 2)).astype(np.float32), begins):
+        got = processes._runs(values, lengths, spans, int(lengths.sum()))
+        assert got.dtype == values.dtype and np.array_equal(got, np.repeat(values, lengths, axis=0))
+    grains = [processes.Resonance(0, 48000, 800.0 + 100 * i, 50.0, decay, 0.5, 0.3) for i, decay in
+              enumerate((0.002, 0.0004, 0.01))]
+    processes.Resonance.compute_together(grains)
+    alone = processes.Resonance(0, 48000, 900.0, 50.0, 0.0004, 0.5, 0.3)
+    assert np.array_equal(grains[1].render(0, alone.length), alone.render(0, alone.length))

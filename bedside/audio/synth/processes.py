@@ -404,18 +404,19 @@ class Resonance:
         f32 = np.float32
         lengths = np.array([grain.length for grain in grains])
         begins = np.cumsum(lengths) - lengths
+        spans = list(zip(begins.tolist(), (begins + lengths).tolist(), strict=True))
+        total = int(lengths.sum())
 
         def each(values: list[float]) -> np.ndarray:
-            return np.repeat(np.array(values, dtype=f32), lengths)
+            return _runs(np.array(values, dtype=f32), lengths, spans, total)
 
         # Each grain's own sample count, in float32 from the start where whole numbers are exact
         # (below 2^24: any chunk's grains); int64 first costs nine times as much.
-        total = int(lengths.sum())
         if total < 1 << 24:
             t = np.arange(total, dtype=f32)
-            t -= np.repeat(begins.astype(f32), lengths)
+            t -= _runs(begins.astype(f32), lengths, spans, total)
         else:
-            t = (np.arange(total) - np.repeat(begins, lengths)).astype(f32)
+            t = (np.arange(total) - _runs(begins, lengths, spans, total)).astype(f32)
         rates = {grain._rate for grain in grains}
         t *= f32(1 / rates.pop()) if len(rates) == 1 else each([1 / grain._rate for grain in grains])
         # The frequency glides by `glide` Hz per second: the phase is its integral, t·(2πf + πg·t).
@@ -434,9 +435,24 @@ class Resonance:
         firsts = (begins[:, None] + rising)[rising < lengths[:, None]]
         wave[firsts] *= np.minimum(t[firsts] * f32(1 / ATTACK_S), f32(1.0))
         gains = np.array([grain._pan for grain in grains]) * f32(1 / (1 - math.exp(-6.0)))
-        waves = spread(wave, np.repeat(gains, lengths, axis=0))
+        waves = spread(wave, _runs(gains, lengths, spans, total))
         for grain, begin, length in zip(grains, begins.tolist(), lengths.tolist(), strict=True):
             grain._wave = waves[begin:begin + length]
+
+
+#: numpy 1.x (a Pi's, from Debian bookworm) repeats element by element: for a downpour's ~21 grains a
+#: slice filled per run is 16 times faster there, and on numpy 2 a third slower than its own repeat.
+REPEAT_BY_SLICES = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def _runs(values: np.ndarray, lengths: np.ndarray, spans: list[tuple[int, int]], total: int) -> np.ndarray:
+    """``np.repeat(values, lengths, axis=0)``, the same values, the fastest way on this numpy."""
+    if not REPEAT_BY_SLICES:
+        return np.repeat(values, lengths, axis=0)
+    out = np.empty((total, *values.shape[1:]), values.dtype)
+    for (begin, end), value in zip(spans, values, strict=True):
+        out[begin:end] = value
+    return out
 
 
 @dataclass(frozen=True)
