@@ -5,8 +5,8 @@ a chunk's frames). By default glibc serves each from a fresh ``mmap`` once it is
 threshold it raises as it goes) and gives the top of the heap back on ``free``, so the next block's
 temporaries are page faults again and the kernel zeroes every page. Measured here, 16,384-frame
 chunks: 400–1,200 page faults a chunk and half of the synthesis CPU in the kernel on numpy 1.24
-(Debian bookworm's, which a Pi's venv takes), and 14–75 a chunk (5–18% of the CPU) on numpy 2.
-With the thresholds below: none, and the same samples.
+(Debian bookworm's, which a Pi's venv takes); far fewer on numpy 2 (the daemon playing surf, 130 a
+second). With the thresholds below: none, and the same samples.
 
 The memory kept is what the biggest block needs, which the peak resident size already counted.
 """
