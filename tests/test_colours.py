@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from measure import RATE, colour_metrics
 
+from bedside.audio.synth import noise
 from bedside.audio.synth.noise import BrownNoise, PinkNoise, WhiteNoise
+from bedside.sounds import builtin_sounds
 
 SECONDS = 90
 
@@ -66,3 +68,25 @@ def test_sox_brown_noise_fails_the_same_check():
     x = np.frombuffer(raw, "<f4").astype(np.float64)
     slope, bands, _ = colour_metrics(x, RATE, -6.0206)
     assert abs(slope - -6.0206) > 0.1 or np.abs(bands).max() > 0.5
+
+
+def test_noise_blocks_are_float32_frames_in_c_order_from_any_fft_layout():
+    """numpy 1.x (a Pi's, from Debian) hands an inverse FFT along the frames back column-major in
+    float64; the frames passed on are interleaved float32 on every numpy, the same values, so no
+    later pass over them (the encoder's) runs strided. `make test-bookworm` runs this on numpy 1.24."""
+    column_major = np.asfortranarray(np.random.default_rng(1).standard_normal((4096, 2)))
+    frames = noise._float32_frames(column_major)
+    assert frames.dtype == np.float32 and frames.flags.c_contiguous
+    np.testing.assert_array_equal(frames, column_major.astype(np.float32))
+    source = BrownNoise(RATE, np.random.SeedSequence(1))
+    block = source._next_block()
+    assert block.dtype == np.float32 and block.flags.c_contiguous
+
+
+@pytest.mark.parametrize("name", sorted(builtin_sounds()))
+def test_every_sound_hands_on_float32_frames_in_c_order(name):
+    source = builtin_sounds()[name].make(RATE, np.random.SeedSequence(2))
+    for frames in (4096, 16384, 40000):
+        out = source.render(frames)
+        assert out.shape == (frames, 2) and out.dtype == np.float32 and out.flags.c_contiguous, (
+            frames, out.dtype, out.flags.c_contiguous)
