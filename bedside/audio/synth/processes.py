@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bedside.audio.synth import CHANNELS, spread
+from bedside.audio.synth import CHANNELS
 
 
 def one_pole(x: np.ndarray, pole: float, state: np.ndarray | float = 0.0) -> np.ndarray:
@@ -435,7 +435,12 @@ class Resonance:
         firsts = (begins[:, None] + rising)[rising < lengths[:, None]]
         wave[firsts] *= np.minimum(t[firsts] * f32(1 / ATTACK_S), f32(1.0))
         gains = np.array([grain._pan for grain in grains]) * f32(1 / (1 - math.exp(-6.0)))
-        waves = spread(wave, _runs(gains, lengths, spans, total))
+        # A channel's gains at a time (`spread`'s products): numpy 1.x fills a run of stereo pairs
+        # two values at a time, five times slower than a run of one channel's values.
+        waves = np.empty((total, CHANNELS), np.result_type(wave, gains))
+        for channel in range(CHANNELS):
+            np.multiply(wave, _runs(gains[:, channel], lengths, spans, total), out=waves[:, channel],
+                        dtype=waves.dtype)
         for grain, begin, length in zip(grains, begins.tolist(), lengths.tolist(), strict=True):
             grain._wave = waves[begin:begin + length]
 
