@@ -114,7 +114,7 @@ def _float32_frames(frames: np.ndarray) -> np.ndarray:
     transforms in float64 along the last axis of a transposed copy, and gives column-major float64:
     float64 frames would make the samples hang on how they are asked for, and column-major ones made
     every later pass over them strided, through every layer of every sound (numpy 1.24: the 16-bit
-    encoder 3.5 times as long; synthesis 10–22% cheaper since, brown 3.9 → 3.1 CPU s an audio
+    encoder 3.5 times as long; synthesis 10–22% cheaper since, brown 3.7 → 3.1 CPU s an audio
     hour). A column at a time, each a contiguous read: 10 µs a block, where one transposing
     ``astype`` took 75.
     """
