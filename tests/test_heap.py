@@ -31,9 +31,12 @@ def faults_per_chunk(mode: str) -> float:
 
 def test_with_the_thresholds_set_a_chunk_of_fan_costs_no_page_faults_and_without_them_dozens():
     """fan's 16,384-frame chunks: 57 page faults each with glibc's own thresholds here (368 on
-    numpy 1.24), and the kernel zeroing every page; the thresholds leave none."""
-    assert faults_per_chunk("default") > 5  # what the thresholds are for: else this test shows nothing
-    assert faults_per_chunk("kept") < 1
+    numpy 1.24), and the kernel zeroing every page; the thresholds leave none here. Compared, not
+    zero: a CI machine once counted 1.2 a chunk with them set, faults the process did not ask for
+    (the kernel migrating or collapsing its pages), while this machine counts 0 in every run."""
+    default = faults_per_chunk("default")
+    assert default > 5  # what the thresholds are for: else this test shows nothing
+    assert faults_per_chunk("kept") < default / 10
 
 
 def _minor_faults(argv: list[str]) -> int:
