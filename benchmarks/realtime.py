@@ -442,7 +442,7 @@ def run_floor(command: list[str], env: dict, limit: CpuLimit, reports: str, seco
 
 
 def held_run(share: float, pulse: PulseNullSink,
-             play: Callable[[CpuLimit], T]) -> tuple[T, list[tuple[int, int]], str, list[float]]:
+             play: Callable[[CpuLimit], T]) -> tuple[T, list[tuple[int, int]], StallWatch, list[float]]:
     """``play`` held to ``share`` of one core while the monitor is recorded: what it returned, the
     gaps in what was heard, the host's stalls meanwhile and when (monotonic) the server itself found
     the stream's queue empty while it still sounded (only with ``--pulse-log``)."""
@@ -457,7 +457,13 @@ def held_run(share: float, pulse: PulseNullSink,
     recorded = sounding(read_recording(recording))
     recording.unlink()
     server = pulse.underruns(pulse.recording_started, ended)
-    return result, zero_runs(recorded), ", ".join(cpus.describe()) or "none", server
+    return result, zero_runs(recorded), cpus, server
+
+
+def stall_cell(stalls: StallWatch, moments: list[float]) -> str:
+    """The host's stalls, each with when it began (s from ``moments[0]``, the player's start or READY=1,
+    as the server's underruns): a stall at an underrun's moment explains it, one elsewhere does not."""
+    return ", ".join(stalls.describe(moments[0] if moments else None)) or "none"
 
 
 def server_cell(pulse: PulseNullSink, underruns: list[float], moments: list[float]) -> str:
@@ -494,7 +500,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
     print(f"\n### On a clocked device at a Pi's share of one core ({seconds:.0f} s each, [audio] {buffer}; "
           f"a switch to the sound from {came_from} in the catalogue at 8 s, knob sweeps at {sweeps} s)\n")
     print("| sound | share | underruns (the daemon's count) | late periods | CPU found short | gaps ≥ 1 ms "
-          "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host) "
+          "| ms of gaps | where (s from the first sound: ms) | CPU stalls > 25 ms (the VM's host; s from READY=1) "
           "| the server's own underruns (s from READY=1) |")
     print("|---|---:|---:|---:|---|---:|---:|---|---|---|")
     directory = scratch("bedside-pulse-")
@@ -507,7 +513,7 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                 moments: list[float] = []
                 dry, gaps, stalls, server = held_run(share, pulse, partial(
                     run_floor, command, pulse.env, reports=reports, seconds=seconds, moments=moments))
-                print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stalls} "
+                print(f"| {label} | {share:.0%} | {dry} | – | – | {gap_cells(gaps)} | {stall_cell(stalls, moments)} "
                       f"| {server_cell(pulse, server, moments)} |", flush=True)
         for sound in sounds or builtin_sounds():
             for share in shares:
@@ -521,7 +527,8 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
                     told.append(f"{sound} at {share:.0%}:")
                     told.extend(f"    {line}" for line in lines if any(word in line for word in TOLD))
                 print(f"| {sound} | {share:.0%} | {underruns} | {late} | {short_cell(lines)} "
-                      f"| {gap_cells(gaps)} | {stalls} | {server_cell(pulse, server, moments)} |", flush=True)
+                      f"| {gap_cells(gaps)} | {stall_cell(stalls, moments)} | {server_cell(pulse, server, moments)} |",
+                      flush=True)
     finally:
         pulse.stop()
     for share, counts in totals.items():

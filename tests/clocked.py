@@ -210,8 +210,10 @@ class StallWatch:
         for thread in self._threads:
             thread.join(5)
 
-    def describe(self) -> list[str]:
-        return [f"CPU {cpu}: {late * 1000:.0f} ms" for cpu, _, late in self.stalls]
+    def describe(self, zero: float | None = None) -> list[str]:
+        """Each stall's CPU and length; with ``zero`` (monotonic) also when it began, in s from then."""
+        return [f"CPU {cpu}: {late * 1000:.0f} ms" + ("" if zero is None else f" at {at - zero:.1f}")
+                for cpu, at, late in self.stalls]
 
     def _run(self, cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})  # this thread only (Linux)
