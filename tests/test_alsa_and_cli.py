@@ -353,6 +353,38 @@ def test_a_stall_longer_than_all_the_device_held_comes_back_on_the_ramp_though_a
     assert np.all(np.diff(after[first:first + ramp]) > 0) and np.all(np.abs(after[first + ramp:] - level) < 1e-6)
 
 
+def test_an_underrun_says_whether_the_loop_was_held_up_or_the_device_ran_dry_with_the_loop_on_time(monkeypatch):
+    """At 10-15% of a core underruns came with no "came late" line before them, and that was read as
+    the loop being on time; but a loop held up past all the device held finds it dry and counts an
+    underrun, never a late wake-up. So each underrun keeps how long after the last write the device
+    was found dry, and what that write left queued: a stall of 0.2 s is longer than what was queued;
+    a device that says it ran dry at the next prompt write is found so sooner than that."""
+    import errno
+
+    clock, sink, device = _modelled_sink(monkeypatch, 4)
+
+    def play(seconds: float) -> None:
+        until = clock.now + seconds
+        while clock.now < until:
+            sink.write(np.full((sink.wait_for_room(sink.period_frames), 2), 0.25, np.float32))
+            clock.sleep(0.001)
+
+    play(1.0)
+    assert sink.underruns == 0 and sink.last_dry is None
+    clock.sleep(0.2)  # the process stood still
+    play(0.1)
+    since, queued = sink.last_dry
+    assert sink.underruns == 1 and since >= 0.2 > sink.buffer_seconds >= queued > 0  # held up
+    play(1.0)
+    write = device.write
+    # Dry, and said at the next write (pyalsaaudio prepares the PCM again: nothing held).
+    device.write = lambda data: (setattr(device, "write", write), device.drop(), -errno.EPIPE)[2]
+    play(0.1)
+    since, queued = sink.last_dry
+    # Found dry at the next write, a period on (the loop waits for one to free): the device's own.
+    assert sink.underruns == 2 and since <= sink.period_frames / sink.rate + 0.002 < queued
+
+
 def test_the_fill_comes_down_a_period_at_a_time_and_goes_back_up_when_the_loop_comes_late(monkeypatch):
     """What a knob detent waits behind: the whole buffer for a minute after a start, then a period
     less every FILL_STEP_S down to fill_periods while the loop keeps time; one wake-up late by more
@@ -607,6 +639,27 @@ def test_the_player_hurries_the_device_while_someone_turns_the_volume(monkeypatc
     player.run(frames=512 * 60)
     assert asked[:11] == [False] * 11  # asked before the detent is applied
     assert all(asked[11:30]) and not any(asked[30:51]) and all(asked[51:])  # over, a glide, a set
+
+
+def test_the_players_underrun_warning_says_how_long_after_the_last_write_and_what_was_queued(caplog):
+    """The daemon's one line for an underrun carries what the sink measured (see the test above):
+    the line a Pi-share run prints for each underrun it counts."""
+    from bedside.audio.player import Player
+    from bedside.commands import Play
+
+    watch = WatchedDevice()
+
+    def after_write() -> None:
+        if len(watch.hurried) == 20:
+            watch.underruns, watch.last_dry = 1, (0.2104, 0.0427)
+
+    player = Player(default_controller(), watch, 512, realtime=False, after_write=after_write)
+    player.controller.submit(Play("brown", fade_s=0.1))
+    with caplog.at_level(logging.WARNING, logger="bedside.audio.player"):
+        player.run(frames=512 * 40)
+    assert [r.getMessage() for r in caplog.records if "underrun" in r.getMessage()] == [
+        "audio underrun: the sound device ran dry (1 so far), found 210 ms after the last write, "
+        "which left 43 ms queued"]
 
 
 def test_the_player_does_not_hurry_the_device_while_a_sound_just_switched_to_settles(monkeypatch):

@@ -58,6 +58,11 @@ class ResilientOutput:
         return self.late_wakes_before + (self.sink.late_wakes if self.sink is not None else 0)
 
     @property
+    def last_dry(self) -> tuple[float, float] | None:
+        """The open sink's :attr:`~bedside.audio.sinks.Sink.last_dry`: what its last underrun says."""
+        return self.sink.last_dry if self.sink is not None else None
+
+    @property
     def period_frames(self) -> int | None:
         return self.sink.period_frames if self.sink is not None else None
 

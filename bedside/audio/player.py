@@ -221,7 +221,12 @@ class Player:
         new, self._underruns = total - self._underruns, total
         now = time.monotonic()
         if now - self._last_underrun > UNDERRUN_BURST_S:
-            log.warning("audio underrun: the sound device ran dry (%d so far)", total)
+            # Found dry later after the last write than that write left queued: this loop was held
+            # up; sooner: the device, or a sound server behind it, ran dry with the loop on time.
+            dry = self.output.last_dry
+            log.warning("audio underrun: the sound device ran dry (%d so far)%s", total,
+                        "" if dry is None else f", found {dry[0] * 1000:.0f} ms after the last write, "
+                                               f"which left {dry[1] * 1000:.0f} ms queued")
             self._logged_at, self._unlogged = now, 0
         elif now - self._logged_at >= UNDERRUN_LOG_S:
             log.warning("%d more underruns (%d so far)", self._unlogged + new, total)

@@ -27,6 +27,13 @@ class Output(Protocol):
         ...
 
     @property
+    def last_dry(self) -> tuple[float, float] | None:
+        """At the last underrun: seconds from the last write to finding the device dry, and the
+        seconds that write left queued (what tells a loop held up from a device dry early); None:
+        not known."""
+        ...
+
+    @property
     def queued_before(self) -> int:
         """Frames still queued in the device when the last block was handed over."""
         ...
@@ -92,6 +99,7 @@ class Unclocked:
     words_format: str | None = None  # a file's bytes all come from the encoder: the same for a seed
     underruns = 0
     late_wakes = 0
+    last_dry: tuple[float, float] | None = None
     queued_before = 0
     buffer_seconds = 0.0
 

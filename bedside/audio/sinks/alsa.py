@@ -204,6 +204,12 @@ class AlsaSink:
         self._lasts_s = 0.0  # how long what the device held after the last write could play, and a buffer
         #: Frames still queued in the device when the last block was handed over (its latency).
         self.queued_before = 0
+        self._write_ended: float | None = None  # monotonic end of the last write since the device last rested
+        self._queued_after_s = 0.0  # what the device held just after it
+        #: At the last underrun: how long after the last write it was found dry, and what that write
+        #: left queued. Longer than what was queued: the loop was held up; shorter: the device (or a
+        #: sound server behind it) ran dry early, the loop on time. None before any, or after a rest.
+        self.last_dry: tuple[float, float] | None = None
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
                  self.period_frames, self.periods)
 
@@ -231,7 +237,7 @@ class AlsaSink:
         except alsaaudio.ALSAAudioError as error:
             raise AudioDeviceError(f"ALSA device {self.device!r} failed: {error}") from error
         self._resting, self._xrun, self._avail = True, False, self.buffer_frames
-        self._no_room_since, self._wrote_at = None, None
+        self._no_room_since, self._wrote_at, self._write_ended = None, None, None
 
     def fill_frames(self, now: float) -> int:
         """What the device is kept filled to at ``now`` (monotonic): the whole buffer while braced,
@@ -449,7 +455,9 @@ class AlsaSink:
         # server takes tens of ms): timed once it has been seen to play a whole buffer since.
         if starting:
             self._played = 0
-        self._wrote_at = time.monotonic() if self._played >= self.buffer_frames else None
+        self._write_ended = time.monotonic()
+        self._wrote_at = self._write_ended if self._played >= self.buffer_frames else None
+        self._queued_after_s = (self.buffer_frames - self._avail) / self.rate
         self._lasts_s = (2 * self.buffer_frames - self._avail) / self.rate
 
     def _played_out(self) -> bool:
@@ -475,6 +483,8 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
+        self.last_dry = (None if self._write_ended is None
+                         else (time.monotonic() - self._write_ended, self._queued_after_s))
         self._brace(short=True)
         self._xrun = False
         self._ramp_at = 0
