@@ -205,7 +205,6 @@ class AlsaSink:
         #: Frames still queued in the device when the last block was handed over (its latency).
         self.queued_before = 0
         self._write_ended: float | None = None  # monotonic end of the last write since the device last rested
-        self._queued_after_s = 0.0  # what the device held just after it
         #: At the last underrun: how long after the last write it was found dry, and what that write
         #: left queued. Longer than what was queued: the loop was held up; shorter: the device (or a
         #: sound server behind it) ran dry early, the loop on time. None before any, or after a rest.
@@ -457,7 +456,6 @@ class AlsaSink:
             self._played = 0
         self._write_ended = time.monotonic()
         self._wrote_at = self._write_ended if self._played >= self.buffer_frames else None
-        self._queued_after_s = (self.buffer_frames - self._avail) / self.rate
         self._lasts_s = (2 * self.buffer_frames - self._avail) / self.rate
 
     def _played_out(self) -> bool:
@@ -483,8 +481,8 @@ class AlsaSink:
     def _dry(self) -> None:
         """The device ran out of samples: count it, and bring the sound back gently."""
         self.underruns += 1
-        self.last_dry = (None if self._write_ended is None
-                         else (time.monotonic() - self._write_ended, self._queued_after_s))
+        self.last_dry = (None if self._write_ended is None  # _lasts_s: what that write left queued, and a buffer
+                         else (time.monotonic() - self._write_ended, self._lasts_s - self.buffer_seconds))
         self._brace(short=True)
         self._xrun = False
         self._ramp_at = 0
