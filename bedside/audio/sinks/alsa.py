@@ -207,7 +207,8 @@ class AlsaSink:
         self._write_ended: float | None = None  # monotonic end of the last write since the device last rested
         #: At the last underrun: how long after the last write it was found dry, and what that write
         #: left queued. Longer than what was queued: the loop was held up; shorter: the device (or a
-        #: sound server behind it) ran dry early, the loop on time. None before any, or after a rest.
+        #: sound server behind it) ran dry early, the loop on time. None before any underrun, or for
+        #: one before any write since the device last rested.
         self.last_dry: tuple[float, float] | None = None
         log.info("ALSA %s: %s, %d Hz, %d frames × %d periods", device, fmt, self.rate,
                  self.period_frames, self.periods)
