@@ -24,6 +24,7 @@ Usage: python benchmarks/realtime.py [--seconds 30] [--pi-seconds 90] [--detents
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -51,7 +52,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from clocked import CpuLimit, PulseNullSink, StallWatch, read_recording, sounding, zero_runs
+from clocked import CpuLimit, PulseNullSink, StallWatch, ThreadTrace, read_recording, sounding, zero_runs
 from probe import as_installed
 from scratch import scratch
 from web import cpu_s, peak_rss_mib, thread_cpu_s  # schedstat, ns: /proc's 10 ms ticks are too coarse for a 5 s slice
@@ -334,14 +335,16 @@ def exit_counts(lines: list[str]) -> tuple[int, str]:
 
 
 def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: str = "",
-                 backwards: bool = False, moments: list[float] | None = None) -> list[str]:
+                 backwards: bool = False, moments: list[float] | None = None,
+                 traces: list[ThreadTrace] | None = None) -> list[str]:
     """`bedside run` on the clocked device, held by ``limit`` from its first instruction: it starts on
     the sound before ``sound`` in the catalogue (``backwards``: the one after), switches to it 8 s
     after READY=1 (the next-sound key, or the previous-sound key: a crossfade and a new source built
     while playing), takes a knob sweep at each of SWEEPS_S (12 detents up, 12 down, one per 80 ms)
     and plays on to ``seconds``. Returns its log, each line after the seconds since READY=1 it was
     read at ("12.34 s: ..."), so that an underrun can be placed against the switch and the sweeps
-    (``moments`` gets the monotonic times of READY=1, the zero of those times, and of the SIGTERM)."""
+    (``moments`` gets the monotonic times of READY=1, the zero of those times, and of the SIGTERM;
+    ``traces`` a ThreadTrace of the process, from a CPU it is kept off)."""
     catalogue = list(builtin_sounds())
     before = catalogue[(catalogue.index(sound) + (1 if backwards else -1)) % len(catalogue)]
     tmp = appliance_dir(before, "pulse", extra)
@@ -354,6 +357,11 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     if moments is not None:
         moments.append(started)
     lines: list[str] = []
+    trace: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if traces is not None:
+        free = sorted(os.sched_getaffinity(0) - {CpuLimit.CPU}) or [CpuLimit.CPU]
+        trace = ThreadTrace(process.pid, free[0], limit.path / "cpu.stat")
+        traces.append(trace)
 
     def read_log() -> None:  # as it comes, so each line gets its time
         for line in process.stdout:  # type: ignore[union-attr]
@@ -362,16 +370,17 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     reader = threading.Thread(target=read_log, daemon=True)
     reader.start()
     try:
-        time.sleep(8)
-        os.write(keys, b"p" if backwards else b"n")
-        for at in SWEEPS_S:
-            if at >= seconds:
-                continue
-            time.sleep(max(0.0, at - (time.monotonic() - started)))
-            for key in [b"+"] * 12 + [b"-"] * 12:
-                os.write(keys, key)
-                time.sleep(0.08)
-        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        with trace:
+            time.sleep(8)
+            os.write(keys, b"p" if backwards else b"n")
+            for at in SWEEPS_S:
+                if at >= seconds:
+                    continue
+                time.sleep(max(0.0, at - (time.monotonic() - started)))
+                for key in [b"+"] * 12 + [b"-"] * 12:
+                    os.write(keys, key)
+                    time.sleep(0.08)
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
     finally:
         if moments is not None:
             moments.append(time.monotonic())
@@ -460,6 +469,14 @@ def held_run(share: float, pulse: PulseNullSink,
     return result, zero_runs(recorded), cpus, server
 
 
+def beside_stall(stalls: StallWatch, at: float, length: float, before_s: float = 0.2) -> str:
+    """The host stall that began from ``before_s`` before a stretch to its end, if any: time the host
+    took while a thread of the process was on the CPU may be billed to it, and the quota then makes
+    the process pay it back in throttled periods."""
+    near = [late for _cpu, began, late in stalls.stalls if at - before_s <= began <= at + length]
+    return f"beside a host stall of {max(near) * 1000:.0f} ms" if near else "no host stall"
+
+
 def stall_cell(stalls: StallWatch, moments: list[float]) -> str:
     """The host's stalls, each with when it began (s from ``moments[0]``, the player's start or READY=1,
     as the server's underruns): a stall at an underrun's moment explains it, one elsewhere does not."""
@@ -491,8 +508,13 @@ def short_cell(lines: list[str]) -> str:
     return f"{throttled} throttled, {len(said) - throttled} held back" if said else "no"
 
 
+#: With --trace: a stretch this long with no CPU for the audio thread is reported (it runs every period,
+#: 10.7 ms, while the device is kept full).
+HELD_S = 0.03
+
+
 def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None = None, extra: str = "",
-             floor: bool = True, backwards: bool = False, pulse_log: bool = False) -> None:
+             floor: bool = True, backwards: bool = False, pulse_log: bool = False, trace: bool = False) -> None:
     audio = AudioConfig()
     buffer = extra.strip() or f"{audio.period_frames} × {audio.periods}, {audio.fill_periods} kept queued"
     sweeps = " and ".join(f"{at:.0f}" for at in SWEEPS_S if at < seconds)
@@ -518,14 +540,22 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
         for sound in sounds or builtin_sounds():
             for share in shares:
                 moments = []
+                traces: list[ThreadTrace] | None = [] if trace else None
                 switched = partial(run_switched, sound, seconds, pulse.env, extra=extra, backwards=backwards,
-                                   moments=moments)
+                                   moments=moments, traces=traces)
                 lines, gaps, stalls, server = held_run(share, pulse, switched)
                 underruns, late = exit_counts(lines)
                 totals[share].append(underruns)
                 if underruns:
                     told.append(f"{sound} at {share:.0%}:")
                     told.extend(f"    {line}" for line in lines if any(word in line for word in TOLD))
+                for held in traces or []:
+                    holds = held.holds("audio", HELD_S)
+                    if holds:
+                        told.append(f"{sound} at {share:.0%}: the audio thread ran not at all for "
+                                    f"≥ {HELD_S * 1000:.0f} ms {len(holds)} times")
+                        told.extend(f"    {at - moments[0]:6.2f} s, {length * 1000:.0f} ms "
+                                    f"({beside_stall(stalls, at, length)}): {what}" for at, length, what in holds)
                 print(f"| {sound} | {share:.0%} | {underruns} | {late} | {short_cell(lines)} "
                       f"| {gap_cells(gaps)} | {stall_cell(stalls, moments)} | {server_cell(pulse, server, moments)} |",
                       flush=True)
@@ -535,7 +565,8 @@ def pi_table(seconds: float, shares: tuple[float, ...], sounds: list[str] | None
         clean = sum(1 for n in counts if n == 0)
         print(f"\n{share:.0%}: {clean} of {len(counts)} sounds with no underrun, {sum(counts)} underruns in all")
     if told:
-        print("\nWhat the daemon said in the runs that underran (seconds after READY=1; the switch at 8 s, "
+        print("\nWhat the daemon said in the runs that underran, and with --trace when its audio thread was held "
+              "up (seconds after READY=1; the switch at 8 s, "
               f"sweeps at {sweeps} s, 1.9 s each):\n\n```")
         print("\n".join(told))
         print("```")
@@ -698,6 +729,9 @@ def main() -> None:
     parser.add_argument("--shares", default="0.15,0.10", help="for the Pi-share table: shares of one core")
     parser.add_argument("--pulse-log", action="store_true",
                         help="Pi-share table: the server logs at debug level and its own underruns get a column")
+    parser.add_argument("--trace", action="store_true",
+                        help="Pi-share table: sample the daemon's threads every 2 ms from the other CPU and "
+                             "say what held the audio thread whenever it ran not at all for 30 ms")
     parser.add_argument("--audio", default="",
                         help="for the Pi-share and latency tables: [audio] lines, e.g. 'periods = 3'")
     args = parser.parse_args()
@@ -713,7 +747,7 @@ def main() -> None:
         sweep_table(args.sounds or ["brown", "crickets"], (None, *(float(x) for x in args.shares.split(","))))
     if args.only in (None, "pi") and not args.skip_pi:
         pi_table(args.pi_seconds, tuple(float(x) for x in args.shares.split(",")), args.sounds, audio,
-                 not args.no_floor, args.backwards, args.pulse_log)
+                 not args.no_floor, args.backwards, args.pulse_log, args.trace)
 
 
 if __name__ == "__main__":

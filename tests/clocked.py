@@ -223,3 +223,126 @@ class StallWatch:
             late = time.monotonic() - before - 0.002
             if late > self.threshold:
                 self.stalls.append((cpu, before, late))
+
+
+#: x86-64 system call numbers a held thread is likely to sit in (/proc/TID/syscall's first field).
+SYSCALL_NAMES = {"0": "read", "1": "write", "7": "poll", "23": "select", "202": "futex", "230": "nanosleep",
+                 "232": "epoll_wait", "270": "pselect", "271": "ppoll", "281": "epoll_pwait", "running": "running"}
+
+
+class ThreadTrace:
+    """What each thread of a process was doing, every ``interval_s``, seen from outside it (a thread
+    on a CPU the process is kept off): its state, CPU and time spent runnable but not running
+    (``schedstat``, ns), the system call it sat in, and the group's throttled periods so far.
+
+    The audio thread of a braced player runs at least once a period; a stretch in which its CPU
+    time does not move is the loop held up, and what it sat in meanwhile says by what: a futex (the
+    GIL or a lock), the poll on the device (the sound server's side) or runnable (no CPU: the quota).
+    """
+
+    def __init__(self, pid: int, cpu: int, throttling: Path | None = None, interval_s: float = 0.002) -> None:
+        self.pid, self.interval = pid, interval_s
+        self.names: dict[int, str] = {}
+        #: (monotonic, throttled periods, {tid: (state, cpu ns, runnable ns, syscall)})
+        self.samples: list[tuple[float, int, dict[int, tuple[str, int, int, str]]]] = []
+        self._throttling = throttling
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(cpu,), name="thread-trace", daemon=True)
+
+    def __enter__(self) -> ThreadTrace:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self, cpu: int) -> None:
+        os.sched_setaffinity(0, {cpu})
+        files: dict[int, tuple[int, int, int]] = {}
+        looked = -1.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - looked > 0.2:  # threads come and go
+                looked = now
+                with contextlib.suppress(OSError):
+                    for tid in map(int, os.listdir(f"/proc/{self.pid}/task")):
+                        if tid not in files:
+                            with contextlib.suppress(OSError):
+                                task = f"/proc/{self.pid}/task/{tid}"
+                                files[tid] = tuple(os.open(f"{task}/{name}", os.O_RDONLY)
+                                                   for name in ("stat", "schedstat", "syscall"))
+                    for tid in files:  # named once running (the daemon names its threads)
+                        with contextlib.suppress(OSError):
+                            self.names[tid] = Path(f"/proc/{self.pid}/task/{tid}/comm").read_text().strip()
+            threads: dict[int, tuple[str, int, int, str]] = {}
+            for tid, (stat, sched, call) in list(files.items()):
+                try:
+                    state = os.pread(stat, 512, 0).decode().rsplit(")", 1)[1].split()[0]
+                    ran, waited = os.pread(sched, 128, 0).split()[:2]
+                    call_fields = os.pread(call, 128, 0).decode().split()
+                    # a futex with its address: the GIL's is the one every thread waits on
+                    syscall = " ".join(call_fields[:2]) if call_fields[0] == "202" else call_fields[0]
+                except (OSError, IndexError, ValueError):
+                    for fd in files.pop(tid):
+                        os.close(fd)
+                    continue
+                threads[tid] = (state, int(ran), int(waited), syscall)
+            throttled = 0
+            if self._throttling is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    for line in self._throttling.read_text().splitlines():
+                        if line.startswith("nr_throttled"):
+                            throttled = int(line.split()[1])
+            self.samples.append((now, throttled, threads))
+            time.sleep(self.interval)
+        for fds in files.values():
+            for fd in fds:
+                os.close(fd)
+
+    def holds(self, name: str, least_s: float = 0.03) -> list[tuple[float, float, str]]:
+        """Each stretch of at least ``least_s`` in which thread ``name`` used no CPU: (start, length,
+        what it sat in and what the others did meanwhile)."""
+        tids = [tid for tid, named in self.names.items() if named == name]
+        if not tids:
+            return []
+        tid = tids[0]
+        found = []
+        start = None  # index of the first sample at the held value
+        for i, (_at, _throttled, threads) in enumerate(self.samples):
+            if tid not in threads:
+                continue
+            if start is None or threads[tid][1] != self.samples[start][2][tid][1]:
+                if start is not None and self.samples[i][0] - self.samples[start][0] >= least_s:
+                    found.append((start, i))
+                start = i
+        return [(self.samples[a][0], self.samples[b][0] - self.samples[a][0], self._describe(tid, a, b))
+                for a, b in found]
+
+    def _describe(self, tid: int, a: int, b: int) -> str:
+        first, last = self.samples[a], self.samples[b]
+        sat: dict[str, int] = {}
+        for _at, _throttled, threads in self.samples[a:b]:
+            state, _ran, _waited, syscall = threads.get(tid, ("?", 0, 0, "?"))
+            number, _, address = syscall.partition(" ")
+            what = state if syscall == "running" else f"{SYSCALL_NAMES.get(number, number)} {address}".strip()
+            sat[what] = sat.get(what, 0) + 1
+        runnable = (last[2][tid][2] - first[2][tid][2]) / 1e6
+        # And the 50 ms before it: a thread that ran long there leaves the group a debt to the quota.
+        before = a
+        while before > 0 and first[0] - self.samples[before - 1][0] <= 0.05:
+            before -= 1
+        earlier = self.samples[before]
+        sat_in = ", ".join(f"{what} ×{n}" for what, n in sorted(sat.items(), key=lambda what_n: -what_n[1]))
+        # A host that stood still stops this sampler too: few samples for the stretch's length.
+        return (f"{b - a} samples; sat in {sat_in}; "
+                f"runnable {runnable:.0f} ms; throttled {last[1] - first[1]} periods; "
+                f"CPU ms meanwhile: {self._used(first, last)}; in the {(first[0] - earlier[0]) * 1000:.0f} ms "
+                f"before: {self._used(earlier, first)}, throttled {first[1] - earlier[1]} periods")
+
+    def _used(self, first: tuple, last: tuple, least_ms: float = 0.1) -> str:
+        """Each thread's CPU between two samples (ms), those that used at least ``least_ms``."""
+        used = [(self.names.get(tid, str(tid)), (ran - first[2][tid][1]) / 1e6)
+                for tid, (_state, ran, _waited, _syscall) in last[2].items() if tid in first[2]]
+        used.sort(key=lambda name_ms: -name_ms[1])
+        return ", ".join(f"{name} {ms:.1f}" for name, ms in used if ms >= least_ms) or "none"
