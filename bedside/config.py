@@ -79,23 +79,26 @@ class AudioConfig:
         "What the device holds is the margin that a late wake-up (a busy CPU) eats before the sound stops, and "
         "what a command (a knob detent) waits behind before it is heard. So the device is kept at its whole "
         "buffer of periods for a minute after a start, while a sound is built and crossfaded in, and for a "
-        "minute after a wake-up came late or the device ran dry (512 × 6: 64 ms; kept full, none of 8 runs at "
-        "15% of a core, about a Pi 3 core, had a gap); then a period less every 30 s while the CPU keeps up, "
+        "minute after a wake-up came late or the device ran dry (512 × 12: 128 ms); then a period less every "
+        "30 s while the CPU keeps up, "
         "down to fill_periods. 94 wake-ups a second cost half of what 256 × 4 does; two periods a wake-up "
         "cost the daemon a third to a half less again. (Smaller periods wake more often: more CPU. ALSA may "
         "round it: `bedside doctor` shows what the device granted.)"),
         Between(32, 8192))
-    periods: int = setting(6, (
+    periods: int = setting(12, (
         "Periods in the device's buffer (2–16): the most it holds, kept full for a minute after a start, while "
-        "a sound is built and crossfaded in, and for a minute after the player woke late (a busy CPU)."),
+        "a sound is built and crossfaded in, and for a minute after the player woke late (a busy CPU). Under a "
+        "CPU quota (a container) a thread can be billed for more than the quota in one go (time the host took "
+        "while it was on the CPU), and the process then waits it out, throttled, for up to 60 ms: 6 periods "
+        "(64 ms) ran dry in 2 of 3 runs of surf at 10% of a core, 12 (128 ms) in none of 5 (2026-12-07)."),
         Between(2, 16))
     fill_periods: int = setting(2, (
         "Periods kept queued once the CPU has kept up for a while (1–16, at most periods): what a knob detent "
         "waits behind before it is heard (512 × 2 at 48 kHz: a detent reaches the DAC in 12 ms, p99 24 ms; "
-        "kept at 4, p99 54 ms). With 6 periods it is reached 150 s after a start or the last late wake-up; "
+        "kept at 4, p99 54 ms). With 12 periods it is reached 360 s after a start or the last late wake-up; "
         "while the knob turns (for 10 s after a detent) at once, unless a sound is being built or the CPU is "
         "short (a late wake-up or underrun in the last minute, the process throttled by a CPU quota, or a "
-        "quota under half a core: such a box gives up the knob's 21 ms for the whole buffer's 64)."),
+        "quota under half a core: such a box gives up the knob's 21 ms for the whole buffer's 128)."),
         Between(1, 16))
     format: str = setting("auto", (
         'Sample format: "auto" (32-bit if the device takes it, else 16-bit with TPDF dither), "S32_LE" or '

@@ -42,7 +42,7 @@ IDLE_TICK_S = 1.0
 PATIENCE_SHARE = 0.5
 #: For this long after a volume change at the knob's pace the device is kept at its steady fill,
 #: not braced full for a start's first minute nor stepping down over minutes: someone is turning the
-#: knob and listening, and a detent waits behind all the device holds (6 periods, 64 ms; steady, 21
+#: knob and listening, and a detent waits behind all the device holds (12 periods, 128 ms; steady, 21
 #: ms). Not while a sound is built or crossfaded in, nor while the CPU is short (a late wake-up, an
 #: underrun, the synthesis thread held back or the process throttled by a CPU quota: see
 #: synthesis.SHORT_FILLS): at 10% of a core, throttled, a sweep at 2 periods ran the device dry.
