@@ -360,7 +360,7 @@ def run_switched(sound: str, seconds: float, env: dict, limit: CpuLimit, extra: 
     trace: contextlib.AbstractContextManager = contextlib.nullcontext()
     if traces is not None:
         free = sorted(os.sched_getaffinity(0) - {CpuLimit.CPU}) or [CpuLimit.CPU]
-        trace = ThreadTrace(process.pid, free[0], limit.path / "cpu.stat")
+        trace = ThreadTrace(process.pid, free[0], limit)
         traces.append(trace)
 
     def read_log() -> None:  # as it comes, so each line gets its time

@@ -176,6 +176,11 @@ class CpuLimit:
         return int(stat.get("throttled_time", 0)) // 1000 if "throttled_time" in stat else int(
             stat.get("throttled_usec", 0))
 
+    def throttled_periods(self) -> int:
+        """How many of its periods the group has been held back in so far (cgroup v1 and v2 alike)."""
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        return int(stat.get("nr_throttled", 0))
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             for pid in (self.path / "cgroup.procs").read_text().split():
@@ -240,12 +245,12 @@ class ThreadTrace:
     GIL or a lock), the poll on the device (the sound server's side) or runnable (no CPU: the quota).
     """
 
-    def __init__(self, pid: int, cpu: int, throttling: Path | None = None, interval_s: float = 0.002) -> None:
+    def __init__(self, pid: int, cpu: int, limit: CpuLimit | None = None, interval_s: float = 0.002) -> None:
         self.pid, self.interval = pid, interval_s
         self.names: dict[int, str] = {}
         #: (monotonic, throttled periods, {tid: (state, cpu ns, runnable ns, syscall)})
         self.samples: list[tuple[float, int, dict[int, tuple[str, int, int, str]]]] = []
-        self._throttling = throttling
+        self._limit = limit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(cpu,), name="thread-trace", daemon=True)
 
@@ -289,11 +294,9 @@ class ThreadTrace:
                     continue
                 threads[tid] = (state, int(ran), int(waited), syscall)
             throttled = 0
-            if self._throttling is not None:
+            if self._limit is not None:
                 with contextlib.suppress(OSError, ValueError):
-                    for line in self._throttling.read_text().splitlines():
-                        if line.startswith("nr_throttled"):
-                            throttled = int(line.split()[1])
+                    throttled = self._limit.throttled_periods()
             self.samples.append((now, throttled, threads))
             time.sleep(self.interval)
         for fds in files.values():
