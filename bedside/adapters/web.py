@@ -89,7 +89,12 @@ def page_urls(host: str, port: int) -> list[str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 64  # connections come in bursts (a page opening, a flood): the kernel holds them
+    #: Connections the kernel holds until they are accepted. They come in bursts: a page opening, or a
+    #: flood's connections all let go at one deadline and all reopened at once; while the accepting
+    #: thread waits its turn for the GIL behind the threads serving them, a queue of 64 filled to 62 and
+    #: (in CI once) past it, and the kernel dropped the phone's SYN (its retry comes 1 s later).
+    #: Capped by net.core.somaxconn (4096 on a current kernel); a queued connection costs the kernel ~1 KiB.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], web: WebServer) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
