@@ -47,17 +47,34 @@ class PulseNullSink:
                           "set-default-sink bedside\n")
         verbose = ["-vvvv", "--log-time=1"] if self.log is not None else []
         self.started = time.monotonic()  # the log's times count from about here
-        with open(self.log or os.devnull, "wb") as log:
+        # Its warnings and errors are kept even without the debug log: a server that died in CI
+        # (2026-12-08: every later test found the socket refused) must say why the next time.
+        # --no-cpu-limit: the server's own watchdog ends it after 70% of a CPU for 10 s, which a
+        # VM's stalls billed to it could look like (a suspect, not proven).
+        with open(self.log or self.directory / "server.log", "ab") as log:
             self.process = subprocess.Popen(
                 ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-                 "--log-target=stderr", *verbose], env={**os.environ, **self.env, "HOME": str(self.directory)},
-                stdout=subprocess.DEVNULL, stderr=log)
+                 "--no-cpu-limit=true", "--log-target=stderr", *verbose],
+                env={**os.environ, **self.env, "HOME": str(self.directory)}, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if subprocess.run(["pactl", "info"], env={**os.environ, **self.env}, capture_output=True).returncode == 0:
                 return self
             time.sleep(0.1)
         raise RuntimeError("pulseaudio did not start")
+
+    def ensure_running(self) -> str | None:
+        """Start the server again if it has ended; then what it last said and how it ended (else None).
+
+        One server serves a module's tests: a server that died must fail only the test it died in,
+        not every test after it."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        log = self.log or self.directory / "server.log"
+        said = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+        self.start()
+        return f"PulseAudio had ended (exit status {code}); its last lines: {said}"
 
     def underruns(self, since: float, until: float) -> list[float]:
         """When (monotonic) the server found a stream's queue empty ("Implicit underrun" in its debug
