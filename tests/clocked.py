@@ -26,6 +26,9 @@ class PulseNullSink:
     def __init__(self, directory: Path, log: Path | None = None) -> None:
         self.directory = directory
         self.log = log  # the server's own debug log (its underruns, with times) goes here if given
+        #: Where the server writes: that debug log, or only its warnings and errors. Kept either way: a
+        #: server that died in CI (every later test found the socket refused) must say why next time.
+        self.server_log = log or directory / "server.log"
         self.started = 0.0  # monotonic time the server was started
         self.recording_started = 0.0  # monotonic time the last recording started
         self.runtime = directory / "runtime"
@@ -47,11 +50,9 @@ class PulseNullSink:
                           "set-default-sink bedside\n")
         verbose = ["-vvvv", "--log-time=1"] if self.log is not None else []
         self.started = time.monotonic()  # the log's times count from about here
-        # Its warnings and errors are kept even without the debug log: a server that died in CI
-        # (2026-12-08: every later test found the socket refused) must say why the next time.
         # --no-cpu-limit: the server's own watchdog ends it after 70% of a CPU for 10 s, which a
         # VM's stalls billed to it could look like (a suspect, not proven).
-        with open(self.log or self.directory / "server.log", "ab") as log:
+        with open(self.server_log, "ab") as log:
             self.process = subprocess.Popen(
                 ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
                  "--no-cpu-limit=true", "--log-target=stderr", *verbose],
@@ -71,8 +72,7 @@ class PulseNullSink:
         if self.process is None or self.process.poll() is None:
             return None
         code = self.process.returncode
-        log = self.log or self.directory / "server.log"
-        said = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+        said = self.server_log.read_text(errors="replace").splitlines()[-5:] if self.server_log.exists() else []
         self.start()
         return f"PulseAudio had ended (exit status {code}); its last lines: {said}"
 
@@ -187,16 +187,18 @@ class CpuLimit:
         (self.path / "cgroup.procs").write_text(str(pid))
         os.sched_setaffinity(pid, {self.CPU})
 
+    def _cpu_stat(self) -> dict[str, str]:
+        return dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+
     def throttled_us(self) -> int:
         """How long the group has been held back so far (µs)."""
-        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        stat = self._cpu_stat()
         return int(stat.get("throttled_time", 0)) // 1000 if "throttled_time" in stat else int(
             stat.get("throttled_usec", 0))
 
     def throttled_periods(self) -> int:
         """How many of its periods the group has been held back in so far (cgroup v1 and v2 alike)."""
-        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
-        return int(stat.get("nr_throttled", 0))
+        return int(self._cpu_stat().get("nr_throttled", 0))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
